@@ -1,0 +1,49 @@
+/**
+ * The example fleet: the tutorial's stack written with this library. `npm run synth` writes it to
+ * dist/manifests/. Later issues add the ScaledJob, guardrails and observability to the same chart.
+ */
+import { App, Chart, type ChartProps, Duration } from 'cdk8s';
+import { Secret } from 'cdk8s-plus-30';
+import type { Construct } from 'constructs';
+import { AgentJob, CheckpointStore, Quantity, QueueConnection } from '../lib';
+
+export class AgentFleetChart extends Chart {
+  constructor(scope: Construct, id: string, props: ChartProps = {}) {
+    super(scope, id, { namespace: 'agents', ...props });
+
+    // The broker URL lives in a Secret managed outside this app (e.g. External Secrets).
+    const queue = QueueConnection.fromSecret(
+      Secret.fromSecretName(this, 'AgentSecrets', 'agent-secrets'),
+      'queue-url',
+    );
+
+    const checkpoints = new CheckpointStore(this, 'Checkpoints', {
+      claimName: 'agent-checkpoints',
+      storageClassName: 'efs',
+      size: Quantity.gibibytes(10),
+    });
+
+    new AgentJob(this, 'BatchRun', {
+      name: 'agent-batch-run',
+      image: 'registry.example.com/ai-agent:1.4.2',
+      app: 'ai-agent',
+      team: 'platform',
+      completions: 100,
+      parallelism: 20,
+      backoffLimitPerIndex: 3,
+      ttlAfterFinished: Duration.hours(1),
+      resources: {
+        requests: { cpu: Quantity.cpuMillis(500), memory: Quantity.gibibytes(2) },
+        limits: { cpu: Quantity.cpuMillis(2000), memory: Quantity.gibibytes(4) },
+      },
+      queue,
+      checkpointStore: checkpoints,
+    });
+  }
+}
+
+if (require.main === module) {
+  const app = new App();
+  new AgentFleetChart(app, 'agent-fleet');
+  app.synth();
+}

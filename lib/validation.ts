@@ -1,0 +1,133 @@
+import type { Duration } from 'cdk8s';
+import type { IConstruct } from 'constructs';
+
+/**
+ * Synth-time validation. Every error names the construct, the prop, the bad value and the fix,
+ * because the person reading it is looking at CI output, not at our source.
+ */
+export class AgentFleetValidationError extends Error {
+  constructor(
+    readonly constructPath: string,
+    readonly prop: string,
+    readonly value: unknown,
+    problem: string,
+    fix: string,
+  ) {
+    super(`${constructPath}: ${prop} = ${show(value)} ${problem}. Fix: ${fix}.`);
+    this.name = 'AgentFleetValidationError';
+  }
+}
+
+function show(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (value === undefined) return 'undefined';
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}
+
+/** Throws an {@link AgentFleetValidationError} for `scope`. */
+export function invalid(
+  scope: IConstruct,
+  prop: string,
+  value: unknown,
+  problem: string,
+  fix: string,
+): never {
+  throw new AgentFleetValidationError(scope.node.path || scope.node.id, prop, value, problem, fix);
+}
+
+/** A whole number ≥ `min` (default 1). */
+export function requireInt(scope: IConstruct, prop: string, value: number, min = 1): number {
+  if (!Number.isInteger(value) || value < min) {
+    invalid(scope, prop, value, `is not a whole number ≥ ${min}`, `use an integer of at least ${min}`);
+  }
+  return value;
+}
+
+const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
+
+/** Kubernetes object names that also become label values or host names (Jobs, Services): ≤ 63 chars. */
+export function requireDnsLabel(scope: IConstruct, prop: string, value: string): string {
+  if (value.length > 63 || !DNS1123_LABEL.test(value)) {
+    invalid(
+      scope,
+      prop,
+      value,
+      'is not a DNS-1123 label',
+      'use at most 63 lowercase letters, digits and "-", starting and ending with a letter or digit',
+    );
+  }
+  return value;
+}
+
+/** Kubernetes object names (Secrets, claims, classes): DNS-1123 subdomain, ≤ 253 chars. */
+export function requireDnsSubdomain(scope: IConstruct, prop: string, value: string): string {
+  if (value.length > 253 || !DNS1123_SUBDOMAIN.test(value)) {
+    invalid(
+      scope,
+      prop,
+      value,
+      'is not a DNS-1123 subdomain',
+      'use lowercase letters, digits, "-" and ".", starting and ending with a letter or digit (at most 253)',
+    );
+  }
+  return value;
+}
+
+export function requireLabelValue(scope: IConstruct, prop: string, value: string): string {
+  if (value.length > 63 || !LABEL_VALUE.test(value)) {
+    invalid(
+      scope,
+      prop,
+      value,
+      'is not a valid label value',
+      'use at most 63 letters, digits, "-", "_" or ".", starting and ending with a letter or digit',
+    );
+  }
+  return value;
+}
+
+/** `scheme://user:password@host`: a URL that carries a credential. */
+const CREDENTIAL_URL = /[a-z][a-z0-9+.-]*:\/\/[^\s/?#@:]*:[^\s/?#@]+@/i;
+/** `?password=…`, `&token=…` and friends in a URL query. */
+const CREDENTIAL_QUERY = /[?&](password|passwd|pwd|token|secret|api[_-]?key|access[_-]?key)=[^&\s]+/i;
+
+/** True when `value` holds a URL with an embedded credential. */
+export function carriesCredential(value: string): boolean {
+  return CREDENTIAL_URL.test(value) || CREDENTIAL_QUERY.test(value);
+}
+
+/** Rejects a credential written as plain text where a manifest would publish it. */
+export function requireNoCredential(scope: IConstruct, prop: string, value: string, fix: string): string {
+  if (carriesCredential(value)) {
+    invalid(scope, prop, redact(value), 'carries a credential in plain text', fix);
+  }
+  return value;
+}
+
+/** The value with URL passwords and credential query values replaced, safe to print in an error. */
+export function redact(value: string): string {
+  return value
+    .replace(/([a-z][a-z0-9+.-]*:\/\/[^\s/?#@:]*:)[^\s/?#@]+@/gi, '$1***@')
+    .replace(/([?&](?:password|passwd|pwd|token|secret|api[_-]?key|access[_-]?key)=)[^&\s]+/gi, '$1***');
+}
+
+/** A Duration as whole seconds ≥ `min`, or an error naming `prop`. */
+export function requireSeconds(scope: IConstruct, prop: string, duration: Duration, min = 0): number {
+  const seconds = duration.toSeconds({ integral: false });
+  if (!Number.isInteger(seconds) || seconds < min) {
+    invalid(
+      scope,
+      prop,
+      duration.toHumanString(),
+      `is not a whole number of seconds ≥ ${min}`,
+      `use e.g. Duration.seconds(${Math.max(min, Math.ceil(seconds))})`,
+    );
+  }
+  return seconds;
+}
