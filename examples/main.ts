@@ -5,7 +5,14 @@
 import { App, Chart, type ChartProps, Duration } from 'cdk8s';
 import { Secret } from 'cdk8s-plus-30';
 import type { Construct } from 'constructs';
-import { AgentJob, CheckpointStore, Quantity, QueueConnection } from '../lib';
+import {
+  AgentJob,
+  AgentScaledJob,
+  CheckpointStore,
+  Quantity,
+  QueueConnection,
+  ScaledJobTrigger,
+} from '../lib';
 
 export class AgentFleetChart extends Chart {
   constructor(scope: Construct, id: string, props: ChartProps = {}) {
@@ -37,6 +44,27 @@ export class AgentFleetChart extends Chart {
         limits: { cpu: Quantity.cpuMillis(2000), memory: Quantity.gibibytes(4) },
       },
       queue,
+      checkpointStore: checkpoints,
+    });
+
+    // Step 2: agents scaled on queue depth. KEDA reads the queue over amqp with the agents' own
+    // Secret (through a TriggerAuthentication); each Job takes 5 tasks, then exits 0.
+    new AgentScaledJob(this, 'Workers', {
+      name: 'agent-workers',
+      image: 'registry.example.com/ai-agent:1.4.2',
+      app: 'ai-agent',
+      team: 'platform',
+      queue,
+      queueName: 'agent-tasks',
+      triggers: [ScaledJobTrigger.rabbitmq({ value: 5 })],
+      pollingInterval: Duration.seconds(15),
+      maxReplicaCount: 500,
+      successfulJobsHistoryLimit: 5,
+      failedJobsHistoryLimit: 10,
+      resources: {
+        requests: { cpu: Quantity.cpuMillis(500), memory: Quantity.gibibytes(2) },
+        limits: { cpu: Quantity.cpuMillis(2000), memory: Quantity.gibibytes(4) },
+      },
       checkpointStore: checkpoints,
     });
   }

@@ -1,7 +1,13 @@
 import { type ApiObject, Duration, Names } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-30';
 import { Construct } from 'constructs';
-import { AgentIdentity, AgentPod, type AgentPodProps } from './agent-pod';
+import {
+  AgentIdentity,
+  AgentPod,
+  type AgentPodProps,
+  type AgentResources,
+  type IAgentWorkload,
+} from './agent-pod';
 import { agentPodFailurePolicy, POD_REPLACEMENT_POLICY } from './job-policy';
 import { invalid, requireDnsLabel, requireInt, requireSeconds } from './validation';
 
@@ -81,7 +87,7 @@ export interface AgentJobProps extends AgentPodProps {
  * context, contract env, checkpoint mount, metrics port). The Job's retry policy keeps node drains
  * off the retry budget and never retries a permanent failure; see {@link agentPodFailurePolicy}.
  */
-export class AgentJob extends Construct {
+export class AgentJob extends Construct implements IAgentWorkload {
   /** The underlying Job (escape hatch; also `ApiObject.of(agentJob)`). */
   readonly apiObject: ApiObject;
   /** Name of the Job. */
@@ -92,6 +98,8 @@ export class AgentJob extends Construct {
   readonly maxConcurrentPods: number;
   /** Seconds the worker gets between SIGTERM and its forced exit. */
   readonly shutdownSeconds: number;
+  readonly scaling = 'fixed' as const;
+  readonly resources: AgentResources;
 
   constructor(scope: Construct, id: string, props: AgentJobProps) {
     super(scope, id);
@@ -115,12 +123,12 @@ export class AgentJob extends Construct {
     const pod = new AgentPod(this, props, {
       workloadName: this.name,
       identity: mode === CompletionMode.INDEXED ? AgentIdentity.COMPLETION_INDEX : AgentIdentity.POD_NAME,
-      maxTasks: tasksPerAgent,
       maxConcurrentPods: parallelism,
     });
     this.selectorLabels = pod.selectorLabels;
     this.maxConcurrentPods = parallelism;
     this.shutdownSeconds = pod.shutdownSeconds;
+    this.resources = pod.resources;
 
     this.apiObject = new k8s.KubeJob(this, 'Resource', {
       metadata: { name: this.name, labels: pod.labels },
@@ -139,7 +147,7 @@ export class AgentJob extends Construct {
         ),
         activeDeadlineSeconds:
           props.activeDeadline && requireSeconds(this, 'activeDeadline', props.activeDeadline, 1),
-        template: pod.template(),
+        template: pod.template(tasksPerAgent),
       },
     });
   }

@@ -15,6 +15,23 @@ import {
   requireSeconds,
 } from './validation';
 
+/**
+ * An agent workload (AgentJob, AgentScaledJob) as guardrails and monitors see it: they select its
+ * pods through it instead of retyping labels.
+ */
+export interface IAgentWorkload {
+  /** Name of the workload object. */
+  readonly name: string;
+  /** Labels that select exactly this workload's pods. */
+  readonly selectorLabels: Record<string, string>;
+  /** Most agent pods that can run at once (parallelism, or maxReplicaCount Jobs of one pod). */
+  readonly maxConcurrentPods: number;
+  /** Whether the pod count is fixed (a Job's parallelism) or moves with the queue (a ScaledJob). */
+  readonly scaling: 'fixed' | 'queue-driven';
+  /** The container's resources as synthesized. */
+  readonly resources: AgentResources;
+}
+
 /** Label that selects the pods of one agent workload; guardrails and monitors select through it. */
 export const WORKLOAD_LABEL = 'agent-fleet.dev/workload';
 
@@ -199,8 +216,6 @@ export interface AgentPodOptions {
   /** Name of the workload; labels and error messages use it. */
   readonly workloadName: string;
   readonly identity: AgentIdentity;
-  /** `AGENT_MAX_TASKS`: tasks one pod takes before exiting 0 (0 = no limit). */
-  readonly maxTasks: number;
   /** Most pods that can run at once; a ReadWriteOnce store is rejected above 1. */
   readonly maxConcurrentPods: number;
 }
@@ -227,6 +242,8 @@ export class AgentPod {
   readonly shutdownSeconds: number;
   readonly queueName: string;
   readonly resultQueueName: string;
+  /** The container's resources (the default when the prop is omitted). */
+  readonly resources: AgentResources;
   private readonly idleExitSeconds: number;
 
   constructor(
@@ -260,7 +277,8 @@ export class AgentPod {
         'give the module path inside the image, e.g. "/app/dist/handler.js"',
       );
     }
-    validateResources(scope, props.resources ?? DEFAULT_AGENT_RESOURCES);
+    this.resources = props.resources ?? DEFAULT_AGENT_RESOURCES;
+    validateResources(scope, this.resources);
     validateEnv(scope, props.env ?? {});
 
     this.terminationGracePeriodSeconds = requireSeconds(
@@ -316,8 +334,11 @@ export class AgentPod {
       : Defaults.idleExitSeconds;
   }
 
-  /** The pod template, ready for a Job spec or a ScaledJob's jobTargetRef. */
-  template(): k8s.PodTemplateSpec {
+  /**
+   * The pod template, ready for a Job spec or a ScaledJob's jobTargetRef.
+   * @param maxTasks `AGENT_MAX_TASKS`: tasks one pod takes before exiting 0 (0 = no limit)
+   */
+  template(maxTasks: number): k8s.PodTemplateSpec {
     const { props } = this;
     const runAs = props.runAsUser ?? DEFAULT_RUN_AS_USER;
     return {
@@ -351,9 +372,9 @@ export class AgentPod {
             name: AGENT_CONTAINER,
             image: props.image,
             imagePullPolicy: 'IfNotPresent',
-            env: this.env(),
+            env: this.env(maxTasks),
             ports: [{ name: Http.portName, containerPort: Defaults.metricsPort, protocol: 'TCP' }],
-            resources: renderResources(props.resources ?? DEFAULT_AGENT_RESOURCES),
+            resources: renderResources(this.resources),
             securityContext: {
               runAsNonRoot: true,
               allowPrivilegeEscalation: false,
@@ -380,7 +401,7 @@ export class AgentPod {
     };
   }
 
-  private env(): k8s.EnvVar[] {
+  private env(maxTasks: number): k8s.EnvVar[] {
     const { props, options } = this;
     const env: k8s.EnvVar[] = [
       {
@@ -403,7 +424,7 @@ export class AgentPod {
     env.push(
       { name: Env.CHECKPOINT_DIR, value: Defaults.checkpointDir },
       { name: Env.METRICS_PORT, value: String(Defaults.metricsPort) },
-      { name: Env.AGENT_MAX_TASKS, value: String(options.maxTasks) },
+      { name: Env.AGENT_MAX_TASKS, value: String(maxTasks) },
       {
         name: Env.AGENT_IDLE_EXIT_SECONDS,
         value: String(this.idleExitSeconds),

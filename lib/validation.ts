@@ -1,5 +1,6 @@
 import type { Duration } from 'cdk8s';
 import type { IConstruct } from 'constructs';
+import { show } from './show';
 
 /**
  * Synth-time validation. Every error names the construct, the prop, the bad value and the fix,
@@ -15,16 +16,6 @@ export class AgentFleetValidationError extends Error {
   ) {
     super(`${constructPath}: ${prop} = ${show(value)} ${problem}. Fix: ${fix}.`);
     this.name = 'AgentFleetValidationError';
-  }
-}
-
-function show(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (value === undefined) return 'undefined';
-  try {
-    return JSON.stringify(value) ?? String(value);
-  } catch {
-    return String(value);
   }
 }
 

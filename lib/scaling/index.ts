@@ -1,0 +1,2 @@
+export * from './keda-scaledjob';
+export * from './llm-capacity';

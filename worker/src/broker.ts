@@ -1,0 +1,243 @@
+import * as amqp from 'amqplib';
+import { deadLetterExchangeFor, deadLetterQueueFor, Headers } from './contract';
+
+/**
+ * Broker I/O, kept apart from the loop: connect, declare the topology, consume, publish with
+ * confirms. Issue 6 adds reconnection (amqplib's `recovery` option) here.
+ */
+
+/** Arguments of the task queue. Redeclaring a queue with other arguments fails (406 PRECONDITION_FAILED). */
+export function taskQueueArguments(taskQueueName: string): Record<string, unknown> {
+  return {
+    'x-queue-type': 'quorum',
+    'x-dead-letter-exchange': deadLetterExchangeFor(taskQueueName),
+    // At-least-once dead-lettering (DESIGN fact 9) needs reject-publish overflow.
+    'x-dead-letter-strategy': 'at-least-once',
+    'x-overflow': 'reject-publish',
+  };
+}
+
+/** Longest dead-letter detail header written, in characters. */
+const MAX_DETAIL = 1000;
+
+export interface BrokerTopology {
+  readonly taskQueueName: string;
+  readonly resultQueueName: string;
+}
+
+export interface BrokerHandlers {
+  /** Every delivery of the task queue. */
+  onDelivery(message: amqp.ConsumeMessage): void;
+  /** The server cancelled the consumer (queue deleted, node gone). */
+  onCancelled(): void;
+  /** Connection or channel closed without `close()` being called. */
+  onLost(error: Error | undefined): void;
+  /** Errors to log. */
+  onError(error: Error, source: 'connection' | 'channel'): void;
+}
+
+/** One connection, one confirm channel used for consuming, acking and publishing. */
+export class Broker {
+  private connection: amqp.ChannelModel | undefined;
+  private channel: amqp.ConfirmChannel | undefined;
+  private consumerTag: string | undefined;
+  private closing = false;
+  private lost = false;
+  private channelClosed = false;
+  private connectionClosed = false;
+
+  constructor(
+    private readonly url: string,
+    private readonly topology: BrokerTopology,
+    private readonly handlers: BrokerHandlers,
+  ) {}
+
+  /** Connects and declares the dead-letter exchange and queue, the task queue and the result queue. */
+  async connect(): Promise<void> {
+    const connection = await amqp.connect(this.url, {
+      clientProperties: { connection_name: 'agent-worker' },
+    });
+    this.connection = connection;
+    connection.on('error', (error: Error) => this.handlers.onError(error, 'connection'));
+    connection.on('close', (error?: Error) => {
+      this.connectionClosed = true;
+      this.channelClosed = true;
+      this.markLost(error);
+    });
+    const channel = await connection.createConfirmChannel();
+    this.channel = channel;
+    channel.on('error', (error: Error) => this.handlers.onError(error, 'channel'));
+    channel.on('close', () => {
+      this.channelClosed = true;
+      this.markLost(undefined);
+    });
+
+    const { taskQueueName, resultQueueName } = this.topology;
+    const dlx = deadLetterExchangeFor(taskQueueName);
+    const dlq = deadLetterQueueFor(taskQueueName);
+    await channel.assertExchange(dlx, 'fanout', { durable: true });
+    await channel.assertQueue(dlq, { durable: true, arguments: { 'x-queue-type': 'quorum' } });
+    await channel.bindQueue(dlq, dlx, '');
+    await channel.assertQueue(taskQueueName, { durable: true, arguments: taskQueueArguments(taskQueueName) });
+    await channel.assertQueue(resultQueueName, { durable: true });
+  }
+
+  private markLost(error: Error | undefined): void {
+    if (this.closing || this.lost) {
+      return;
+    }
+    this.lost = true;
+    this.consumerTag = undefined;
+    this.handlers.onLost(error);
+  }
+
+  /** True while the consumer is registered and the channel is open. */
+  get consuming(): boolean {
+    return this.consumerTag !== undefined && !this.lost && !this.closing;
+  }
+
+  /** Starts consuming with a per-consumer prefetch (quorum queues reject a global one) and manual acks. */
+  async consume(prefetch: number): Promise<void> {
+    const channel = this.requireChannel();
+    await channel.prefetch(prefetch, false);
+    const reply = await channel.consume(
+      this.topology.taskQueueName,
+      (message) => {
+        if (message === null) {
+          this.consumerTag = undefined;
+          this.handlers.onCancelled();
+        } else {
+          this.handlers.onDelivery(message);
+        }
+      },
+      { noAck: false },
+    );
+    this.consumerTag = reply.consumerTag;
+  }
+
+  /** Stops new deliveries; deliveries already received stay ours to ack or nack. */
+  async stopConsuming(): Promise<void> {
+    const tag = this.consumerTag;
+    this.consumerTag = undefined;
+    if (tag !== undefined && this.channel && !this.lost) {
+      await this.channel.cancel(tag);
+    }
+  }
+
+  private requireChannel(): amqp.ConfirmChannel {
+    if (!this.channel || this.lost) {
+      throw new Error('the broker channel is closed');
+    }
+    return this.channel;
+  }
+
+  /** Publishes to the result queue and resolves once the broker confirmed it (persisted). */
+  publishResult(taskId: string, body: unknown): Promise<void> {
+    return this.publishConfirmed('', this.topology.resultQueueName, Buffer.from(JSON.stringify(body)), {
+      messageId: taskId,
+      contentType: 'application/json',
+      persistent: true,
+      timestamp: Math.floor(Date.now() / 1000),
+    });
+  }
+
+  /**
+   * Publishes a copy of `message` to the dead-letter exchange with the reason in a header, and
+   * resolves once confirmed. (A nack cannot add headers; publishing a copy, then acking the original,
+   * keeps the reason and never loses the message.)
+   */
+  publishDeadLetter(message: amqp.Message, reason: string, detail: string): Promise<void> {
+    const p = message.properties;
+    return this.publishConfirmed(
+      deadLetterExchangeFor(this.topology.taskQueueName),
+      this.topology.taskQueueName,
+      message.content,
+      {
+        messageId: p.messageId,
+        correlationId: p.correlationId,
+        contentType: p.contentType,
+        contentEncoding: p.contentEncoding,
+        type: p.type,
+        appId: p.appId,
+        timestamp: p.timestamp,
+        persistent: true,
+        headers: {
+          ...(p.headers ?? {}),
+          [Headers.deadLetterReason]: reason,
+          [Headers.deadLetterDetail]: detail.slice(0, MAX_DETAIL),
+        },
+      },
+    );
+  }
+
+  private publishConfirmed(
+    exchange: string,
+    routingKey: string,
+    content: Buffer,
+    options: amqp.Options.Publish,
+  ): Promise<void> {
+    const channel = this.requireChannel();
+    return new Promise((resolve, reject) => {
+      channel.publish(exchange, routingKey, content, options, (error: unknown) => {
+        if (error) {
+          reject(
+            error instanceof Error
+              ? error
+              : new Error(`publish to "${exchange || routingKey}" was not confirmed`),
+          );
+        } else {
+          resolve();
+        }
+      });
+    });
+  }
+
+  /** Acks a delivery; false when the channel is gone (the broker requeues the delivery itself). */
+  ack(message: amqp.Message): boolean {
+    if (!this.channel || this.lost) {
+      return false;
+    }
+    try {
+      this.channel.ack(message);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Returns a delivery to the queue; false when the channel is gone (the broker requeued it already). */
+  requeue(message: amqp.Message): boolean {
+    if (!this.channel || this.lost) {
+      return false;
+    }
+    try {
+      this.channel.nack(message, false, true);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Closes the channel and the connection. Idempotent; never throws. */
+  async close(): Promise<void> {
+    if (this.closing) {
+      return;
+    }
+    this.closing = true;
+    this.consumerTag = undefined;
+    try {
+      if (this.channel && !this.channelClosed) {
+        await this.channel.close();
+      }
+    } catch {
+      // already closed
+    }
+    try {
+      if (this.connection && !this.connectionClosed) {
+        await this.connection.close();
+      }
+    } catch {
+      // already closed
+    }
+  }
+}

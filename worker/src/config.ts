@@ -1,0 +1,285 @@
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Defaults, Env, MIN_SHUTDOWN_SECONDS, shutdownSecondsFor } from './contract';
+import { ConfigError, type ConfigProblem } from './errors';
+
+/**
+ * Settings of one worker. Every field has an environment variable from the runtime contract,
+ * except `prefetch`, which is an option of `runAgent` only.
+ */
+export interface WorkerOptions {
+  /**
+   * AMQP URL with credentials (`amqp://user:pass@host:5672/vhost`). Never logged with its password.
+   * @default - `TASK_QUEUE_URL`; required
+   */
+  readonly taskQueueUrl?: string;
+  /** @default - `TASK_QUEUE_NAME`, else `agent-tasks` */
+  readonly taskQueueName?: string;
+  /** @default - `RESULT_QUEUE_NAME`, else `agent-results` */
+  readonly resultQueueName?: string;
+  /** @default - `AGENT_INDEX`, else `POD_NAME`, else the host name */
+  readonly agentIndex?: string;
+  /** @default - `POD_NAME`, else the host name */
+  readonly podName?: string;
+  /** @default - `CHECKPOINT_DIR`, else `/checkpoints` */
+  readonly checkpointDir?: string;
+  /** Port of `/metrics`, `/healthz`, `/readyz`; 0 picks a free port (logged). @default - `METRICS_PORT`, else 8080 */
+  readonly metricsPort?: number;
+  /** Tasks taken before exiting 0; 0 = no limit. @default - `AGENT_MAX_TASKS`, else 0 */
+  readonly maxTasks?: number;
+  /** Exit 0 after no delivery arrived this long while idle; 0 = never. @default - `AGENT_IDLE_EXIT_SECONDS`, else 30 */
+  readonly idleExitSeconds?: number;
+  /** Deadline from SIGTERM to exit. @default - `AGENT_SHUTDOWN_SECONDS`, else grace period (30 s) − 5 s */
+  readonly shutdownSeconds?: number;
+  /** Unacknowledged deliveries per consumer (tasks run concurrently). @default 1 */
+  readonly prefetch?: number;
+}
+
+/** `WorkerOptions` after defaults and validation. */
+export interface ResolvedOptions {
+  readonly taskQueueUrl: string;
+  readonly taskQueueName: string;
+  readonly resultQueueName: string;
+  readonly agentIndex: string;
+  readonly podName: string;
+  readonly checkpointDir: string;
+  readonly metricsPort: number;
+  readonly maxTasks: number;
+  readonly idleExitSeconds: number;
+  readonly shutdownSeconds: number;
+  readonly prefetch: number;
+}
+
+/**
+ * The defaults, in one place: the contract's values plus the worker-only ones.
+ * `agentIndex` and `podName` default to the host name, resolved at call time.
+ */
+export const WORKER_DEFAULTS = {
+  taskQueueName: Defaults.taskQueueName,
+  resultQueueName: Defaults.resultQueueName,
+  checkpointDir: Defaults.checkpointDir,
+  metricsPort: Defaults.metricsPort,
+  maxTasks: Defaults.maxTasks,
+  idleExitSeconds: Defaults.idleExitSeconds,
+  shutdownSeconds: shutdownSecondsFor(Defaults.terminationGracePeriodSeconds),
+  prefetch: 1,
+} as const;
+
+/** Longest queue name AMQP 0-9-1 carries (a short string). */
+const MAX_QUEUE_NAME_BYTES = 255;
+
+/** Replaces the password of a URL with `***`; returns `<unparsable URL>` for anything that isn't one. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) {
+      parsed.password = '***';
+    }
+    return parsed.toString();
+  } catch {
+    return '<unparsable URL>';
+  }
+}
+
+type Source = Readonly<Record<string, string | undefined>>;
+
+/**
+ * Reads the options from `overrides` first, then the environment, then `WORKER_DEFAULTS`, and
+ * validates them. Throws one `ConfigError` listing every problem, each naming the variable, the
+ * bad value (passwords redacted) and the fix.
+ */
+export function resolveOptions(overrides: WorkerOptions = {}, env: Source = process.env): ResolvedOptions {
+  const problems: ConfigProblem[] = [];
+  const host = os.hostname();
+
+  const raw = (key: keyof WorkerOptions, name: string): string | undefined => {
+    const value = overrides[key];
+    if (value !== undefined) {
+      return String(value);
+    }
+    const fromEnv = env[name];
+    return fromEnv === undefined || fromEnv.trim() === '' ? undefined : fromEnv.trim();
+  };
+
+  const taskQueueUrl = parseUrl(raw('taskQueueUrl', Env.TASK_QUEUE_URL), problems);
+  const taskQueueName = parseQueueName(
+    raw('taskQueueName', Env.TASK_QUEUE_NAME),
+    Env.TASK_QUEUE_NAME,
+    WORKER_DEFAULTS.taskQueueName,
+    problems,
+  );
+  const resultQueueName = parseQueueName(
+    raw('resultQueueName', Env.RESULT_QUEUE_NAME),
+    Env.RESULT_QUEUE_NAME,
+    WORKER_DEFAULTS.resultQueueName,
+    problems,
+  );
+  if (taskQueueName === resultQueueName) {
+    problems.push({
+      variable: Env.RESULT_QUEUE_NAME,
+      value: resultQueueName,
+      message: `must differ from ${Env.TASK_QUEUE_NAME}, or the worker would consume its own results; set it to e.g. "${taskQueueName}-results"`,
+    });
+  }
+  const podName = raw('podName', Env.POD_NAME) ?? host;
+  const agentIndex = raw('agentIndex', Env.AGENT_INDEX) ?? podName;
+  const checkpointValue = raw('checkpointDir', Env.CHECKPOINT_DIR) ?? WORKER_DEFAULTS.checkpointDir;
+
+  const metricsPort = parseNumber(raw('metricsPort', Env.METRICS_PORT), {
+    variable: Env.METRICS_PORT,
+    fallback: WORKER_DEFAULTS.metricsPort,
+    integer: true,
+    min: 0,
+    max: 65535,
+    fix: `set it to a TCP port between 1 and 65535 (default ${WORKER_DEFAULTS.metricsPort}), or 0 for any free port`,
+    problems,
+  });
+  const maxTasks = parseNumber(raw('maxTasks', Env.AGENT_MAX_TASKS), {
+    variable: Env.AGENT_MAX_TASKS,
+    fallback: WORKER_DEFAULTS.maxTasks,
+    integer: true,
+    min: 0,
+    max: Number.MAX_SAFE_INTEGER,
+    fix: 'set it to a whole number of tasks, or 0 for no limit',
+    problems,
+  });
+  const idleExitSeconds = parseNumber(raw('idleExitSeconds', Env.AGENT_IDLE_EXIT_SECONDS), {
+    variable: Env.AGENT_IDLE_EXIT_SECONDS,
+    fallback: WORKER_DEFAULTS.idleExitSeconds,
+    integer: false,
+    min: 0,
+    max: 365 * 24 * 3600,
+    fix: `set it to a number of seconds such as ${WORKER_DEFAULTS.idleExitSeconds}, or 0 to never exit when idle`,
+    problems,
+  });
+  const shutdownSeconds = parseNumber(raw('shutdownSeconds', Env.AGENT_SHUTDOWN_SECONDS), {
+    variable: Env.AGENT_SHUTDOWN_SECONDS,
+    fallback: WORKER_DEFAULTS.shutdownSeconds,
+    integer: false,
+    min: MIN_SHUTDOWN_SECONDS,
+    max: 24 * 3600,
+    fix: `set it to at least ${MIN_SHUTDOWN_SECONDS} seconds and at most the pod's terminationGracePeriodSeconds minus a few seconds`,
+    problems,
+  });
+  const prefetch = parseNumber(raw('prefetch', 'prefetch'), {
+    variable: 'prefetch',
+    fallback: WORKER_DEFAULTS.prefetch,
+    integer: true,
+    min: 1,
+    max: 65535,
+    fix: 'pass a whole number of concurrent tasks per worker, at least 1 (default 1)',
+    problems,
+  });
+
+  if (problems.length > 0) {
+    throw new ConfigError(problems);
+  }
+  return {
+    taskQueueUrl: taskQueueUrl!,
+    taskQueueName,
+    resultQueueName,
+    agentIndex,
+    podName,
+    checkpointDir: path.resolve(checkpointValue),
+    metricsPort,
+    maxTasks,
+    idleExitSeconds,
+    shutdownSeconds,
+    prefetch,
+  };
+}
+
+function parseUrl(value: string | undefined, problems: ConfigProblem[]): string | undefined {
+  const variable = Env.TASK_QUEUE_URL;
+  if (value === undefined) {
+    problems.push({
+      variable,
+      value,
+      message:
+        'is required; set it to the broker URL, e.g. amqp://user:password@rabbitmq:5672/ (from a Secret)',
+    });
+    return undefined;
+  }
+  let parsed: URL;
+  try {
+    parsed = new URL(value);
+  } catch {
+    problems.push({
+      variable,
+      value: '<unparsable URL>',
+      message: 'is not a URL; set it to amqp://user:password@host:5672/vhost (amqps:// for TLS)',
+    });
+    return undefined;
+  }
+  if (parsed.protocol !== 'amqp:' && parsed.protocol !== 'amqps:') {
+    problems.push({
+      variable,
+      value: redactUrl(value),
+      message: `uses the scheme "${parsed.protocol}"; use amqp:// or amqps://`,
+    });
+    return undefined;
+  }
+  if (!parsed.hostname) {
+    problems.push({
+      variable,
+      value: redactUrl(value),
+      message: 'has no host; use amqp://user:password@host:5672/',
+    });
+    return undefined;
+  }
+  return value;
+}
+
+function parseQueueName(
+  value: string | undefined,
+  variable: string,
+  fallback: string,
+  problems: ConfigProblem[],
+): string {
+  const name = value ?? fallback;
+  if (Buffer.byteLength(name, 'utf8') > MAX_QUEUE_NAME_BYTES) {
+    problems.push({
+      variable,
+      value: `${name.slice(0, 40)}…`,
+      message: `is longer than ${MAX_QUEUE_NAME_BYTES} bytes, the AMQP limit; use a shorter queue name`,
+    });
+  } else if (name.startsWith('amq.')) {
+    problems.push({
+      variable,
+      value: name,
+      message: 'starts with "amq.", a prefix reserved by the broker; use another name, e.g. "agent-tasks"',
+    });
+  }
+  return name;
+}
+
+interface NumberRule {
+  readonly variable: string;
+  readonly fallback: number;
+  readonly integer: boolean;
+  readonly min: number;
+  readonly max: number;
+  readonly fix: string;
+  readonly problems: ConfigProblem[];
+}
+
+function parseNumber(value: string | undefined, rule: NumberRule): number {
+  if (value === undefined) {
+    return rule.fallback;
+  }
+  const n = /^[+]?(\d+(\.\d*)?|\.\d+)$/.test(value) ? Number(value) : Number.NaN;
+  const kind = rule.integer ? 'a whole number' : 'a number';
+  if (!Number.isFinite(n) || (rule.integer && !Number.isInteger(n))) {
+    rule.problems.push({ variable: rule.variable, value, message: `is not ${kind}; ${rule.fix}` });
+    return rule.fallback;
+  }
+  if (n < rule.min || n > rule.max) {
+    rule.problems.push({
+      variable: rule.variable,
+      value,
+      message: `is outside ${rule.min}..${rule.max}; ${rule.fix}`,
+    });
+    return rule.fallback;
+  }
+  return n;
+}

@@ -1,0 +1,24 @@
+import type { DeadLetterReason, TaskStatus } from './contract';
+
+/**
+ * Typed events of one worker. Metrics (and anything else that observes the loop) subscribe to
+ * these instead of living inside it.
+ */
+export interface WorkerEvents {
+  /** A task's handler is about to run. `resumed` when it starts from an existing checkpoint. */
+  taskStarted: [info: { taskId: string; attempt: number; resumed: boolean }];
+  /** A task finished with a published result (succeeded, or failed and dead-lettered). */
+  taskFinished: [info: { taskId: string; status: TaskStatus; durationSeconds: number }];
+  /** A task left this worker without a result: requeued (error or shutdown) or lost with the channel. */
+  taskReleased: [info: { taskId: string; why: string }];
+  /** A durable checkpoint write completed. */
+  checkpointWritten: [info: { taskId: string; seconds: number }];
+  /** A message went to the dead-letter queue. */
+  deadLettered: [info: { taskId: string | undefined; reason: DeadLetterReason }];
+  /** The handler reported LLM tokens. */
+  tokens: [info: { model: string; count: number }];
+  /** Number of deliveries being handled changed. */
+  inFlight: [count: number];
+  /** The worker started or stopped consuming (drives `/readyz`). */
+  consuming: [consuming: boolean];
+}

@@ -1,0 +1,96 @@
+import type { EventEmitter } from 'node:events';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { Metrics } from './contract';
+
+/**
+ * Task durations: agent tasks take seconds to hours, so the buckets run from 1 s to 4 h
+ * (prom-client's defaults stop at 10 s).
+ */
+export const TASK_DURATION_BUCKETS = [1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400];
+
+/** Durable checkpoint writes: sub-millisecond on local disk, up to seconds on network storage. */
+export const CHECKPOINT_WRITE_BUCKETS = [
+  0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+];
+
+/**
+ * The worker's Prometheus metrics in a private registry (one per worker, so several workers in
+ * one process, as in tests, never clash). No per-agent label: the scrape target already
+ * identifies the pod, and such a label would multiply series by the fleet size.
+ */
+export class WorkerMetrics {
+  readonly registry = new Registry();
+
+  readonly tasksCompleted = new Counter({
+    name: Metrics.tasksCompleted,
+    help: 'Tasks finished with a published result, by status (succeeded | failed).',
+    labelNames: ['status'] as const,
+    registers: [this.registry],
+  });
+
+  readonly taskDuration = new Histogram({
+    name: Metrics.taskDuration,
+    help: 'Wall time of one task delivery, from start to published result, in seconds.',
+    buckets: TASK_DURATION_BUCKETS,
+    registers: [this.registry],
+  });
+
+  readonly llmTokens = new Counter({
+    name: Metrics.llmTokens,
+    help: 'LLM tokens reported by handlers through ctx.recordTokens, by model.',
+    labelNames: ['model'] as const,
+    registers: [this.registry],
+  });
+
+  readonly tasksInFlight = new Gauge({
+    name: Metrics.tasksInFlight,
+    help: 'Deliveries being handled by this worker now.',
+    registers: [this.registry],
+  });
+
+  readonly taskResumes = new Counter({
+    name: Metrics.taskResumes,
+    help: 'Tasks that started from an existing checkpoint.',
+    registers: [this.registry],
+  });
+
+  readonly checkpointWrite = new Histogram({
+    name: Metrics.checkpointWrite,
+    help: 'Duration of durable checkpoint writes (write, fsync, rename, fsync dir), in seconds.',
+    buckets: CHECKPOINT_WRITE_BUCKETS,
+    registers: [this.registry],
+  });
+
+  readonly deadLettered = new Counter({
+    name: Metrics.deadLettered,
+    help: 'Messages sent to the dead-letter queue, by reason.',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry });
+    // Start the labelled series at 0 so rate() and alerts see them before the first event.
+    this.tasksCompleted.inc({ status: 'succeeded' }, 0);
+    this.tasksCompleted.inc({ status: 'failed' }, 0);
+  }
+
+  /** Subscribes to a worker's typed events. */
+  observe(events: EventEmitter): void {
+    events.on('taskStarted', (info: { resumed: boolean }) => {
+      if (info.resumed) {
+        this.taskResumes.inc();
+      }
+    });
+    events.on('taskFinished', (info: { status: string; durationSeconds: number }) => {
+      this.tasksCompleted.inc({ status: info.status });
+      this.taskDuration.observe(info.durationSeconds);
+    });
+    events.on('checkpointWritten', (info: { seconds: number }) => this.checkpointWrite.observe(info.seconds));
+    events.on('deadLettered', (info: { reason: string }) => this.deadLettered.inc({ reason: info.reason }));
+    events.on('tokens', (info: { model: string; count: number }) =>
+      this.llmTokens.inc({ model: info.model }, info.count),
+    );
+    events.on('inFlight', (count: number) => this.tasksInFlight.set(count));
+  }
+}

@@ -1,0 +1,130 @@
+import fc from 'fast-check';
+import { redactUrl, resolveOptions, WORKER_DEFAULTS } from '../src/config';
+import { Defaults, Env, MIN_SHUTDOWN_SECONDS, shutdownSecondsFor } from '../src/contract';
+import { ConfigError } from '../src/errors';
+
+const URL_ENV = { [Env.TASK_QUEUE_URL]: 'amqp://user:hunter2@rabbit:5672/' };
+
+function problemsOf(fn: () => unknown): ConfigError {
+  try {
+    fn();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      return error;
+    }
+    throw error;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+test('defaults come from the contract in one place', () => {
+  const options = resolveOptions({}, { ...URL_ENV, [Env.POD_NAME]: 'pod-a' });
+  expect(options).toEqual({
+    taskQueueUrl: URL_ENV.TASK_QUEUE_URL,
+    taskQueueName: Defaults.taskQueueName,
+    resultQueueName: Defaults.resultQueueName,
+    agentIndex: 'pod-a',
+    podName: 'pod-a',
+    checkpointDir: Defaults.checkpointDir,
+    metricsPort: Defaults.metricsPort,
+    maxTasks: Defaults.maxTasks,
+    idleExitSeconds: Defaults.idleExitSeconds,
+    shutdownSeconds: shutdownSecondsFor(Defaults.terminationGracePeriodSeconds),
+    prefetch: 1,
+  });
+  expect(WORKER_DEFAULTS.shutdownSeconds).toBe(25);
+});
+
+test('options passed in code win over the environment', () => {
+  const options = resolveOptions(
+    { taskQueueName: 'code', maxTasks: 7, prefetch: 3 },
+    { ...URL_ENV, [Env.TASK_QUEUE_NAME]: 'env', [Env.AGENT_MAX_TASKS]: '9', [Env.AGENT_INDEX]: '4' },
+  );
+  expect(options).toMatchObject({ taskQueueName: 'code', maxTasks: 7, prefetch: 3, agentIndex: '4' });
+});
+
+test('lists every problem at once, each naming the variable, the value and the fix', () => {
+  const error = problemsOf(() =>
+    resolveOptions(
+      {},
+      {
+        [Env.AGENT_MAX_TASKS]: '-1',
+        [Env.METRICS_PORT]: 'http',
+        [Env.AGENT_SHUTDOWN_SECONDS]: '1',
+        [Env.TASK_QUEUE_NAME]: 'amq.tasks',
+      },
+    ),
+  );
+  expect(error.problems.map((p) => p.variable).sort()).toEqual(
+    [
+      Env.AGENT_MAX_TASKS,
+      Env.AGENT_SHUTDOWN_SECONDS,
+      Env.METRICS_PORT,
+      Env.TASK_QUEUE_NAME,
+      Env.TASK_QUEUE_URL,
+    ].sort(),
+  );
+  expect(error.message).toMatch(/TASK_QUEUE_URL \(unset\): is required; set it to the broker URL/);
+  expect(error.message).toMatch(
+    /AGENT_MAX_TASKS="-1": is not a whole number; set it to a whole number of tasks/,
+  );
+  expect(error.message).toMatch(
+    new RegExp(`AGENT_SHUTDOWN_SECONDS="1": is outside ${MIN_SHUTDOWN_SECONDS}\\.\\.`),
+  );
+  expect(error.message).toMatch(/TASK_QUEUE_NAME="amq.tasks": starts with "amq."/);
+});
+
+test('the result queue must differ from the task queue', () => {
+  const error = problemsOf(() =>
+    resolveOptions({}, { ...URL_ENV, [Env.TASK_QUEUE_NAME]: 'q', [Env.RESULT_QUEUE_NAME]: 'q' }),
+  );
+  expect(error.problems).toEqual([expect.objectContaining({ variable: Env.RESULT_QUEUE_NAME })]);
+});
+
+test('whole numbers in range are accepted as they are written', () => {
+  fc.assert(
+    fc.property(fc.nat({ max: 65535 }), fc.nat({ max: 1_000_000 }), (port, max) => {
+      const options = resolveOptions(
+        {},
+        { ...URL_ENV, [Env.METRICS_PORT]: String(port), [Env.AGENT_MAX_TASKS]: ` ${max} ` },
+      );
+      return options.metricsPort === port && options.maxTasks === max;
+    }),
+  );
+});
+
+test('anything that is not a plain non-negative number is rejected, naming the variable', () => {
+  fc.assert(
+    fc.property(
+      fc.string({ minLength: 1 }).filter((s) => s.trim() !== '' && !/^\s*\+?(\d+(\.\d*)?|\.\d+)\s*$/.test(s)),
+      (value) => {
+        const error = problemsOf(() =>
+          resolveOptions({}, { ...URL_ENV, [Env.AGENT_IDLE_EXIT_SECONDS]: value }),
+        );
+        return error.problems.length === 1 && error.problems[0].variable === Env.AGENT_IDLE_EXIT_SECONDS;
+      },
+    ),
+  );
+});
+
+test('no error message ever contains the URL password', () => {
+  fc.assert(
+    fc.property(
+      fc.stringMatching(/^[A-Za-z0-9]{6,20}$/),
+      fc.constantFrom('http', 'amqp', 'amqps', 'ftp'),
+      fc.constantFrom('', 'not a number'),
+      (password, scheme, badPort) => {
+        const url = `${scheme}://user:${password}@host:5672/`;
+        try {
+          resolveOptions({}, { [Env.TASK_QUEUE_URL]: url, [Env.METRICS_PORT]: badPort || undefined });
+          return true;
+        } catch (error) {
+          return !(error as Error).message.includes(password);
+        }
+      },
+    ),
+  );
+  expect(redactUrl('amqp://u:p%40ss@h:1/v')).toBe('amqp://u:***@h:1/v');
+  expect(redactUrl('amqp://h/')).toBe('amqp://h/');
+  expect(redactUrl('::not a url::')).toBe('<unparsable URL>');
+});

@@ -1,0 +1,24 @@
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { Defaults, Env, ExitCode, Metrics } from '../src/contract';
+
+// The README documents the contract; this keeps the two from drifting apart.
+const readme = readFileSync(path.join(__dirname, '..', 'README.md'), 'utf8');
+
+test('the README names every contract variable, metric and exit code', () => {
+  for (const name of Object.values(Env)) {
+    expect(readme).toContain(`\`${name}\``);
+  }
+  for (const [name, metric] of Object.entries(Metrics)) {
+    if (name !== 'circuitOpen') {
+      expect(readme).toContain(`\`${metric}`);
+    }
+  }
+  for (const code of Object.values(ExitCode)) {
+    expect(readme).toContain(String(code));
+  }
+  expect(readme).toContain(`\`${Defaults.taskQueueName}\``);
+  expect(readme).toContain(`\`${Defaults.resultQueueName}\``);
+  expect(readme).toContain(`\`${Defaults.checkpointDir}\``);
+  expect(readme).toContain(`\`${Defaults.metricsPort}\``);
+});
