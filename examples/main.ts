@@ -6,9 +6,13 @@ import { App, Chart, type ChartProps, Duration } from 'cdk8s';
 import { Secret } from 'cdk8s-plus-30';
 import type { Construct } from 'constructs';
 import {
+  AgentGuardrails,
   AgentJob,
   AgentScaledJob,
   CheckpointStore,
+  EgressPeer,
+  NamespaceQuota,
+  Protocol,
   Quantity,
   QueueConnection,
   ScaledJobTrigger,
@@ -30,7 +34,7 @@ export class AgentFleetChart extends Chart {
       size: Quantity.gibibytes(10),
     });
 
-    new AgentJob(this, 'BatchRun', {
+    const batch = new AgentJob(this, 'BatchRun', {
       name: 'agent-batch-run',
       image: 'registry.example.com/ai-agent:1.4.2',
       app: 'ai-agent',
@@ -49,7 +53,7 @@ export class AgentFleetChart extends Chart {
 
     // Step 2: agents scaled on queue depth. KEDA reads the queue over amqp with the agents' own
     // Secret (through a TriggerAuthentication); each Job takes 5 tasks, then exits 0.
-    new AgentScaledJob(this, 'Workers', {
+    const workers = new AgentScaledJob(this, 'Workers', {
       name: 'agent-workers',
       image: 'registry.example.com/ai-agent:1.4.2',
       app: 'ai-agent',
@@ -66,6 +70,28 @@ export class AgentFleetChart extends Chart {
         limits: { cpu: Quantity.cpuMillis(2000), memory: Quantity.gibibytes(4) },
       },
       checkpointStore: checkpoints,
+    });
+
+    // Step 3: guardrails. The PDB is an integer minAvailable over the batch Job (the ScaledJob gets
+    // none, with a synth-time warning saying why); LimitRange and ResourceQuota bound resources but
+    // not restarts (the Jobs' retry settings do); the NetworkPolicy denies everything except DNS,
+    // RabbitMQ, the LLM API and Prometheus scraping the metrics port.
+    new AgentGuardrails(this, 'Guardrails', {
+      agents: [batch, workers],
+      maxDisruptedPercent: 10,
+      limitRange: {
+        containerDefault: { cpu: Quantity.cpus(2), memory: Quantity.gibibytes(4) },
+        containerDefaultRequest: { cpu: Quantity.cpuMillis(500), memory: Quantity.gibibytes(2) },
+        containerMax: { cpu: Quantity.cpus(4), memory: Quantity.gibibytes(8) },
+        podMax: { cpu: Quantity.cpus(4), memory: Quantity.gibibytes(8) },
+      },
+      resourceQuota: NamespaceQuota.fromAgents(),
+      egress: [
+        EgressPeer.namespace('rabbitmq', { ports: [{ port: 5672, protocol: Protocol.TCP }] }),
+        // The LLM API's published range (documentation range here; use your provider's).
+        EgressPeer.ipBlock('203.0.113.0/24', { ports: [{ port: 443, protocol: Protocol.TCP }] }),
+      ],
+      monitoringNamespace: 'monitoring',
     });
   }
 }

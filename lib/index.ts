@@ -1,3 +1,4 @@
+export * from './agent-guardrails';
 export * from './agent-job';
 export * from './agent-pod';
 export * from './agent-scaled-job';
