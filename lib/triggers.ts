@@ -476,6 +476,12 @@ class SimpleTrigger extends ScaledJobTrigger {
     const prefix = `triggers.${this.prop}`;
     const [targetOption, target] = this.target;
     requireTarget(scope, `${prefix}.${targetOption}`, target, 1);
+    // Activation thresholds and database indexes are counts: KEDA would reject or misread negatives.
+    for (const [key, value] of Object.entries(this.metadata)) {
+      if (typeof value === 'number' && /^(activation|databaseIndex)/.test(key)) {
+        requireTarget(scope, `${prefix}.${key}`, value, 0, key === 'databaseIndex');
+      }
+    }
     validateAuth(scope, prefix, this.options.auth);
     return {
       type: this.type,

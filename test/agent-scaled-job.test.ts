@@ -1620,3 +1620,58 @@ describe('Redis streams by lag', () => {
     ).toThrow(/lagCount or pendingEntriesCount, not both/);
   });
 });
+
+describe('trigger counts', () => {
+  const queue = QueueConnection.fromSecretName('agent-secrets');
+  const image = 'registry.example.com/agent:1.0.0';
+  test.each<[string, ScaledJobTrigger, RegExp]>([
+    [
+      'fails on a negative SQS activation threshold',
+      ScaledJobTrigger.awsSqs({
+        queueUrl: 'https://sqs.eu-west-1.amazonaws.com/1/q',
+        awsRegion: 'eu-west-1',
+        activationQueueLength: -1,
+      }),
+      /triggers\.awsSqs\.activationQueueLength = -1 must be a number ≥ 0/,
+    ],
+    [
+      'fails on a negative Redis database index',
+      ScaledJobTrigger.redisList({ address: 'redis:6379', listName: 'l', databaseIndex: -2 }),
+      /triggers\.redisList\.databaseIndex = -2 must be a whole number ≥ 0/,
+    ],
+    [
+      'fails on a negative Kafka activation lag',
+      ScaledJobTrigger.kafka({
+        bootstrapServers: 'k:9092',
+        consumerGroup: 'g',
+        topic: 't',
+        activationLagThreshold: -5,
+      }),
+      /triggers\.kafka\.activationLagThreshold = -5 must be a number ≥ 0/,
+    ],
+  ])('%s', (_title, trigger, message) => {
+    expect(
+      () => new AgentScaledJob(Testing.chart(), 'Scaled', { image, queue, triggers: [trigger] }),
+    ).toThrow(message);
+  });
+
+  test('zero thresholds and database 0 are accepted', () => {
+    const chart = Testing.chart();
+    new AgentScaledJob(chart, 'Scaled', {
+      image,
+      queue,
+      triggers: [
+        ScaledJobTrigger.redisList({
+          address: 'redis:6379',
+          listName: 'l',
+          databaseIndex: 0,
+          activationListLength: 0,
+        }),
+      ],
+    });
+    expect(only(synthValid(chart), 'ScaledJob').spec.triggers[0].metadata).toMatchObject({
+      databaseIndex: '0',
+      activationListLength: '0',
+    });
+  });
+});
