@@ -3,7 +3,7 @@ import { Defaults } from '@agent-fleet/worker/contract';
 import { type ApiObject, Chart, Names } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-30';
 import { Construct } from 'constructs';
-import type { IAgentWorkload, ResourceAmounts } from './agent-pod';
+import { type IAgentWorkload, RESOURCE_NAMES, type ResourceAmounts, renderAmounts } from './agent-pod';
 import { type Quantity, requireQuantity } from './quantity';
 import { invalid, requireDnsLabel, requireLabelValue } from './validation';
 
@@ -226,12 +226,6 @@ export interface AgentGuardrailsProps {
    */
   readonly monitoringPodSelector?: Record<string, string>;
 }
-
-const RESOURCES = [
-  ['cpu', 'cpu'],
-  ['memory', 'memory'],
-  ['ephemeralStorage', 'ephemeral-storage'],
-] as const;
 
 /**
  * Guardrails around agent workloads, in the workloads' namespace:
@@ -590,23 +584,15 @@ function ipv6ToBigInt(address: string): bigint {
   return groups.reduce((acc, g) => (acc << 16n) | BigInt(Number.parseInt(g, 16)), 0n);
 }
 
-type Amounts = Partial<Record<(typeof RESOURCES)[number][0], number>>;
+type Amounts = Partial<Record<(typeof RESOURCE_NAMES)[number][0], number>>;
 
 function amountsOf(scope: Construct, prop: string, amounts: ResourceAmounts | undefined): Amounts {
   const out: Amounts = {};
-  for (const [field] of RESOURCES) {
+  for (const [field] of RESOURCE_NAMES) {
     const q = amounts?.[field];
     if (q !== undefined) out[field] = requireQuantity(scope, `${prop}.${field}`, q);
   }
   return out;
-}
-
-function render(amounts: ResourceAmounts | undefined): Record<string, k8s.Quantity> | undefined {
-  const entries = RESOURCES.flatMap(([field, key]) => {
-    const q = amounts?.[field];
-    return q === undefined ? [] : [[key, k8s.Quantity.fromString(q.value)] as const];
-  });
-  return entries.length > 0 ? Object.fromEntries(entries) : undefined;
 }
 
 function validateLimitRange(
@@ -618,7 +604,7 @@ function validateLimitRange(
   const request = amountsOf(scope, 'limitRange.containerDefaultRequest', options.containerDefaultRequest);
   const max = amountsOf(scope, 'limitRange.containerMax', options.containerMax);
   const podMax = amountsOf(scope, 'limitRange.podMax', options.podMax);
-  for (const [field] of RESOURCES) {
+  for (const [field] of RESOURCE_NAMES) {
     const above = (lowProp: string, low: number | undefined, highProp: string, high: number | undefined) => {
       if (low !== undefined && high !== undefined && low > high) {
         const lowQ = (options as Record<string, ResourceAmounts | undefined>)[lowProp]?.[field] as Quantity;
@@ -639,7 +625,7 @@ function validateLimitRange(
   // An agent whose pod the LimitRange would reject never starts; say so now, not at admission.
   for (const agent of agents) {
     const own = amountsOf(scope, `agents[${agent.name}].resources.limits`, agent.resources.limits);
-    for (const [field] of RESOURCES) {
+    for (const [field] of RESOURCE_NAMES) {
       const limit = own[field] ?? dflt[field];
       for (const [prop, ceiling] of [
         ['containerMax', max[field]],
@@ -670,13 +656,13 @@ function validateLimitRange(
   }
   const container: k8s.LimitRangeItem = {
     type: 'Container',
-    default: render(options.containerDefault),
-    defaultRequest: render(options.containerDefaultRequest),
-    max: render(options.containerMax),
+    default: renderAmounts(options.containerDefault),
+    defaultRequest: renderAmounts(options.containerDefaultRequest),
+    max: renderAmounts(options.containerMax),
   };
   const items: k8s.LimitRangeItem[] = [];
   if (container.default || container.defaultRequest || container.max) items.push(container);
-  const pod = render(options.podMax);
+  const pod = renderAmounts(options.podMax);
   if (pod) items.push({ type: 'Pod', max: pod });
   if (items.length === 0) {
     invalid(
@@ -694,7 +680,7 @@ function explicitQuota(scope: Construct, amounts: QuotaAmounts): Record<string, 
   const hard: Record<string, k8s.Quantity> = {};
   for (const kind of ['requests', 'limits'] as const) {
     amountsOf(scope, `resourceQuota.${kind}`, amounts[kind]);
-    for (const [key, q] of Object.entries(render(amounts[kind]) ?? {})) hard[`${kind}.${key}`] = q;
+    for (const [key, q] of Object.entries(renderAmounts(amounts[kind]) ?? {})) hard[`${kind}.${key}`] = q;
   }
   if (amounts.pods !== undefined) {
     if (!Number.isInteger(amounts.pods) || amounts.pods < 1) {

@@ -463,10 +463,26 @@ function validateQueueName(scope: Construct, prop: string, name: string): string
   return name;
 }
 
-const RESOURCE_FIELDS = ['cpu', 'memory', 'ephemeralStorage'] as const;
+/** Resource fields of {@link ResourceAmounts} and their Kubernetes names. */
+export const RESOURCE_NAMES = [
+  ['cpu', 'cpu'],
+  ['memory', 'memory'],
+  ['ephemeralStorage', 'ephemeral-storage'],
+] as const;
+
+/** Amounts as Kubernetes writes them (`ephemeral-storage`, …), or undefined when none is set. */
+export function renderAmounts(
+  amounts: ResourceAmounts | undefined,
+): Record<string, k8s.Quantity> | undefined {
+  const entries = RESOURCE_NAMES.flatMap(([field, key]) => {
+    const q = amounts?.[field];
+    return q === undefined ? [] : [[key, k8s.Quantity.fromString(q.value)] as const];
+  });
+  return entries.length > 0 ? Object.fromEntries(entries) : undefined;
+}
 
 function validateResources(scope: Construct, resources: AgentResources): void {
-  for (const field of RESOURCE_FIELDS) {
+  for (const [field] of RESOURCE_NAMES) {
     const request = resources.requests?.[field];
     const limit = resources.limits?.[field];
     const requested = request && requireQuantity(scope, `resources.requests.${field}`, request);
@@ -513,16 +529,7 @@ function validateEnv(scope: Construct, env: Record<string, string>): void {
 }
 
 function renderResources(resources: AgentResources): k8s.ResourceRequirements {
-  const render = (amounts?: ResourceAmounts) => {
-    if (!amounts) return undefined;
-    const out: Record<string, k8s.Quantity> = {};
-    if (amounts.cpu) out.cpu = k8s.Quantity.fromString(amounts.cpu.value);
-    if (amounts.memory) out.memory = k8s.Quantity.fromString(amounts.memory.value);
-    if (amounts.ephemeralStorage)
-      out['ephemeral-storage'] = k8s.Quantity.fromString(amounts.ephemeralStorage.value);
-    return Object.keys(out).length > 0 ? out : undefined;
-  };
-  return { requests: render(resources.requests), limits: render(resources.limits) };
+  return { requests: renderAmounts(resources.requests), limits: renderAmounts(resources.limits) };
 }
 
 function renderToleration(t: AgentToleration): k8s.Toleration {

@@ -11,14 +11,15 @@ import { Metrics } from '../src/contract';
 import {
   declareTopology,
   httpGet,
-  killAll,
   makeTempDir,
   metricValue,
   startWorker,
-  TestClient,
   testSetup,
+  useTestClient,
   waitFor,
 } from './support/harness';
+
+const client = useTestClient();
 
 interface Call {
   readonly authorization: string | undefined;
@@ -75,24 +76,17 @@ function compileExample(): string {
 }
 
 const NODE_PATH = path.join(__dirname, '..', '..', 'node_modules');
-let client: TestClient;
 let handlerFile: string;
 
 beforeAll(async () => {
-  client = await TestClient.open();
   handlerFile = compileExample();
-});
-
-afterAll(async () => {
-  await killAll();
-  await client.close();
 });
 
 test('plans, checkpoints, answers, and counts tokens from the response usage', async () => {
   const llm = await startFakeLlm();
   const setup = testSetup('example');
   await declareTopology(setup);
-  await client.publishTask(setup.taskQueue, 'q-1', { question: 'Why is the sky blue?' });
+  await client().publishTask(setup.taskQueue, 'q-1', { question: 'Why is the sky blue?' });
   const worker = startWorker(
     setup.env({
       AGENT_HANDLER: handlerFile,
@@ -103,7 +97,7 @@ test('plans, checkpoints, answers, and counts tokens from the response usage', a
     }),
   );
   const port = await worker.metricsPort();
-  expect(await client.waitForResults(setup.resultQueue, 1)).toEqual([
+  expect(await client().waitForResults(setup.resultQueue, 1)).toEqual([
     { id: 'q-1', status: 'succeeded', output: { plan: 'reply-1', answer: 'reply-2' }, attempts: 1 },
   ]);
   expect(llm.calls).toHaveLength(2);
@@ -118,19 +112,19 @@ test('plans, checkpoints, answers, and counts tokens from the response usage', a
   worker.kill('SIGTERM');
   await worker.waitForExit();
   await llm.close();
-  await client.deleteQueues(setup.taskQueue, setup.deadQueue, setup.resultQueue);
+  await client().deleteQueues(setup.taskQueue, setup.deadQueue, setup.resultQueue);
 });
 
 test('a failed answer step is retried from the checkpointed plan, without planning again', async () => {
   const llm = await startFakeLlm({ 2: 503 });
   const setup = testSetup('example-resume');
   await declareTopology(setup);
-  await client.publishTask(setup.taskQueue, 'q-2', { question: 'What is 2 + 2?' });
+  await client().publishTask(setup.taskQueue, 'q-2', { question: 'What is 2 + 2?' });
   const worker = startWorker(
     setup.env({ AGENT_HANDLER: handlerFile, NODE_PATH, LLM_BASE_URL: llm.url, AGENT_MAX_TASKS: '2' }),
   );
   expect((await worker.waitForExit()).code).toBe(0);
-  expect(await client.waitForResults(setup.resultQueue, 1)).toEqual([
+  expect(await client().waitForResults(setup.resultQueue, 1)).toEqual([
     { id: 'q-2', status: 'succeeded', output: { plan: 'reply-1', answer: 'reply-3' }, attempts: 2 },
   ]);
   // Call 1 planned, call 2 failed (503), call 3 answered from the resumed plan: no second plan.
@@ -140,5 +134,5 @@ test('a failed answer step is retried from the checkpointed plan, without planni
     true,
   );
   await llm.close();
-  await client.deleteQueues(setup.taskQueue, setup.deadQueue, setup.resultQueue);
+  await client().deleteQueues(setup.taskQueue, setup.deadQueue, setup.resultQueue);
 });

@@ -8,41 +8,27 @@ import * as path from 'node:path';
 import { ExitCode } from '../src/contract';
 import { TaskCheckpoints } from '../src/store';
 import {
-  allWorkers,
-  brokerPassword,
   declareTopology,
+  expectNoPasswordInWorkerOutput,
   FIXTURES,
   httpGet,
-  killAll,
   startWorker,
-  TestClient,
   testSetup,
+  useTestClient,
   waitFor,
 } from './support/harness';
+
+const client = useTestClient();
+afterAll(expectNoPasswordInWorkerOutput);
+
 import { freePort } from './support/rabbitmq';
-
-let client: TestClient;
-
-beforeAll(async () => {
-  client = await TestClient.open();
-});
-
-afterAll(async () => {
-  await killAll();
-  await client.close();
-  const password = brokerPassword();
-  for (const worker of allWorkers) {
-    expect(worker.stdout).not.toContain(password);
-    expect(worker.stderr).not.toContain(password);
-  }
-});
 
 const blocking = { mode: 'steps', steps: 4, blockOnAttempt: 1, blockAfter: 2 };
 
 test('SIGTERM mid-task: checkpoint, requeue, exit "interrupted"; a second process resumes from the checkpoint', async () => {
   const setup = testSetup('sigterm');
   await declareTopology(setup);
-  await client.publishTask(setup.taskQueue, 'long-1', blocking);
+  await client().publishTask(setup.taskQueue, 'long-1', blocking);
   const first = startWorker(setup.env({ AGENT_INDEX: '0' }));
   const port = await first.metricsPort();
   await first.waitForLog('handler blocked', (l) => l.fixture === 'blocked');
@@ -54,12 +40,12 @@ test('SIGTERM mid-task: checkpoint, requeue, exit "interrupted"; a second proces
   expect(first.lines.some((l) => l.msg === 'task returned to the queue' && l.taskId === 'long-1')).toBe(true);
   const store = new TaskCheckpoints(setup.checkpointDir);
   expect(await store.readCheckpoint('long-1')).toEqual({ state: { step: 2, interrupted: true } });
-  expect(await client.drain(setup.resultQueue)).toHaveLength(0);
+  expect(await client().drain(setup.resultQueue)).toHaveLength(0);
 
   // Another agent (another index) takes the redelivery and resumes it.
   const second = startWorker(setup.env({ AGENT_INDEX: '1', AGENT_MAX_TASKS: '1' }));
   expect((await second.waitForExit()).code).toBe(0);
-  expect(await client.waitForResults(setup.resultQueue, 1)).toEqual([
+  expect(await client().waitForResults(setup.resultQueue, 1)).toEqual([
     { id: 'long-1', status: 'succeeded', output: { steps: 4, resumedFrom: 2, attempt: 2 }, attempts: 2 },
   ]);
   expect(second.lines.find((l) => l.msg === 'task resumed from its checkpoint')).toMatchObject({
@@ -68,13 +54,13 @@ test('SIGTERM mid-task: checkpoint, requeue, exit "interrupted"; a second proces
     agentIndex: '1',
   });
   expect(existsSync(store.checkpointPath('long-1'))).toBe(false);
-  await client.deleteQueues(setup.taskQueue, setup.deadQueue, setup.resultQueue);
+  await client().deleteQueues(setup.taskQueue, setup.deadQueue, setup.resultQueue);
 });
 
 test('SIGKILL mid-task: the broker redelivers and the next process resumes from the last checkpoint', async () => {
   const setup = testSetup('sigkill');
   await declareTopology(setup);
-  await client.publishTask(setup.taskQueue, 'long-2', blocking);
+  await client().publishTask(setup.taskQueue, 'long-2', blocking);
   const first = startWorker(setup.env());
   await first.waitForLog('handler blocked', (l) => l.fixture === 'blocked');
   first.kill('SIGKILL');
@@ -82,24 +68,27 @@ test('SIGKILL mid-task: the broker redelivers and the next process resumes from 
 
   const second = startWorker(setup.env({ AGENT_MAX_TASKS: '1' }));
   expect((await second.waitForExit()).code).toBe(0);
-  expect(await client.waitForResults(setup.resultQueue, 1)).toEqual([
+  expect(await client().waitForResults(setup.resultQueue, 1)).toEqual([
     { id: 'long-2', status: 'succeeded', output: { steps: 4, resumedFrom: 2, attempt: 2 }, attempts: 2 },
   ]);
-  await client.deleteQueues(setup.taskQueue, setup.deadQueue, setup.resultQueue);
+  await client().deleteQueues(setup.taskQueue, setup.deadQueue, setup.resultQueue);
 });
 
 test('a handler ignoring the signal is requeued at the deadline and the worker still exits "interrupted"', async () => {
   const setup = testSetup('hang');
   await declareTopology(setup);
-  await client.publishTask(setup.taskQueue, 'hang-1', { mode: 'hang' });
+  await client().publishTask(setup.taskQueue, 'hang-1', { mode: 'hang' });
   const worker = startWorker(setup.env({ AGENT_SHUTDOWN_SECONDS: '5' }));
   await worker.waitForLog('handler hanging', (l) => l.fixture === 'blocked');
   worker.kill('SIGTERM');
   expect((await worker.waitForExit(15_000)).code).toBe(ExitCode.interrupted);
   expect(worker.lines.some((l) => l.why === 'still running at the shutdown deadline')).toBe(true);
-  await waitFor('the task back in the queue', async () => (await client.messageCount(setup.taskQueue)) === 1);
-  expect(await client.drain(setup.resultQueue)).toHaveLength(0);
-  await client.deleteQueues(setup.taskQueue, setup.deadQueue, setup.resultQueue);
+  await waitFor(
+    'the task back in the queue',
+    async () => (await client().messageCount(setup.taskQueue)) === 1,
+  );
+  expect(await client().drain(setup.resultQueue)).toHaveLength(0);
+  await client().deleteQueues(setup.taskQueue, setup.deadQueue, setup.resultQueue);
 });
 
 test('SIGTERM while idle exits "interrupted", never 0', async () => {
@@ -108,18 +97,18 @@ test('SIGTERM while idle exits "interrupted", never 0', async () => {
   await worker.waitForLog('consuming', (l) => l.msg === 'consuming');
   worker.kill('SIGINT');
   expect((await worker.waitForExit()).code).toBe(ExitCode.interrupted);
-  await client.deleteQueues(setup.taskQueue, setup.deadQueue, setup.resultQueue);
+  await client().deleteQueues(setup.taskQueue, setup.deadQueue, setup.resultQueue);
 });
 
 test('exits 0 once the queue stayed empty AGENT_IDLE_EXIT_SECONDS', async () => {
   const setup = testSetup('idle');
   await declareTopology(setup);
-  await client.publishTask(setup.taskQueue, 'before-idle', { mode: 'echo', value: 1 });
+  await client().publishTask(setup.taskQueue, 'before-idle', { mode: 'echo', value: 1 });
   const worker = startWorker(setup.env({ AGENT_IDLE_EXIT_SECONDS: '1' }));
   expect((await worker.waitForExit()).code).toBe(0);
   expect(worker.lines.some((l) => /AGENT_IDLE_EXIT_SECONDS/.test(l.msg))).toBe(true);
-  expect(await client.waitForResults(setup.resultQueue, 1)).toHaveLength(1);
-  await client.deleteQueues(setup.taskQueue, setup.deadQueue, setup.resultQueue);
+  expect(await client().waitForResults(setup.resultQueue, 1)).toHaveLength(1);
+  await client().deleteQueues(setup.taskQueue, setup.deadQueue, setup.resultQueue);
 });
 
 test('a consumer cancelled by the server (queue deleted) stops the worker with "dependency unreachable"', async () => {
@@ -128,10 +117,10 @@ test('a consumer cancelled by the server (queue deleted) stops the worker with "
   const port = await worker.metricsPort();
   await worker.waitForLog('consuming', (l) => l.msg === 'consuming');
   expect((await httpGet(port, '/readyz')).status).toBe(200);
-  await client.channel.deleteQueue(setup.taskQueue);
+  await client().channel.deleteQueue(setup.taskQueue);
   expect((await worker.waitForExit()).code).toBe(ExitCode.dependencyUnreachable);
   expect(worker.lines.some((l) => /cancelled the consumer/.test(l.msg))).toBe(true);
-  await client.deleteQueues(setup.deadQueue, setup.resultQueue);
+  await client().deleteQueues(setup.deadQueue, setup.resultQueue);
 });
 
 test('an unreachable broker at startup exits "dependency unreachable" without logging the password', async () => {
@@ -182,13 +171,13 @@ describe('invalid settings exit "config error" at startup, naming the variable, 
 test('loads an ES module handler (export default)', async () => {
   const setup = testSetup('esm');
   await declareTopology(setup);
-  await client.publishTask(setup.taskQueue, 'esm-1', 42);
+  await client().publishTask(setup.taskQueue, 'esm-1', 42);
   const worker = startWorker(
     setup.env({ AGENT_HANDLER: path.join(FIXTURES, 'handler.mjs'), AGENT_MAX_TASKS: '1' }),
   );
   expect((await worker.waitForExit()).code).toBe(0);
-  expect(await client.waitForResults(setup.resultQueue, 1)).toEqual([
+  expect(await client().waitForResults(setup.resultQueue, 1)).toEqual([
     { id: 'esm-1', status: 'succeeded', output: { esm: true, input: 42, taskId: 'esm-1' }, attempts: 1 },
   ]);
-  await client.deleteQueues(setup.taskQueue, setup.deadQueue, setup.resultQueue);
+  await client().deleteQueues(setup.taskQueue, setup.deadQueue, setup.resultQueue);
 });

@@ -7,24 +7,14 @@ import { TaskCheckpoints } from '../src/store';
 import {
   declareTopology,
   httpGet,
-  killAll,
   metricValue,
   startWorker,
-  TestClient,
   testSetup,
+  useTestClient,
   waitFor,
 } from './support/harness';
 
-let client: TestClient;
-
-beforeAll(async () => {
-  client = await TestClient.open();
-});
-
-afterAll(async () => {
-  await killAll();
-  await client.close();
-});
+const client = useTestClient();
 
 test('serves every contract metric, Node defaults and health endpoints, and the series move with the work', async () => {
   const setup = testSetup('metrics');
@@ -49,16 +39,16 @@ test('serves every contract metric, Node defaults and health endpoints, and the 
 
   const store = new TaskCheckpoints(setup.checkpointDir);
   await store.writeCheckpoint('m-resume', { step: 3 });
-  await client.publishTask(setup.taskQueue, 'm-echo', {
+  await client().publishTask(setup.taskQueue, 'm-echo', {
     mode: 'echo',
     value: 1,
     tokens: 42,
     model: 'model-a',
   });
-  await client.publishTask(setup.taskQueue, 'm-steps', { mode: 'steps', steps: 3 });
-  await client.publishTask(setup.taskQueue, 'm-resume', { mode: 'steps', steps: 4 });
-  await client.publishTask(setup.taskQueue, 'm-perm', { mode: 'permanent', what: 'x' });
-  await client.waitForResults(setup.resultQueue, 4);
+  await client().publishTask(setup.taskQueue, 'm-steps', { mode: 'steps', steps: 3 });
+  await client().publishTask(setup.taskQueue, 'm-resume', { mode: 'steps', steps: 4 });
+  await client().publishTask(setup.taskQueue, 'm-perm', { mode: 'permanent', what: 'x' });
+  await client().waitForResults(setup.resultQueue, 4);
 
   const after = await waitFor('metrics after 4 tasks', async () => {
     const text = (await httpGet(port, '/metrics')).body;
@@ -75,13 +65,13 @@ test('serves every contract metric, Node defaults and health endpoints, and the 
 
   worker.kill('SIGTERM');
   await worker.waitForExit();
-  await client.deleteQueues(setup.taskQueue, setup.deadQueue, setup.resultQueue);
+  await client().deleteQueues(setup.taskQueue, setup.deadQueue, setup.resultQueue);
 });
 
 test('/readyz turns 503 once the worker stops consuming, and the in-flight gauge shows the running task', async () => {
   const setup = testSetup('readyz');
   await declareTopology(setup);
-  await client.publishTask(setup.taskQueue, 'r-1', {
+  await client().publishTask(setup.taskQueue, 'r-1', {
     mode: 'steps',
     steps: 2,
     blockOnAttempt: 1,
@@ -96,5 +86,5 @@ test('/readyz turns 503 once the worker stops consuming, and the in-flight gauge
   expect(metricValue((await httpGet(port, '/metrics')).body, Metrics.tasksInFlight)).toBe(1);
   worker.kill('SIGTERM');
   expect((await worker.waitForExit()).code).toBe(75);
-  await client.deleteQueues(setup.taskQueue, setup.deadQueue, setup.resultQueue);
+  await client().deleteQueues(setup.taskQueue, setup.deadQueue, setup.resultQueue);
 });

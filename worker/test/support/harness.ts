@@ -337,3 +337,32 @@ export function metricValue(text: string, series: string): number | undefined {
   }
   return undefined;
 }
+
+/**
+ * One broker client per test file: opened before its tests; afterwards its workers are killed and
+ * the client closed. Returns an accessor, since the client exists only once `beforeAll` ran.
+ */
+export function useTestClient(): () => TestClient {
+  let client: TestClient | undefined;
+  beforeAll(async () => {
+    client = await TestClient.open();
+  });
+  afterAll(async () => {
+    await killAll();
+    await client?.close();
+  });
+  return () => {
+    if (!client) throw new Error('useTestClient(): the client is only available inside tests');
+    return client;
+  };
+}
+
+/** Issue 5, point 6: the queue URL's password never reaches a log line of any worker started so far. */
+export function expectNoPasswordInWorkerOutput(): void {
+  const password = brokerPassword();
+  expect(password.length).toBeGreaterThan(0);
+  for (const worker of allWorkers) {
+    expect(worker.stdout).not.toContain(password);
+    expect(worker.stderr).not.toContain(password);
+  }
+}
