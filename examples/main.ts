@@ -1,6 +1,8 @@
 /**
  * The example fleet: the tutorial's stack written with this library. `npm run synth` writes it to
- * dist/manifests/. Later issues add the ScaledJob, guardrails and observability to the same chart.
+ * dist/manifests/. One namespace holds the whole stack: Job, ScaledJob, TriggerAuthentication, PVC,
+ * guardrails (PDB, LimitRange, ResourceQuota, NetworkPolicy) and observability (Services, PodMonitor,
+ * PrometheusRule, Grafana dashboard).
  */
 import { App, Chart, type ChartProps, Duration } from 'cdk8s';
 import { Secret } from 'cdk8s-plus-30';
@@ -8,6 +10,7 @@ import type { Construct } from 'constructs';
 import {
   AgentGuardrails,
   AgentJob,
+  AgentObservability,
   AgentScaledJob,
   CheckpointStore,
   EgressPeer,
@@ -92,6 +95,15 @@ export class AgentFleetChart extends Chart {
         EgressPeer.ipBlock('203.0.113.0/24', { ports: [{ port: 443, protocol: Protocol.TCP }] }),
       ],
       monitoringNamespace: 'monitoring',
+    });
+
+    // Step 5: observability. A metrics Service per workload (port-forward to check an agent), a
+    // PodMonitor and a PrometheusRule picked up by kube-prometheus-stack (`release` label), and a
+    // dashboard ConfigMap for the Grafana sidecar. See docs/observability.md for the runbook.
+    new AgentObservability(this, 'Observability', {
+      name: 'agent-fleet',
+      agents: [batch, workers],
+      monitorLabels: { release: 'kube-prometheus-stack' },
     });
   }
 }

@@ -133,7 +133,8 @@ export interface AgentPodProps {
    */
   readonly resources?: AgentResources;
   /**
-   * Extra environment variables. The runtime contract's names are set from props and are
+   * Extra environment variables, e.g. the worker's tuning settings (`AGENT_MAX_ATTEMPTS`, …). The
+   * contract variables this construct sets from props (queue, identity, paths, deadlines) are
    * rejected here; values that carry credentials are rejected too (use a Secret).
    * @default - none
    */
@@ -224,7 +225,23 @@ const DEFAULT_GRACE = Duration.seconds(60);
 const DEFAULT_RUN_AS_USER = 1000;
 const CHECKPOINT_VOLUME = 'checkpoints';
 const TMP_VOLUME = 'tmp';
-const RESERVED_ENV = new Set<string>(Object.values(Env));
+/**
+ * Contract variables the pod builder sets from props; `env` may not set them. The worker's other
+ * contract settings (retry limits, lease length, …) are left to `env`.
+ */
+const CONSTRUCT_ENV = new Set<string>([
+  Env.TASK_QUEUE_URL,
+  Env.TASK_QUEUE_NAME,
+  Env.RESULT_QUEUE_NAME,
+  Env.POD_NAME,
+  Env.AGENT_INDEX,
+  Env.AGENT_HANDLER,
+  Env.CHECKPOINT_DIR,
+  Env.METRICS_PORT,
+  Env.AGENT_MAX_TASKS,
+  Env.AGENT_IDLE_EXIT_SECONDS,
+  Env.AGENT_SHUTDOWN_SECONDS,
+]);
 
 /**
  * Validates {@link AgentPodProps} at synth time and renders the pod template: contract env,
@@ -510,7 +527,7 @@ function validateEnv(scope: Construct, env: Record<string, string>): void {
         'use letters, digits, "_", "-" and "."',
       );
     }
-    if (RESERVED_ENV.has(name)) {
+    if (CONSTRUCT_ENV.has(name)) {
       invalid(
         scope,
         `env.${name}`,

@@ -12,6 +12,7 @@ import { agentPodFailurePolicy, POD_REPLACEMENT_POLICY } from './job-policy';
 import { KEDA_DEFAULT_MAX_REPLICA_COUNT } from './scaling/keda-scaledjob';
 import {
   DEFAULT_LLM_MAX_UTILIZATION,
+  type LlmCapacityResult,
   type LlmGatewayCapacity,
   type LlmTaskProfile,
   llmCapacityGuard,
@@ -185,6 +186,11 @@ export class AgentScaledJob extends Construct implements IAgentWorkload {
   readonly maxReplicaCount: number;
   /** What the LLM capacity guard allowed, when `llmCapacity` was given. */
   readonly llmSafeMaxReplicaCount?: number;
+  /**
+   * The fleet's LLM token budget in tokens per minute (`gateway.tokensPerMinute × maxUtilization`),
+   * when `llmCapacity` was given. Monitors alert when the measured token rate exceeds it.
+   */
+  readonly llmTokenBudgetPerMinute?: number;
   /** The strategy synthesized (after the protocol-based default). */
   readonly scalingStrategy: ScalingStrategy;
   readonly shutdownSeconds: number;
@@ -199,8 +205,10 @@ export class AgentScaledJob extends Construct implements IAgentWorkload {
     super(scope, id);
     this.name = requireDnsLabel(this, 'name', props.name ?? Names.toDnsLabel(this));
     const minReplicaCount = requireInt(this, 'minReplicaCount', props.minReplicaCount ?? 0, 0);
-    const guard = props.llmCapacity && this.capacityGuard(props.llmCapacity);
+    const capacity = props.llmCapacity && this.capacityGuard(props.llmCapacity);
+    const guard = capacity?.maxReplicaCount;
     this.llmSafeMaxReplicaCount = guard;
+    this.llmTokenBudgetPerMinute = capacity?.tokenBudgetPerMinute;
     this.maxReplicaCount = this.resolveMaxReplicaCount(props, minReplicaCount, guard);
 
     const triggers = props.triggers ?? [ScaledJobTrigger.rabbitmq()];
@@ -275,13 +283,13 @@ export class AgentScaledJob extends Construct implements IAgentWorkload {
     });
   }
 
-  private capacityGuard(capacity: LlmCapacity): number {
+  private capacityGuard(capacity: LlmCapacity): LlmCapacityResult {
     try {
       return llmCapacityGuard({
         gateway: capacity.gateway,
         task: capacity.task,
         maxUtilization: capacity.maxUtilization ?? DEFAULT_LLM_MAX_UTILIZATION,
-      }).maxReplicaCount;
+      });
     } catch (error) {
       return invalid(
         this,

@@ -4,6 +4,7 @@ export * from './agent-pod';
 export * from './agent-scaled-job';
 export * from './checkpoint-store';
 export * from './job-policy';
+export * from './observability';
 export * from './quantity';
 export * from './queue';
 export * from './scaling';

@@ -416,6 +416,18 @@ describe('AgentJob rejects at synth time', () => {
     );
   });
 
+  test('every contract variable the construct writes is refused in env, so props stay the one source', () => {
+    const written = Object.keys(envOf(synthJob().spec.template.spec)).filter((name) =>
+      (Object.values(Env) as string[]).includes(name),
+    );
+    expect(written.length).toBeGreaterThan(5);
+    for (const name of written) {
+      expect(failure({ env: { [name]: '1' } }).message).toMatch(
+        new RegExp(`env\\.${name} = "1" is set by the construct`),
+      );
+    }
+  });
+
   test('error messages never echo a password', () => {
     const error = failure({ env: { DB: 'postgres://app:s3cr3t-pw@db:5432/x' } });
     expect(error.message).not.toContain('s3cr3t-pw');

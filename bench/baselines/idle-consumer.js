@@ -1,0 +1,17 @@
+// Baseline for cold start and idle memory: loads amqplib and prom-client, connects, registers a
+// consumer, prints "BENCH ready" and waits.
+const amqp = require('amqplib');
+require('prom-client');
+
+const [url, queue] = process.argv.slice(2);
+
+async function main() {
+  const connection = await amqp.connect(url);
+  const channel = await connection.createChannel();
+  await channel.consume(queue, (msg) => channel.nack(msg, false, true));
+  process.stdout.write('BENCH ready\n');
+}
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});

@@ -1,0 +1,152 @@
+/**
+ * `npm run bench`: every benchmark against a baseline measured in the same run; writes
+ * docs/BENCHMARKS.md. `--smoke` runs tiny sizes so CI keeps the benchmarks working; its figures
+ * mean nothing and are written to --out (default: a temp file), never to docs/.
+ */
+import { writeFileSync } from 'node:fs';
+import * as os from 'node:os';
+import { join } from 'node:path';
+import { ExitCode } from '@agent-fleet/worker/contract';
+import { startRabbit } from '../worker/test/support/rabbitmq';
+import { median, percentile, ratio, spread } from './stats';
+import { benchSynth } from './synth';
+import { benchShutdown, benchStartup, benchThroughput } from './worker';
+
+const smoke = process.argv.includes('--smoke');
+const outIndex = process.argv.indexOf('--out');
+const ROOT = join(__dirname, '..', '..', '..');
+const out =
+  outIndex > 0
+    ? process.argv[outIndex + 1]
+    : smoke
+      ? join(os.tmpdir(), 'BENCHMARKS.smoke.md')
+      : join(ROOT, 'docs', 'BENCHMARKS.md');
+
+const plan = smoke
+  ? { synthSizes: [10, 100], synthRuns: 1, tasks: 50, throughputRuns: 1, startupRuns: 1, shutdownRuns: 2 }
+  : {
+      synthSizes: [10, 100, 1000, 5000],
+      synthRuns: 3,
+      tasks: 2000,
+      throughputRuns: 3,
+      startupRuns: 5,
+      shutdownRuns: 30,
+    };
+
+function verdict(ok: boolean): string {
+  return ok ? 'met' : '**missed**';
+}
+
+async function main(): Promise<void> {
+  const lines: string[] = [];
+  const log = (line = '') => {
+    lines.push(line);
+    process.stdout.write(`${line}\n`);
+  };
+  log('# Benchmarks');
+  log();
+  log(
+    `Written by \`npm run bench${smoke ? ' -- --smoke' : ''}\` on ${new Date().toISOString().slice(0, 10)}.`,
+  );
+  log(
+    `Machine: ${os.cpus().length} × ${os.cpus()[0]?.model.trim()}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${os.platform()} ${os.release()}; Node ${process.version}.`,
+  );
+  log(
+    'Each figure: median of the runs, with min–max in brackets; each baseline ran in the same process run, interleaved.',
+  );
+  log();
+
+  log('## 1. Synth: N complete fleets in one Chart');
+  log();
+  log(
+    'A fleet: AgentScaledJob (+ TriggerAuthentication) + CheckpointStore + AgentGuardrails (NetworkPolicy); the baseline writes the same objects as raw `ApiObject`s. Time: build + `chart.toJson()`.',
+  );
+  log();
+  log(`Runs per size: ${plan.synthRuns}.`);
+  log();
+  log(
+    '| fleets | objects | ours ms | raw ms | ms/fleet (ours) | ratio ours/raw (target ≤ 1.3) | growth per ×10 (target ≤ 11) |',
+  );
+  log('|---:|---:|---:|---:|---:|---:|---:|');
+  const synth = benchSynth(plan.synthSizes, plan.synthRuns);
+  synth.forEach((s, i) => {
+    const ours = median(s.oursMs);
+    const growth = i > 0 ? (ours / median(synth[i - 1].oursMs)).toFixed(1) : '–';
+    const r = ours / median(s.rawMs);
+    log(
+      `| ${s.fleets} | ${s.objects} | ${spread(s.oursMs)} | ${spread(s.rawMs)} | ${(ours / s.fleets).toFixed(2)} | ${r.toFixed(2)} ${verdict(r <= 1.3)} | ${growth} |`,
+    );
+  });
+  log();
+
+  const broker = await startRabbit();
+  try {
+    log('## 2. Worker throughput on a real RabbitMQ (quorum queue)');
+    log();
+    log(
+      `${plan.tasks} tasks pre-published; rate between the first and the last result. Baseline: a hand-written amqplib loop doing the same durable protocol (consume, publish the result with confirms, ack). Runs: ${plan.throughputRuns}.`,
+    );
+    log();
+    log(
+      '| prefetch | raw msg/s | runtime msg/s (no-op) | ratio (target ≥ 0.9) | runtime msg/s (1 checkpoint/task) | ms added per checkpoint |',
+    );
+    log('|---:|---:|---:|---:|---:|---:|');
+    for (const t of await benchThroughput(broker.url, [1, 10], plan.tasks, plan.throughputRuns)) {
+      const r = median(t.workerPerSec) / median(t.rawPerSec);
+      const added = 1000 / median(t.checkpointPerSec) - 1000 / median(t.workerPerSec);
+      log(
+        `| ${t.prefetch} | ${spread(t.rawPerSec, 0)} | ${spread(t.workerPerSec, 0)} | ${r.toFixed(2)} ${verdict(r >= 0.9)} | ${spread(t.checkpointPerSec, 0)} | ${added.toFixed(2)} |`,
+      );
+    }
+    log();
+
+    log('## 3 and 5. Cold start and idle memory');
+    log();
+    log(
+      `Cold start: spawn until the consumer is registered and \`/readyz\` answers 200 (worker) / the consumer is registered (baseline: loads amqplib and prom-client, connects, consumes). Idle RSS one second later. Runs: ${plan.startupRuns}.`,
+    );
+    log();
+    const s = await benchStartup(broker.url, plan.startupRuns);
+    const coldRatio = median(s.workerColdStartMs) / median(s.rawColdStartMs);
+    const memRatio = median(s.workerIdleRssKiB) / median(s.rawIdleRssKiB);
+    log('| measure | baseline | worker | ratio | target |');
+    log('|---|---:|---:|---:|---|');
+    log(
+      `| cold start, ms | ${spread(s.rawColdStartMs)} | ${spread(s.workerColdStartMs)} | ${coldRatio.toFixed(2)} | ≤ 1.3: ${verdict(coldRatio <= 1.3)} |`,
+    );
+    log(
+      `| idle RSS, MiB | ${spread(s.rawIdleRssKiB.map((k) => k / 1024))} | ${spread(s.workerIdleRssKiB.map((k) => k / 1024))} | ${memRatio.toFixed(2)} | ≤ 1.3: ${verdict(memRatio <= 1.3)} |`,
+    );
+    log();
+
+    log('## 4. Shutdown with 1 MB of state');
+    log();
+    log(
+      `SIGTERM → handler checkpoints 1 MB durably → delivery requeued → exit ${ExitCode.interrupted} (worker), vs a process that only writes 1 MB durably and exits (baseline). Runs: ${plan.shutdownRuns}.`,
+    );
+    log();
+    const d = await benchShutdown(broker.url, plan.shutdownRuns);
+    const p99 = percentile(d.workerMs, 99);
+    log('| | p50 ms | p99 ms | max ms |');
+    log('|---|---:|---:|---:|');
+    log(
+      `| baseline | ${percentile(d.rawMs, 50).toFixed(1)} | ${percentile(d.rawMs, 99).toFixed(1)} | ${Math.max(...d.rawMs).toFixed(1)} |`,
+    );
+    log(
+      `| worker | ${percentile(d.workerMs, 50).toFixed(1)} | ${p99.toFixed(1)} | ${Math.max(...d.workerMs).toFixed(1)} |`,
+    );
+    log();
+    log(
+      `Worker p99 target < 100 ms: ${verdict(p99 < 100)} (ratio of p50s ${ratio(percentile(d.workerMs, 50), percentile(d.rawMs, 50))}).`,
+    );
+  } finally {
+    await broker.stop();
+  }
+  writeFileSync(out, `${lines.join('\n')}\n`);
+  process.stdout.write(`\nwritten to ${out}\n`);
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});

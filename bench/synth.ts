@@ -1,0 +1,109 @@
+/**
+ * Benchmark 1: synthesis time of N complete fleets in one Chart, with our constructs vs the same
+ * objects written as raw L1 ApiObjects (the baseline), measured in the same process and run.
+ */
+import { performance } from 'node:perf_hooks';
+import { ApiObject, App, Chart } from 'cdk8s';
+import {
+  AgentGuardrails,
+  AgentScaledJob,
+  CheckpointStore,
+  EgressPeer,
+  Protocol,
+  Quantity,
+  QueueConnection,
+} from '../lib';
+
+/** One complete fleet: a ScaledJob (+ TriggerAuthentication), its checkpoint volume and guardrails. */
+function fleet(chart: Chart, i: number): void {
+  const queue = QueueConnection.fromSecretName('agent-secrets', 'queue-url');
+  const checkpointStore = new CheckpointStore(chart, `Checkpoints${i}`, { claimName: `checkpoints-${i}` });
+  const workers = new AgentScaledJob(chart, `Workers${i}`, {
+    name: `workers-${i}`,
+    image: 'registry.example.com/agent:1.0.0',
+    queue,
+    queueName: `tasks-${i}`,
+    resultQueueName: `results-${i}`,
+    checkpointStore,
+    maxReplicaCount: 50,
+    resources: {
+      requests: { cpu: Quantity.cpuMillis(500), memory: Quantity.gibibytes(2) },
+      limits: { memory: Quantity.gibibytes(4) },
+    },
+  });
+  new AgentGuardrails(chart, `Guardrails${i}`, {
+    agents: [workers],
+    egress: [EgressPeer.namespace('rabbitmq', { ports: [{ port: 5672, protocol: Protocol.TCP }] })],
+  });
+}
+
+/** The objects of fleet 0 as JSON, to be replayed as raw ApiObjects by the baseline. */
+function fleetTemplate(): Record<string, unknown>[] {
+  const chart = new Chart(new App(), 'template', { namespace: 'agents' });
+  fleet(chart, 0);
+  return chart.toJson();
+}
+
+function buildOurs(fleets: number): Chart {
+  const chart = new Chart(new App(), 'fleets', { namespace: 'agents' });
+  for (let i = 0; i < fleets; i++) fleet(chart, i);
+  return chart;
+}
+
+function buildRaw(fleets: number, template: Record<string, unknown>[]): Chart {
+  const chart = new Chart(new App(), 'fleets', { namespace: 'agents' });
+  for (let i = 0; i < fleets; i++) {
+    template.forEach((obj, j) => {
+      const { apiVersion, kind, metadata, ...rest } = obj as {
+        apiVersion: string;
+        kind: string;
+        metadata: { name: string };
+      };
+      new ApiObject(chart, `Fleet${i}Obj${j}`, {
+        apiVersion,
+        kind,
+        metadata: { ...metadata, name: `${metadata.name}-${i}` },
+        ...structuredClone(rest),
+      });
+    });
+  }
+  return chart;
+}
+
+function timeMs(build: () => Chart): { ms: number; objects: number } {
+  const start = performance.now();
+  const objects = build().toJson().length;
+  return { ms: performance.now() - start, objects };
+}
+
+export interface SynthResult {
+  readonly fleets: number;
+  readonly objects: number;
+  readonly oursMs: number[];
+  readonly rawMs: number[];
+}
+
+export function benchSynth(sizes: readonly number[], runs: number): SynthResult[] {
+  const template = fleetTemplate();
+  // Warm both paths once so the first measured size does not pay for module loading and JIT.
+  timeMs(() => buildOurs(5));
+  timeMs(() => buildRaw(5, template));
+  return sizes.map((fleets) => {
+    const oursMs: number[] = [];
+    const rawMs: number[] = [];
+    let objects = 0;
+    for (let r = 0; r < runs; r++) {
+      // Alternate the order so neither side always runs on a warmer heap.
+      const first = r % 2 === 0;
+      const a = first ? timeMs(() => buildOurs(fleets)) : timeMs(() => buildRaw(fleets, template));
+      const b = first ? timeMs(() => buildRaw(fleets, template)) : timeMs(() => buildOurs(fleets));
+      const [ours, raw] = first ? [a, b] : [b, a];
+      if (ours.objects !== raw.objects)
+        throw new Error(`object counts differ: ${ours.objects} vs ${raw.objects}`);
+      objects = ours.objects;
+      oursMs.push(ours.ms);
+      rawMs.push(raw.ms);
+    }
+    return { fleets, objects, oursMs, rawMs };
+  });
+}

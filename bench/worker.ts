@@ -1,0 +1,299 @@
+/**
+ * Benchmarks 2–5: the worker runtime (`agent-worker`, a real process on a real broker) against
+ * hand-written baselines doing the same work, measured in the same run.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { get } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { Env, ExitCode } from '@agent-fleet/worker/contract';
+import * as amqp from 'amqplib';
+import { freePort } from '../worker/test/support/rabbitmq';
+
+const ROOT = join(__dirname, '..', '..', '..');
+const WORKER_BIN = join(ROOT, 'worker', 'dist', 'bin.js');
+/** The same worker with a chosen prefetch (the bin always uses the default). */
+const WORKER_WITH_PREFETCH = join(ROOT, 'bench', 'handlers', 'run-with-prefetch.js');
+const BENCH_DIR = join(ROOT, 'bench');
+
+interface Proc {
+  readonly child: ChildProcess;
+  readonly exited: Promise<number | null>;
+  /** Resolves when a stdout line contains `text`. */
+  line(text: string): Promise<void>;
+}
+
+function start(command: string, args: string[], env: Record<string, string> = {}): Proc {
+  const child = spawn(command, args, {
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let buffer = '';
+  const waiters: Array<{ text: string; resolve: () => void }> = [];
+  child.stdout?.on('data', (chunk: Buffer) => {
+    buffer = (buffer + chunk.toString()).slice(-4096);
+    for (const w of waiters.splice(0)) {
+      if (buffer.includes(w.text)) w.resolve();
+      else waiters.push(w);
+    }
+  });
+  child.stderr?.resume();
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return {
+    child,
+    exited,
+    line: (text) =>
+      new Promise((resolve, reject) => {
+        if (buffer.includes(text)) return resolve();
+        waiters.push({ text, resolve });
+        exited.then((code) => reject(new Error(`${command} exited (${code}) before printing "${text}"`)));
+      }),
+  };
+}
+
+function httpStatus(port: number, path: string): Promise<number> {
+  return new Promise((resolve) => {
+    const req = get({ host: '127.0.0.1', port, path }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', () => resolve(0));
+  });
+}
+
+async function until(what: string, check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!(await check())) {
+    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
+function rssKiB(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const match = /VmRSS:\s+(\d+) kB/.exec(status);
+  if (!match) throw new Error('no VmRSS');
+  return Number(match[1]);
+}
+
+/** A worker process on its own queues with its own checkpoint directory. */
+async function workerEnv(url: string, handler: string, extra: Record<string, string> = {}) {
+  const id = randomBytes(4).toString('hex');
+  const checkpointDir = mkdtempSync(join(tmpdir(), 'bench-ckpt-'));
+  const port = await freePort();
+  return {
+    queue: `bench-${id}`,
+    results: `bench-${id}-results`,
+    checkpointDir,
+    port,
+    env: {
+      [Env.TASK_QUEUE_URL]: url,
+      [Env.TASK_QUEUE_NAME]: `bench-${id}`,
+      [Env.RESULT_QUEUE_NAME]: `bench-${id}-results`,
+      [Env.AGENT_HANDLER]: join(BENCH_DIR, 'handlers', handler),
+      [Env.CHECKPOINT_DIR]: checkpointDir,
+      [Env.METRICS_PORT]: String(port),
+      [Env.AGENT_IDLE_EXIT_SECONDS]: '600',
+      [Env.AGENT_SHUTDOWN_SECONDS]: '10',
+      [Env.POD_NAME]: `bench-${id}`,
+      ...extra,
+    },
+  };
+}
+
+async function publishTasks(channel: amqp.ConfirmChannel, queue: string, count: number): Promise<void> {
+  for (let i = 0; i < count; i++) {
+    channel.publish('', queue, Buffer.from(JSON.stringify({ id: `t-${i}`, input: { i } })), {
+      persistent: true,
+    });
+  }
+  await channel.waitForConfirms();
+}
+
+/** Messages/s between the first and the last result on `resultQueue`. */
+async function resultRate(
+  channel: amqp.Channel,
+  resultQueue: string,
+  count: number,
+  run: () => Promise<void>,
+) {
+  await channel.assertQueue(resultQueue, { durable: true });
+  let first = 0;
+  let last = 0;
+  let seen = 0;
+  const done = new Promise<void>((resolve) => {
+    void channel.consume(
+      resultQueue,
+      () => {
+        seen += 1;
+        if (seen === 1) first = performance.now();
+        if (seen === count) {
+          last = performance.now();
+          resolve();
+        }
+      },
+      { noAck: true },
+    );
+  });
+  await run();
+  await done;
+  return ((count - 1) * 1000) / (last - first);
+}
+
+export interface ThroughputResult {
+  readonly prefetch: number;
+  readonly rawPerSec: number[];
+  readonly workerPerSec: number[];
+  readonly checkpointPerSec: number[];
+}
+
+async function workerThroughput(
+  url: string,
+  channel: amqp.ConfirmChannel,
+  handler: string,
+  prefetch: number,
+  tasks: number,
+) {
+  const w = await workerEnv(url, handler, {
+    [Env.AGENT_MAX_TASKS]: String(tasks),
+    BENCH_PREFETCH: String(prefetch),
+  });
+  // First start declares the worker's own topology (quorum queue, dead-lettering); then stop it.
+  const primer = start(process.execPath, [WORKER_BIN], w.env);
+  await until('worker ready', async () => (await httpStatus(w.port, '/readyz')) === 200);
+  primer.child.kill('SIGTERM');
+  await primer.exited;
+  await publishTasks(channel, w.queue, tasks);
+  const rate = await resultRate(channel, w.results, tasks, async () => {
+    const proc = start(process.execPath, [WORKER_WITH_PREFETCH], w.env);
+    const code = await proc.exited;
+    if (code !== ExitCode.succeeded) throw new Error(`worker exited ${code}`);
+  });
+  rmSync(w.checkpointDir, { recursive: true, force: true });
+  return rate;
+}
+
+async function rawThroughput(url: string, channel: amqp.ConfirmChannel, prefetch: number, tasks: number) {
+  const id = randomBytes(4).toString('hex');
+  const queue = `bench-raw-${id}`;
+  await channel.assertQueue(queue, { durable: true, arguments: { 'x-queue-type': 'quorum' } });
+  await publishTasks(channel, queue, tasks);
+  return resultRate(channel, `${queue}-results`, tasks, async () => {
+    const proc = start(process.execPath, [
+      join(BENCH_DIR, 'baselines', 'raw-consumer.js'),
+      url,
+      queue,
+      `${queue}-results`,
+      String(prefetch),
+      String(tasks),
+    ]);
+    const code = await proc.exited;
+    if (code !== 0) throw new Error(`raw consumer exited ${code}`);
+  });
+}
+
+export async function benchThroughput(url: string, prefetches: number[], tasks: number, runs: number) {
+  const connection = await amqp.connect(url);
+  const channel = await connection.createConfirmChannel();
+  const results: ThroughputResult[] = [];
+  for (const prefetch of prefetches) {
+    const r: ThroughputResult = { prefetch, rawPerSec: [], workerPerSec: [], checkpointPerSec: [] };
+    for (let i = 0; i < runs; i++) {
+      r.rawPerSec.push(await rawThroughput(url, channel, prefetch, tasks));
+      r.workerPerSec.push(await workerThroughput(url, channel, 'noop.js', prefetch, tasks));
+      r.checkpointPerSec.push(await workerThroughput(url, channel, 'checkpoint.js', prefetch, tasks));
+    }
+    results.push(r);
+  }
+  await connection.close();
+  return results;
+}
+
+export interface StartupResult {
+  readonly rawColdStartMs: number[];
+  readonly workerColdStartMs: number[];
+  readonly rawIdleRssKiB: number[];
+  readonly workerIdleRssKiB: number[];
+}
+
+/** Cold start (spawn → consumer registered and /readyz 200) and idle RSS one second later. */
+export async function benchStartup(url: string, runs: number): Promise<StartupResult> {
+  const connection = await amqp.connect(url);
+  const channel = await connection.createChannel();
+  const result: StartupResult = {
+    rawColdStartMs: [],
+    workerColdStartMs: [],
+    rawIdleRssKiB: [],
+    workerIdleRssKiB: [],
+  };
+  const idleQueue = `bench-idle-${randomBytes(4).toString('hex')}`;
+  await channel.assertQueue(idleQueue, { durable: true, arguments: { 'x-queue-type': 'quorum' } });
+  for (let i = 0; i < runs; i++) {
+    const raw0 = performance.now();
+    const raw = start(process.execPath, [join(BENCH_DIR, 'baselines', 'idle-consumer.js'), url, idleQueue]);
+    await raw.line('BENCH ready');
+    result.rawColdStartMs.push(performance.now() - raw0);
+    await new Promise((r) => setTimeout(r, 1000));
+    result.rawIdleRssKiB.push(rssKiB(raw.child.pid!));
+    raw.child.kill('SIGKILL');
+    await raw.exited;
+
+    const w = await workerEnv(url, 'noop.js');
+    const w0 = performance.now();
+    const worker = start(process.execPath, [WORKER_BIN], w.env);
+    await until('worker ready', async () => (await httpStatus(w.port, '/readyz')) === 200);
+    result.workerColdStartMs.push(performance.now() - w0);
+    await new Promise((r) => setTimeout(r, 1000));
+    result.workerIdleRssKiB.push(rssKiB(worker.child.pid!));
+    worker.child.kill('SIGTERM');
+    await worker.exited;
+    rmSync(w.checkpointDir, { recursive: true, force: true });
+  }
+  await connection.close();
+  return result;
+}
+
+export interface ShutdownResult {
+  readonly rawMs: number[];
+  readonly workerMs: number[];
+}
+
+/** SIGTERM → 1 MB checkpoint durable → task requeued → exit, vs a process that only writes 1 MB durably. */
+export async function benchShutdown(url: string, runs: number): Promise<ShutdownResult> {
+  const connection = await amqp.connect(url);
+  const channel = await connection.createConfirmChannel();
+  const result: ShutdownResult = { rawMs: [], workerMs: [] };
+  const w = await workerEnv(url, 'shutdown.js');
+  let published = false;
+  for (let i = 0; i < runs; i++) {
+    const dir = mkdtempSync(join(tmpdir(), 'bench-shutdown-'));
+    const raw = start(process.execPath, [join(BENCH_DIR, 'baselines', 'shutdown.js'), dir]);
+    await raw.line('BENCH working');
+    const r0 = performance.now();
+    raw.child.kill('SIGTERM');
+    await raw.exited;
+    result.rawMs.push(performance.now() - r0);
+    rmSync(dir, { recursive: true, force: true });
+
+    const worker = start(process.execPath, [WORKER_BIN], w.env);
+    if (!published) {
+      await until('worker ready', async () => (await httpStatus(w.port, '/readyz')) === 200);
+      await publishTasks(channel, w.queue, 1);
+      published = true;
+    }
+    await worker.line('BENCH working');
+    const w0 = performance.now();
+    worker.child.kill('SIGTERM');
+    const code = await worker.exited;
+    result.workerMs.push(performance.now() - w0);
+    if (code !== ExitCode.interrupted)
+      throw new Error(`worker exited ${code}, expected ${ExitCode.interrupted}`);
+  }
+  if (!existsSync(w.checkpointDir)) throw new Error('checkpoint directory vanished');
+  rmSync(w.checkpointDir, { recursive: true, force: true });
+  await connection.close();
+  return result;
+}

@@ -1,0 +1,254 @@
+/**
+ * The fleet's alert rules as plain data: one rule group per agent workload. Pure (no constructs), so
+ * the construct, the docs and the tests see the same expressions.
+ *
+ * @module
+ */
+import { Metrics } from '@agent-fleet/worker/contract';
+import { KEDA_SCALED_JOB_TYPE, KedaMetrics, KubeStateMetrics } from './external-metrics';
+import {
+  jobNameMatcher,
+  type Matcher,
+  podNamePattern,
+  promDuration,
+  selector,
+  WORKLOAD_TARGET_LABEL,
+} from './promql';
+
+/** Severity label of an alert, for Alertmanager routing. */
+export enum AlertSeverity {
+  /** Wake someone: the fleet is losing work or money now. */
+  CRITICAL = 'critical',
+  /** Look at it today. */
+  WARNING = 'warning',
+  /** For dashboards and tickets. */
+  INFO = 'info',
+}
+
+/** Names of the alerts (the `alert` field), also the anchors in docs/observability.md. */
+export const AgentAlert = {
+  TASK_FAILURE_RATIO: 'AgentTaskFailureRatioHigh',
+  TASKS_DEAD_LETTERED: 'AgentTasksDeadLettered',
+  OOM_KILLED: 'AgentOOMKilled',
+  BACKLOG_AT_MAX: 'AgentQueueBacklogGrowingAtMaxReplicas',
+  CIRCUIT_OPEN: 'AgentCircuitBreakerOpen',
+  NO_TASK_COMPLETED: 'AgentNoTaskCompleted',
+  TOKEN_BURN: 'AgentTokenBurnAboveBudget',
+} as const;
+
+/** One agent workload as the rules see it. */
+export interface AlertTarget {
+  readonly name: string;
+  readonly scaling: 'fixed' | 'queue-driven';
+  /** ScaledJob's maxReplicaCount (queue-driven only). */
+  readonly maxReplicaCount?: number;
+  /** Token budget per minute (only when the workload has an LLM capacity guard). */
+  readonly tokenBudgetPerMinute?: number;
+}
+
+/** Resolved thresholds and windows (seconds). */
+export interface ResolvedAlertSettings {
+  readonly namespace: string;
+  readonly kubeStateMetricsNamespaceLabel: string;
+  readonly kedaNamespaceLabel: string;
+  readonly failureRatio: number;
+  readonly failureWindow: number;
+  readonly failureFor: number;
+  readonly deadLetteredThreshold: number;
+  readonly deadLetteredWindow: number;
+  readonly oomWindow: number;
+  readonly backlogWindow: number;
+  readonly circuitOpenFor: number;
+  readonly stallWindow: number;
+  readonly tokenBurnRatio: number;
+  readonly tokenBurnWindow: number;
+  readonly runbookUrl?: string;
+}
+
+/** A rule as in a Prometheus rule file. */
+export interface AlertRule {
+  readonly alert: string;
+  readonly expr: string;
+  readonly for?: string;
+  readonly labels: Record<string, string>;
+  readonly annotations: Record<string, string>;
+}
+
+/** A rule group as in a Prometheus rule file. */
+export interface AlertRuleGroup {
+  readonly name: string;
+  readonly rules: AlertRule[];
+}
+
+/** Selector of one workload's worker series (scraped through the PodMonitor). */
+export function workerSelector(
+  s: { namespace: string },
+  agent: { name: string },
+  ...extra: Matcher[]
+): string {
+  return selector(
+    { label: 'namespace', value: s.namespace },
+    { label: WORKLOAD_TARGET_LABEL, value: agent.name },
+    ...extra,
+  );
+}
+
+/** Selector of one workload's pod series in kube-state-metrics. */
+export function podSelector(
+  s: Pick<ResolvedAlertSettings, 'namespace' | 'kubeStateMetricsNamespaceLabel'>,
+  agent: Pick<AlertTarget, 'name' | 'scaling'>,
+  ...extra: Matcher[]
+): string {
+  return selector(
+    { label: s.kubeStateMetricsNamespaceLabel, value: s.namespace },
+    { label: 'pod', value: podNamePattern(agent.name, agent.scaling), op: '=~' },
+    ...extra,
+  );
+}
+
+/** Selector of one workload's Job series in kube-state-metrics. */
+export function jobSelector(
+  s: Pick<ResolvedAlertSettings, 'namespace' | 'kubeStateMetricsNamespaceLabel'>,
+  agent: Pick<AlertTarget, 'name' | 'scaling'>,
+): string {
+  return selector(
+    { label: s.kubeStateMetricsNamespaceLabel, value: s.namespace },
+    jobNameMatcher(agent.name, agent.scaling),
+  );
+}
+
+/** Selector of one ScaledJob's scaler series in KEDA's metrics. */
+export function kedaSelector(
+  s: Pick<ResolvedAlertSettings, 'namespace' | 'kedaNamespaceLabel'>,
+  agent: Pick<AlertTarget, 'name'>,
+): string {
+  return selector(
+    { label: s.kedaNamespaceLabel, value: s.namespace },
+    { label: 'scaledObject', value: agent.name },
+    { label: 'type', value: KEDA_SCALED_JOB_TYPE },
+  );
+}
+
+/** The rule groups for `agents`: one group per workload, one rule per alert that applies to it. */
+export function agentAlertGroups(agents: readonly AlertTarget[], s: ResolvedAlertSettings): AlertRuleGroup[] {
+  return agents.map((agent) => ({ name: `agent-fleet.${agent.name}`, rules: agentRules(agent, s) }));
+}
+
+function agentRules(agent: AlertTarget, s: ResolvedAlertSettings): AlertRule[] {
+  const w = (matchers: Matcher[] = []) => workerSelector(s, agent, ...matchers);
+  const d = promDuration;
+  const rule = (
+    alert: string,
+    severity: AlertSeverity,
+    expr: string,
+    forSeconds: number,
+    summary: string,
+    description: string,
+  ): AlertRule => ({
+    alert,
+    expr,
+    ...(forSeconds > 0 ? { for: d(forSeconds) } : {}),
+    labels: { severity, namespace: s.namespace, workload: agent.name },
+    annotations: {
+      summary,
+      description,
+      ...(s.runbookUrl ? { runbook_url: `${s.runbookUrl}#${alert.toLowerCase()}` } : {}),
+    },
+  });
+
+  const completed = Metrics.tasksCompleted;
+  const rules: AlertRule[] = [
+    rule(
+      AgentAlert.TASK_FAILURE_RATIO,
+      AlertSeverity.WARNING,
+      `sum(rate(${completed}${w([{ label: 'status', value: 'failed' }])}[${d(s.failureWindow)}]))\n` +
+        `  / sum(rate(${completed}${w()}[${d(s.failureWindow)}]))\n` +
+        `> ${s.failureRatio}`,
+      s.failureFor,
+      `More than ${pct(s.failureRatio)} of ${agent.name}'s tasks fail`,
+      `{{ $value | humanizePercentage }} of the tasks ${agent.name} completed in namespace ${s.namespace} over the last ${d(s.failureWindow)} failed.`,
+    ),
+    rule(
+      AgentAlert.TASKS_DEAD_LETTERED,
+      AlertSeverity.WARNING,
+      `sum by (reason) (increase(${Metrics.deadLettered}${w()}[${d(s.deadLetteredWindow)}])) > ${s.deadLetteredThreshold}`,
+      0,
+      `${agent.name} dead-lettered tasks`,
+      `{{ $value | humanize }} tasks were dead-lettered with reason {{ $labels.reason }} in the last ${d(s.deadLetteredWindow)}; they will not be retried.`,
+    ),
+    rule(
+      AgentAlert.OOM_KILLED,
+      AlertSeverity.WARNING,
+      `max by (${s.kubeStateMetricsNamespaceLabel}, pod, container) (\n` +
+        `  max_over_time(${KubeStateMetrics.podContainerStatusTerminatedReason}${podSelector(s, agent, { label: 'reason', value: 'OOMKilled' })}[${d(s.oomWindow)}])\n` +
+        `  or max_over_time(${KubeStateMetrics.podContainerStatusLastTerminatedReason}${podSelector(s, agent, { label: 'reason', value: 'OOMKilled' })}[${d(s.oomWindow)}])\n` +
+        `) == 1`,
+      0,
+      `An ${agent.name} agent was OOM-killed`,
+      `Container {{ $labels.container }} of pod {{ $labels.pod }} was killed for exceeding its memory limit in the last ${d(s.oomWindow)}.`,
+    ),
+    rule(
+      AgentAlert.CIRCUIT_OPEN,
+      AlertSeverity.WARNING,
+      `max by (dependency) (${Metrics.circuitOpen}${w()}) == 1`,
+      s.circuitOpenFor,
+      `${agent.name}'s circuit breaker for {{ $labels.dependency }} is open`,
+      `Agents of ${agent.name} stopped calling {{ $labels.dependency }} after repeated failures, for at least ${d(s.circuitOpenFor)}.`,
+    ),
+    rule(
+      AgentAlert.NO_TASK_COMPLETED,
+      AlertSeverity.CRITICAL,
+      `(sum(increase(${completed}${w()}[${d(s.stallWindow)}])) or on() vector(0)) == 0\n` +
+        `and on() ${workPending(agent, s)}`,
+      0,
+      `${agent.name} completed no task in ${d(s.stallWindow)} while work is waiting`,
+      agent.scaling === 'queue-driven'
+        ? `The queue of ${agent.name} holds tasks but no agent finished one in the last ${d(s.stallWindow)}.`
+        : `Job ${agent.name} has running pods but no agent finished a task in the last ${d(s.stallWindow)}.`,
+    ),
+  ];
+  if (agent.scaling === 'queue-driven' && agent.maxReplicaCount !== undefined) {
+    const queue = `${KedaMetrics.scalerMetricsValue}${kedaSelector(s, agent)}`;
+    rules.push(
+      rule(
+        AgentAlert.BACKLOG_AT_MAX,
+        AlertSeverity.WARNING,
+        `sum(deriv(${queue}[${d(s.backlogWindow)}])) > 0\n` +
+          `and on() sum(${queue}) > 0\n` +
+          `and on() sum(${KubeStateMetrics.jobStatusActive}${jobSelector(s, agent)}) >= ${agent.maxReplicaCount}`,
+        s.backlogWindow,
+        `${agent.name}'s queue grows while it runs its maximum of ${agent.maxReplicaCount} Jobs`,
+        `The backlog of ${agent.name} kept growing for ${d(s.backlogWindow)} with all ${agent.maxReplicaCount} Jobs running; the fleet cannot catch up.`,
+      ),
+    );
+  }
+  if (agent.tokenBudgetPerMinute !== undefined) {
+    const threshold = round(agent.tokenBudgetPerMinute * s.tokenBurnRatio);
+    rules.push(
+      rule(
+        AgentAlert.TOKEN_BURN,
+        AlertSeverity.CRITICAL,
+        `sum(rate(${Metrics.llmTokens}${w()}[${d(s.tokenBurnWindow)}])) * 60 > ${threshold}`,
+        s.tokenBurnWindow,
+        `${agent.name} burns more LLM tokens than its capacity budget`,
+        `${agent.name} used {{ $value | humanize }} tokens/min over ${d(s.tokenBurnWindow)}; the capacity guard budgeted ${threshold} tokens/min. Tasks cost more than the llmCapacity task profile says.`,
+      ),
+    );
+  }
+  return rules;
+}
+
+/** A scalar-like expression that is non-empty while the workload has work waiting. */
+function workPending(agent: AlertTarget, s: ResolvedAlertSettings): string {
+  return agent.scaling === 'queue-driven'
+    ? `sum(${KedaMetrics.scalerMetricsValue}${kedaSelector(s, agent)}) > 0`
+    : `sum(${KubeStateMetrics.jobStatusActive}${jobSelector(s, agent)}) > 0`;
+}
+
+function pct(ratio: number): string {
+  return `${round(ratio * 100)}%`;
+}
+
+function round(n: number): number {
+  return Math.round(n * 1000) / 1000;
+}
