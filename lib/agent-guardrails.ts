@@ -13,6 +13,8 @@ export const NAMESPACE_NAME_LABEL = 'kubernetes.io/metadata.name';
 /** Metadata type under which {@link AgentGuardrails} records synth-time warnings (`node.metadata`). */
 export const WARNING_METADATA = 'agent-fleet:warning';
 
+let warnedOnStderr = false;
+
 const DEFAULT_MAX_DISRUPTED_PERCENT = 10;
 const DNS_PORT = 53;
 
@@ -352,6 +354,12 @@ export class AgentGuardrails extends Construct {
   private warn(message: string): void {
     this.warnings.push(message);
     this.node.addMetadata(WARNING_METADATA, message);
+    // Also on stderr, so `cdk8s synth` shows it; once per process, since an app with hundreds of
+    // fleets would otherwise print the same advice hundreds of times.
+    if (!warnedOnStderr) {
+      warnedOnStderr = true;
+      process.emitWarning(`${this.node.path}: ${message}`, { type: 'AgentFleetWarning' });
+    }
   }
 }
 
