@@ -1,9 +1,17 @@
 import * as amqp from 'amqplib';
-import { deadLetterExchangeFor, deadLetterQueueFor, Headers } from './contract';
+import {
+  deadLetterExchangeFor,
+  deadLetterQueueFor,
+  Headers,
+  retryQueueFor,
+  TASK_QUEUE_DELIVERY_LIMIT,
+} from './contract';
 
 /**
  * Broker I/O, kept apart from the loop: connect, declare the topology, consume, publish with
- * confirms. Issue 6 adds reconnection (amqplib's `recovery` option) here.
+ * confirms, delayed retries through TTL queues. `connect()` may be called again after a loss:
+ * each connection is a new *generation*, and a delivery can only be acked or nacked on the
+ * generation that received it (a delivery tag of a closed channel means nothing on a new one).
  */
 
 /** Arguments of the task queue. Redeclaring a queue with other arguments fails (406 PRECONDITION_FAILED). */
@@ -14,6 +22,22 @@ export function taskQueueArguments(taskQueueName: string): Record<string, unknow
     // At-least-once dead-lettering (DESIGN fact 9) needs reject-publish overflow.
     'x-dead-letter-strategy': 'at-least-once',
     'x-overflow': 'reject-publish',
+    // Explicit, so RabbitMQ 3.x (no limit) and 4.x (default 20) behave alike; see TASK_QUEUE_DELIVERY_LIMIT.
+    'x-delivery-limit': TASK_QUEUE_DELIVERY_LIMIT,
+  };
+}
+
+/**
+ * Arguments of one retry tier: messages wait `delayMs` at most (queue TTL; the per-message
+ * expiration may be shorter), then the broker dead-letters them to the task queue through the
+ * default exchange. Classic queues: they only hold messages for a while and need no replication.
+ */
+export function retryQueueArguments(taskQueueName: string, delayMs: number): Record<string, unknown> {
+  return {
+    'x-queue-type': 'classic',
+    'x-message-ttl': delayMs,
+    'x-dead-letter-exchange': '',
+    'x-dead-letter-routing-key': taskQueueName,
   };
 }
 
@@ -23,6 +47,8 @@ const MAX_DETAIL = 1000;
 export interface BrokerTopology {
   readonly taskQueueName: string;
   readonly resultQueueName: string;
+  /** Delays of the retry tiers, in ms: one TTL queue each. @default - none */
+  readonly retryTiersMs?: readonly number[];
 }
 
 export interface BrokerHandlers {
@@ -45,6 +71,8 @@ export class Broker {
   private lost = false;
   private channelClosed = false;
   private connectionClosed = false;
+  /** Increases with every successful `connect()`; deliveries remember theirs. */
+  generation = 0;
 
   constructor(
     private readonly url: string,
@@ -54,24 +82,67 @@ export class Broker {
 
   /** Connects and declares the dead-letter exchange and queue, the task queue and the result queue. */
   async connect(): Promise<void> {
+    await this.dropConnection();
+    const generation = this.generation + 1;
     const connection = await amqp.connect(this.url, {
       clientProperties: { connection_name: 'agent-worker' },
     });
-    this.connection = connection;
+    const current = () => this.generation === generation && this.connection === connection;
     connection.on('error', (error: Error) => this.handlers.onError(error, 'connection'));
     connection.on('close', (error?: Error) => {
-      this.connectionClosed = true;
-      this.channelClosed = true;
-      this.markLost(error);
+      if (current()) {
+        this.connectionClosed = true;
+        this.channelClosed = true;
+        this.markLost(error);
+      }
     });
-    const channel = await connection.createConfirmChannel();
-    this.channel = channel;
+    let channel: amqp.ConfirmChannel;
+    try {
+      channel = await connection.createConfirmChannel();
+    } catch (error) {
+      await connection.close().catch(() => undefined);
+      throw error;
+    }
     channel.on('error', (error: Error) => this.handlers.onError(error, 'channel'));
     channel.on('close', () => {
-      this.channelClosed = true;
-      this.markLost(undefined);
+      if (current()) {
+        this.channelClosed = true;
+        this.markLost(undefined);
+      }
     });
+    this.connection = connection;
+    this.channel = channel;
+    this.connectionClosed = false;
+    this.channelClosed = false;
+    this.generation = generation;
+    try {
+      await this.declare(channel);
+    } catch (error) {
+      await this.dropConnection();
+      throw error;
+    }
+    if (this.channelClosed) {
+      await this.dropConnection();
+      throw new Error('the broker closed the channel while declaring the topology');
+    }
+    // Only now can a close be reported as a loss: a failed declaration is the caller's error.
+    this.lost = false;
+  }
 
+  /** Closes what is left of the current connection (after a loss, or a failed declaration). */
+  private async dropConnection(): Promise<void> {
+    const connection = this.connection;
+    this.connection = undefined;
+    this.channel = undefined;
+    this.consumerTag = undefined;
+    this.lost = true;
+    if (connection && !this.connectionClosed) {
+      this.connectionClosed = true;
+      await connection.close().catch(() => undefined);
+    }
+  }
+
+  private async declare(channel: amqp.ConfirmChannel): Promise<void> {
     const { taskQueueName, resultQueueName } = this.topology;
     const dlx = deadLetterExchangeFor(taskQueueName);
     const dlq = deadLetterQueueFor(taskQueueName);
@@ -80,6 +151,12 @@ export class Broker {
     await channel.bindQueue(dlq, dlx, '');
     await channel.assertQueue(taskQueueName, { durable: true, arguments: taskQueueArguments(taskQueueName) });
     await channel.assertQueue(resultQueueName, { durable: true });
+    for (const delayMs of this.topology.retryTiersMs ?? []) {
+      await channel.assertQueue(retryQueueFor(taskQueueName, delayMs), {
+        durable: true,
+        arguments: retryQueueArguments(taskQueueName, delayMs),
+      });
+    }
   }
 
   private markLost(error: Error | undefined): void {
@@ -192,9 +269,43 @@ export class Broker {
     });
   }
 
+  /**
+   * Publishes a copy of the task to the retry tier `tierMs`, to come back to the task queue after
+   * `delayMs` (≤ `tierMs`), with `Headers.attempts` = attempts spent so far and without the
+   * broker's `x-delivery-count` (the copy starts a fresh count). Resolves once confirmed; the caller
+   * then acks the original.
+   */
+  publishRetry(
+    message: amqp.Message,
+    opts: { delayMs: number; tierMs: number; attempts: number; lastError: string },
+  ): Promise<void> {
+    const p = message.properties;
+    const headers: Record<string, unknown> = { ...(p.headers ?? {}) };
+    delete headers['x-delivery-count'];
+    headers[Headers.attempts] = opts.attempts;
+    headers[Headers.lastError] = opts.lastError.slice(0, MAX_DETAIL);
+    return this.publishConfirmed(
+      '',
+      retryQueueFor(this.topology.taskQueueName, opts.tierMs),
+      message.content,
+      {
+        messageId: p.messageId,
+        correlationId: p.correlationId,
+        contentType: p.contentType,
+        contentEncoding: p.contentEncoding,
+        type: p.type,
+        appId: p.appId,
+        timestamp: p.timestamp,
+        persistent: true,
+        expiration: String(Math.max(0, Math.min(opts.delayMs, opts.tierMs))),
+        headers,
+      },
+    );
+  }
+
   /** Acks a delivery; false when the channel is gone (the broker requeues the delivery itself). */
-  ack(message: amqp.Message): boolean {
-    if (!this.channel || this.lost) {
+  ack(message: amqp.Message, generation = this.generation): boolean {
+    if (!this.channel || this.lost || generation !== this.generation) {
       return false;
     }
     try {
@@ -206,8 +317,8 @@ export class Broker {
   }
 
   /** Returns a delivery to the queue; false when the channel is gone (the broker requeued it already). */
-  requeue(message: amqp.Message): boolean {
-    if (!this.channel || this.lost) {
+  requeue(message: amqp.Message, generation = this.generation): boolean {
+    if (!this.channel || this.lost || generation !== this.generation) {
       return false;
     }
     try {

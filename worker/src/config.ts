@@ -33,6 +33,20 @@ export interface WorkerOptions {
   readonly shutdownSeconds?: number;
   /** Unacknowledged deliveries per consumer (tasks run concurrently). @default 1 */
   readonly prefetch?: number;
+  /** Deliveries of one task before it is dead-lettered with a failed result. @default - `AGENT_MAX_ATTEMPTS`, else 5 */
+  readonly maxAttempts?: number;
+  /** First retry delay (doubles per attempt, equal jitter). @default - `AGENT_RETRY_DELAY_SECONDS`, else 5 */
+  readonly retryDelaySeconds?: number;
+  /** Cap of the retry delay. @default - `AGENT_RETRY_MAX_DELAY_SECONDS`, else 300 */
+  readonly retryMaxDelaySeconds?: number;
+  /** How long to keep (re)connecting to the broker before exiting 69. @default - `AGENT_BROKER_CONNECT_SECONDS`, else 60 */
+  readonly brokerConnectSeconds?: number;
+  /** Lease lifetime; renewed every third of it while a task runs. @default - `AGENT_LEASE_SECONDS`, else 30 */
+  readonly leaseSeconds?: number;
+  /** cgroup mount read for the memory limit and usage. @default - `AGENT_CGROUP_ROOT`, else `/sys/fs/cgroup` */
+  readonly cgroupRoot?: string;
+  /** Memory-limit fraction that triggers checkpoint-and-stop. @default - `AGENT_MEMORY_HIGH_FRACTION`, else 0.9 */
+  readonly memoryHighFraction?: number;
 }
 
 /** `WorkerOptions` after defaults and validation. */
@@ -48,6 +62,13 @@ export interface ResolvedOptions {
   readonly idleExitSeconds: number;
   readonly shutdownSeconds: number;
   readonly prefetch: number;
+  readonly maxAttempts: number;
+  readonly retryDelaySeconds: number;
+  readonly retryMaxDelaySeconds: number;
+  readonly brokerConnectSeconds: number;
+  readonly leaseSeconds: number;
+  readonly memoryHighFraction: number;
+  readonly cgroupRoot: string;
 }
 
 /**
@@ -63,6 +84,13 @@ export const WORKER_DEFAULTS = {
   idleExitSeconds: Defaults.idleExitSeconds,
   shutdownSeconds: shutdownSecondsFor(Defaults.terminationGracePeriodSeconds),
   prefetch: 1,
+  maxAttempts: Defaults.maxAttempts,
+  retryDelaySeconds: Defaults.retryDelaySeconds,
+  retryMaxDelaySeconds: Defaults.retryMaxDelaySeconds,
+  brokerConnectSeconds: Defaults.brokerConnectSeconds,
+  leaseSeconds: Defaults.leaseSeconds,
+  memoryHighFraction: Defaults.memoryHighFraction,
+  cgroupRoot: Defaults.cgroupRoot,
 } as const;
 
 /** Longest queue name AMQP 0-9-1 carries (a short string). */
@@ -170,6 +198,67 @@ export function resolveOptions(overrides: WorkerOptions = {}, env: Source = proc
     fix: 'pass a whole number of concurrent tasks per worker, at least 1 (default 1)',
     problems,
   });
+  const maxAttempts = parseNumber(raw('maxAttempts', Env.AGENT_MAX_ATTEMPTS), {
+    variable: Env.AGENT_MAX_ATTEMPTS,
+    fallback: WORKER_DEFAULTS.maxAttempts,
+    integer: true,
+    min: 1,
+    max: 1000,
+    fix: `set it to a whole number of deliveries per task, at least 1 (default ${WORKER_DEFAULTS.maxAttempts})`,
+    problems,
+  });
+  const retryDelaySeconds = parseNumber(raw('retryDelaySeconds', Env.AGENT_RETRY_DELAY_SECONDS), {
+    variable: Env.AGENT_RETRY_DELAY_SECONDS,
+    fallback: WORKER_DEFAULTS.retryDelaySeconds,
+    integer: false,
+    min: 0.01,
+    max: 24 * 3600,
+    fix: `set it to a number of seconds such as ${WORKER_DEFAULTS.retryDelaySeconds} (at least 0.01)`,
+    problems,
+  });
+  const retryMaxDelaySeconds = parseNumber(raw('retryMaxDelaySeconds', Env.AGENT_RETRY_MAX_DELAY_SECONDS), {
+    variable: Env.AGENT_RETRY_MAX_DELAY_SECONDS,
+    fallback: Math.max(WORKER_DEFAULTS.retryMaxDelaySeconds, retryDelaySeconds),
+    integer: false,
+    min: 0.01,
+    max: 7 * 24 * 3600,
+    fix: `set it to a number of seconds at least ${Env.AGENT_RETRY_DELAY_SECONDS} (default ${WORKER_DEFAULTS.retryMaxDelaySeconds})`,
+    problems,
+  });
+  if (retryMaxDelaySeconds < retryDelaySeconds) {
+    problems.push({
+      variable: Env.AGENT_RETRY_MAX_DELAY_SECONDS,
+      value: String(retryMaxDelaySeconds),
+      message: `is below ${Env.AGENT_RETRY_DELAY_SECONDS} (${retryDelaySeconds}); raise it or lower the first delay`,
+    });
+  }
+  const brokerConnectSeconds = parseNumber(raw('brokerConnectSeconds', Env.AGENT_BROKER_CONNECT_SECONDS), {
+    variable: Env.AGENT_BROKER_CONNECT_SECONDS,
+    fallback: WORKER_DEFAULTS.brokerConnectSeconds,
+    integer: false,
+    min: 0,
+    max: 24 * 3600,
+    fix: `set it to a number of seconds such as ${WORKER_DEFAULTS.brokerConnectSeconds}, or 0 to try once`,
+    problems,
+  });
+  const leaseSeconds = parseNumber(raw('leaseSeconds', Env.AGENT_LEASE_SECONDS), {
+    variable: Env.AGENT_LEASE_SECONDS,
+    fallback: WORKER_DEFAULTS.leaseSeconds,
+    integer: false,
+    min: 0.3,
+    max: 24 * 3600,
+    fix: `set it to a number of seconds such as ${WORKER_DEFAULTS.leaseSeconds}, well above a checkpoint write on your volume`,
+    problems,
+  });
+  const memoryHighFraction = parseNumber(raw('memoryHighFraction', Env.AGENT_MEMORY_HIGH_FRACTION), {
+    variable: Env.AGENT_MEMORY_HIGH_FRACTION,
+    fallback: WORKER_DEFAULTS.memoryHighFraction,
+    integer: false,
+    min: 0.01,
+    max: 1,
+    fix: `set it to a fraction of the memory limit between 0.01 and 1 (default ${WORKER_DEFAULTS.memoryHighFraction})`,
+    problems,
+  });
 
   if (problems.length > 0) {
     throw new ConfigError(problems);
@@ -186,6 +275,13 @@ export function resolveOptions(overrides: WorkerOptions = {}, env: Source = proc
     idleExitSeconds,
     shutdownSeconds,
     prefetch,
+    maxAttempts,
+    retryDelaySeconds,
+    retryMaxDelaySeconds,
+    brokerConnectSeconds,
+    leaseSeconds,
+    memoryHighFraction,
+    cgroupRoot: path.resolve(raw('cgroupRoot', Env.AGENT_CGROUP_ROOT) ?? WORKER_DEFAULTS.cgroupRoot),
   };
 }
 

@@ -34,6 +34,23 @@ export const Env = {
   AGENT_SHUTDOWN_SECONDS: 'AGENT_SHUTDOWN_SECONDS',
   /** Pod name, from the downward API; identifies the agent in logs when AGENT_INDEX is absent. */
   POD_NAME: 'POD_NAME',
+  /** Deliveries of one task (across pods) before it is dead-lettered with a failed result. */
+  AGENT_MAX_ATTEMPTS: 'AGENT_MAX_ATTEMPTS',
+  /** Delay before the first retry of a failed task, in seconds; doubles per attempt (with jitter). */
+  AGENT_RETRY_DELAY_SECONDS: 'AGENT_RETRY_DELAY_SECONDS',
+  /** Upper bound of the retry delay, in seconds. */
+  AGENT_RETRY_MAX_DELAY_SECONDS: 'AGENT_RETRY_MAX_DELAY_SECONDS',
+  /**
+   * How long the worker keeps trying to (re)connect to the broker, at startup and after losing it,
+   * before it exits with `ExitCode.dependencyUnreachable`, in seconds.
+   */
+  AGENT_BROKER_CONNECT_SECONDS: 'AGENT_BROKER_CONNECT_SECONDS',
+  /** Lifetime of a task's lease (renewed every third of it while the task runs), in seconds. */
+  AGENT_LEASE_SECONDS: 'AGENT_LEASE_SECONDS',
+  /** Where the cgroup file system is mounted (memory limit and usage are read there). */
+  AGENT_CGROUP_ROOT: 'AGENT_CGROUP_ROOT',
+  /** Fraction (0..1] of the container memory limit above which the worker checkpoints and stops taking tasks. */
+  AGENT_MEMORY_HIGH_FRACTION: 'AGENT_MEMORY_HIGH_FRACTION',
 } as const;
 
 /** One of the contract's environment variable names. */
@@ -47,6 +64,13 @@ export const Defaults = {
   metricsPort: 8080,
   maxTasks: 0,
   idleExitSeconds: 30,
+  maxAttempts: 5,
+  retryDelaySeconds: 5,
+  retryMaxDelaySeconds: 300,
+  brokerConnectSeconds: 60,
+  leaseSeconds: 30,
+  memoryHighFraction: 0.9,
+  cgroupRoot: '/sys/fs/cgroup',
   /** Kubernetes' own default grace period; AGENT_SHUTDOWN_SECONDS defaults to this minus the margin. */
   terminationGracePeriodSeconds: 30,
 } as const;
@@ -150,10 +174,15 @@ export interface ResultMessage<O = unknown> {
 export const Headers = {
   /** On dead-lettered messages: why the task was given up. */
   deadLetterReason: 'x-agent-dead-letter-reason',
-  /** Attempts counted by the worker across pods (complements the broker's `x-delivery-count`). */
+  /**
+   * Attempts spent before this copy of the task, written by the worker when it republishes the
+   * task to a retry queue; the broker's `x-delivery-count` adds the redeliveries of this copy.
+   */
   attempts: 'x-agent-attempts',
   /** On dead-lettered messages: the error text behind the reason, truncated (never secrets). */
   deadLetterDetail: 'x-agent-dead-letter-detail',
+  /** On retried messages: the error that made the last attempt fail, truncated. */
+  lastError: 'x-agent-last-error',
 } as const;
 
 /**
@@ -167,6 +196,8 @@ export const DeadLetterReasons = {
   invalidTask: 'invalid-task',
   /** The handler threw a permanent error (`PermanentError`): retrying cannot help. */
   permanentError: 'permanent-error',
+  /** The task failed `AGENT_MAX_ATTEMPTS` times (or was delivered that often without finishing). */
+  maxAttempts: 'max-attempts',
 } as const;
 
 export type DeadLetterReason = (typeof DeadLetterReasons)[keyof typeof DeadLetterReasons];
@@ -179,3 +210,20 @@ export function deadLetterExchangeFor(taskQueueName: string): string {
 export function deadLetterQueueFor(taskQueueName: string): string {
   return `${taskQueueName}.dead`;
 }
+
+/**
+ * The broker-side retry queue holding tasks to retry after `delayMs` (queue TTL = `delayMs`; it
+ * dead-letters expired messages back to the task queue). One queue per delay tier, so a short
+ * delay never waits behind a long one (per-message TTLs expire only at the queue head).
+ */
+export function retryQueueFor(taskQueueName: string, delayMs: number): string {
+  return `${taskQueueName}.retry.${delayMs}ms`;
+}
+
+/**
+ * `x-delivery-limit` declared on the task queue: a broker-side backstop for messages that kill the
+ * worker before it can count them (OOM, segfault). Declared explicitly so RabbitMQ 3.x (no default)
+ * and 4.x (default 20) behave the same. Worker retries republish the task with a fresh delivery
+ * count, so only consecutive crashes and shutdown requeues of one copy approach it.
+ */
+export const TASK_QUEUE_DELIVERY_LIMIT = 50;

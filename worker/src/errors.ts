@@ -57,3 +57,39 @@ export function errorText(error: unknown): string {
   }
   return String(error);
 }
+
+/**
+ * The checkpoint store cannot be read or written (read-only or full volume, unmounted or
+ * misconfigured directory). Not the task's fault: the worker returns the task without spending an
+ * attempt and stops taking tasks.
+ */
+export class StorageError extends Error {
+  /** The OS error code (EROFS, ENOSPC, EACCES, ENOTDIR, …) when there is one. */
+  readonly code: string | undefined;
+
+  constructor(operation: string, dir: string, cause: unknown) {
+    const code = (cause as NodeJS.ErrnoException | undefined)?.code;
+    const hint =
+      code === 'EROFS'
+        ? 'the volume is mounted read-only'
+        : code === 'ENOSPC' || code === 'EDQUOT'
+          ? 'the volume is full'
+          : code === 'EACCES' || code === 'EPERM'
+            ? 'the worker lacks write permission (check fsGroup / runAsUser)'
+            : 'is the checkpoint volume mounted?';
+    super(`cannot ${operation} in the checkpoint store ${dir}: ${errorText(cause)} (${hint})`, { cause });
+    this.name = 'StorageError';
+    this.code = code;
+  }
+}
+
+/** True when `error` is, or was caused by, a `StorageError`. */
+export function isStorageError(error: unknown): boolean {
+  for (let e = error, depth = 0; e !== undefined && e !== null && depth < 5; depth++) {
+    if (e instanceof StorageError || (e as { name?: unknown }).name === 'StorageError') {
+      return true;
+    }
+    e = (e as { cause?: unknown }).cause;
+  }
+  return false;
+}

@@ -19,6 +19,8 @@ export interface WorkerEvents {
   tokens: [info: { model: string; count: number }];
   /** Number of deliveries being handled changed. */
   inFlight: [count: number];
+  /** A dependency's circuit breaker opened or closed (`ctx.guard`). */
+  circuit: [info: { dependency: string; open: boolean }];
   /** The worker started or stopped consuming (drives `/readyz`). */
   consuming: [consuming: boolean];
 }

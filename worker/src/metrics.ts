@@ -68,6 +68,13 @@ export class WorkerMetrics {
     registers: [this.registry],
   });
 
+  readonly circuitOpen = new Gauge({
+    name: Metrics.circuitOpen,
+    help: 'Circuit breaker state per dependency of ctx.guard: 1 while open, 0 once closed.',
+    labelNames: ['dependency'] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
     // Start the labelled series at 0 so rate() and alerts see them before the first event.
@@ -92,5 +99,8 @@ export class WorkerMetrics {
       this.llmTokens.inc({ model: info.model }, info.count),
     );
     events.on('inFlight', (count: number) => this.tasksInFlight.set(count));
+    events.on('circuit', (info: { dependency: string; open: boolean }) =>
+      this.circuitOpen.set({ dependency: info.dependency }, info.open ? 1 : 0),
+    );
   }
 }

@@ -4,6 +4,7 @@ import { Env, ExitCode } from './contract';
 import { ConfigError, errorText } from './errors';
 import { HealthServer } from './http';
 import { createLogger, type Logger } from './logger';
+import type { MemorySource } from './memory';
 import { WorkerMetrics } from './metrics';
 import { type AgentHandler, AgentWorker, BrokerUnavailableError } from './worker';
 
@@ -24,6 +25,8 @@ export interface RunAgentOptions<I = unknown, O = unknown, S = unknown> extends 
   readonly exitProcess?: boolean;
   /** Environment to read the options from. @default process.env */
   readonly env?: Readonly<Record<string, string | undefined>>;
+  /** Where memory use and limit come from. @default - the cgroup files under `AGENT_CGROUP_ROOT` */
+  readonly memorySource?: MemorySource;
 }
 
 /**
@@ -38,7 +41,14 @@ export interface RunAgentOptions<I = unknown, O = unknown, S = unknown> extends 
  * ```
  */
 export async function runAgent<I, O, S>(options: RunAgentOptions<I, O, S>): Promise<number> {
-  const { handler, handleSignals = true, exitProcess = true, env = process.env, ...workerOptions } = options;
+  const {
+    handler,
+    handleSignals = true,
+    exitProcess = true,
+    env = process.env,
+    memorySource,
+    ...workerOptions
+  } = options;
   const exit = (code: number): number => {
     if (exitProcess) {
       process.exit(code);
@@ -73,7 +83,7 @@ export async function runAgent<I, O, S>(options: RunAgentOptions<I, O, S>): Prom
   );
 
   const metrics = new WorkerMetrics();
-  const worker = new AgentWorker(handler as AgentHandler, resolved, log);
+  const worker = new AgentWorker(handler as AgentHandler, resolved, log, memorySource);
   metrics.observe(worker);
   const server = new HealthServer(metrics.registry, () => worker.ready);
 

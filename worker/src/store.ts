@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { DeadLetterReason, ResultMessage } from './contract';
+import { StorageError } from './errors';
 
 /**
  * The checkpoint store: files under CHECKPOINT_DIR keyed by **task id**, never by agent index,
@@ -17,6 +18,26 @@ export function fileStemFor(taskId: string): string {
 export function checkpointFileFor(taskId: string): string {
   return `${fileStemFor(taskId)}.checkpoint.json`;
 }
+
+/** The checkpoint generation before the current one, kept as a fallback for a corrupt current file. */
+export function previousCheckpointFileFor(taskId: string): string {
+  return `${fileStemFor(taskId)}.checkpoint.prev.json`;
+}
+
+export function leaseFileFor(taskId: string): string {
+  return `${fileStemFor(taskId)}.lease.json`;
+}
+
+/** Who works a task, and until when (epoch ms), unless renewed. */
+export interface Lease {
+  readonly taskId: string;
+  readonly holder: string;
+  readonly expiresAt: number;
+}
+
+export type LeaseAttempt =
+  | { readonly acquired: true }
+  | { readonly acquired: false; readonly holder: string; readonly expiresInMs: number };
 
 export function doneFileFor(taskId: string): string {
   return `${fileStemFor(taskId)}.done.json`;
@@ -46,9 +67,15 @@ interface CheckpointFile {
   readonly taskId: string;
   readonly savedAt: string;
   readonly state: unknown;
+  /** SHA-256 (hex) of `JSON.stringify(state)`: catches files that parse but were damaged. */
+  readonly sha256: string;
 }
 
-/** A checkpoint file that exists but cannot be read as one (issue 6 adds generations). */
+function checksum(stateJson: string): string {
+  return createHash('sha256').update(stateJson, 'utf8').digest('hex');
+}
+
+/** A checkpoint file that exists but cannot be read as one (torn, damaged, not ours). */
 export class CorruptCheckpointError extends Error {
   constructor(file: string, cause: unknown) {
     super(`checkpoint ${file} is not valid JSON`, { cause });
@@ -56,13 +83,20 @@ export class CorruptCheckpointError extends Error {
   }
 }
 
+/** Told about each unusable checkpoint generation the reader skipped. */
+export type CheckpointProblem = (message: string, error: unknown) => void;
+
 /**
  * Durable, atomic file writes: a temp file with a name unique to this writer in the same directory,
  * fsync, rename over the target, fsync the directory. A crash leaves the old file or the new one,
  * never a torn one; concurrent writers never share a temp file. Readers open the file anew each time
  * (close-to-open consistency on NFS/EFS).
  */
-export async function writeFileAtomic(file: string, data: string | Buffer): Promise<void> {
+export async function writeFileAtomic(
+  file: string,
+  data: string | Buffer,
+  options: { keepPreviousAs?: string } = {},
+): Promise<void> {
   const dir = path.dirname(file);
   const temp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
   const handle = await fs.open(temp, 'wx', 0o640);
@@ -76,6 +110,13 @@ export async function writeFileAtomic(file: string, data: string | Buffer): Prom
   }
   await handle.close();
   try {
+    if (options.keepPreviousAs !== undefined) {
+      // current → previous, then temp → current. A crash between the two leaves only the previous
+      // generation, which the reader falls back to.
+      await fs.rename(file, options.keepPreviousAs).catch((error: NodeJS.ErrnoException) => {
+        if (error.code !== 'ENOENT') throw error;
+      });
+    }
     await fs.rename(temp, file);
   } catch (error) {
     await fs.rm(temp, { force: true });
@@ -107,7 +148,7 @@ async function readJson(file: string): Promise<unknown | undefined> {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
       return undefined;
     }
-    throw error;
+    throw new StorageError('read', path.dirname(file), error);
   }
   try {
     return JSON.parse(text);
@@ -134,10 +175,56 @@ export class TaskCheckpoints {
     return path.join(this.dir, doneFileFor(taskId));
   }
 
-  /** The task's last checkpointed state, or undefined when it has none. */
-  async readCheckpoint(taskId: string): Promise<{ state: unknown } | undefined> {
-    const data = (await readJson(this.checkpointPath(taskId))) as CheckpointFile | undefined;
-    return data === undefined ? undefined : { state: data.state };
+  previousCheckpointPath(taskId: string): string {
+    return path.join(this.dir, previousCheckpointFileFor(taskId));
+  }
+
+  /**
+   * The task's last checkpointed state, or undefined when it has none. A current file that is torn,
+   * damaged (checksum) or belongs to another task is reported to `onProblem` and the previous
+   * generation is used; when no generation is usable but one exists, throws
+   * `CorruptCheckpointError` (the worker then starts afresh, logged). Unreadable storage throws
+   * `StorageError`.
+   */
+  async readCheckpoint(
+    taskId: string,
+    onProblem?: CheckpointProblem,
+  ): Promise<{ state: unknown } | undefined> {
+    let firstError: CorruptCheckpointError | undefined;
+    for (const file of [this.checkpointPath(taskId), this.previousCheckpointPath(taskId)]) {
+      try {
+        const data = await this.readGeneration(file, taskId);
+        if (data !== undefined) {
+          return { state: data.state };
+        }
+      } catch (error) {
+        if (!(error instanceof CorruptCheckpointError)) {
+          throw error;
+        }
+        firstError ??= error;
+        onProblem?.(`${error.message}; trying the previous generation`, error);
+      }
+    }
+    if (firstError) {
+      throw firstError;
+    }
+    return undefined;
+  }
+
+  private async readGeneration(file: string, taskId: string): Promise<CheckpointFile | undefined> {
+    const data = (await readJson(file)) as Partial<CheckpointFile> | undefined;
+    if (data === undefined) {
+      return undefined;
+    }
+    if (typeof data !== 'object' || data === null || data.taskId !== taskId || !('state' in data)) {
+      throw new CorruptCheckpointError(file, new Error('not a checkpoint of this task'));
+    }
+    if (data.sha256 !== checksum(JSON.stringify(data.state))) {
+      const error = new CorruptCheckpointError(file, new Error('checksum mismatch'));
+      error.message = `checkpoint ${file} fails its checksum`;
+      throw error;
+    }
+    return data as CheckpointFile;
   }
 
   /** Durably saves the task's state; throws if `state` cannot be written as JSON. */
@@ -147,13 +234,101 @@ export class TaskCheckpoints {
         'checkpoint state must be JSON-serializable (got undefined, a function or a symbol)',
       );
     }
-    const body: CheckpointFile = { taskId, savedAt: new Date().toISOString(), state };
+    const stateJson = JSON.stringify(state);
+    const body: CheckpointFile = {
+      taskId,
+      savedAt: new Date().toISOString(),
+      state: JSON.parse(stateJson),
+      sha256: checksum(stateJson),
+    };
     const text = JSON.stringify(body);
-    await writeFileAtomic(this.checkpointPath(taskId), text);
+    try {
+      await writeFileAtomic(this.checkpointPath(taskId), text, {
+        keepPreviousAs: this.previousCheckpointPath(taskId),
+      });
+    } catch (error) {
+      throw new StorageError('write a checkpoint', this.dir, error);
+    }
   }
 
   async removeCheckpoint(taskId: string): Promise<void> {
     await fs.rm(this.checkpointPath(taskId), { force: true });
+    await fs.rm(this.previousCheckpointPath(taskId), { force: true });
+  }
+
+  leasePath(taskId: string): string {
+    return path.join(this.dir, leaseFileFor(taskId));
+  }
+
+  async readLease(taskId: string): Promise<Lease | undefined> {
+    try {
+      const lease = (await readJson(this.leasePath(taskId))) as Lease | undefined;
+      return lease && typeof lease.holder === 'string' && typeof lease.expiresAt === 'number'
+        ? lease
+        : undefined;
+    } catch (error) {
+      if (error instanceof CorruptCheckpointError) {
+        return undefined; // a torn lease protects nothing: treat as expired
+      }
+      throw error;
+    }
+  }
+
+  /**
+   * Takes the task's lease for `ttlMs` unless another holder's lease is live. Creation is exclusive
+   * (`O_EXCL`); an expired or unreadable lease is first moved aside under a unique name, which only
+   * one contender can do, so two pods never both take it over.
+   */
+  async acquireLease(taskId: string, holder: string, ttlMs: number, now = Date.now()): Promise<LeaseAttempt> {
+    const file = this.leasePath(taskId);
+    for (let round = 0; round < 3; round++) {
+      const lease: Lease = { taskId, holder, expiresAt: now + ttlMs };
+      try {
+        const handle = await fs.open(file, 'wx', 0o640);
+        try {
+          await handle.writeFile(JSON.stringify(lease));
+          await handle.sync();
+        } finally {
+          await handle.close();
+        }
+        return { acquired: true };
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
+          throw new StorageError('take a lease', this.dir, error);
+        }
+      }
+      const current = await this.readLease(taskId);
+      if (current && current.holder !== holder && current.expiresAt > now) {
+        return { acquired: false, holder: current.holder, expiresInMs: current.expiresAt - now };
+      }
+      // Expired, ours from an earlier delivery, or unreadable: move it aside, then try again.
+      const aside = `${file}.${randomBytes(6).toString('hex')}.stale`;
+      await fs.rename(file, aside).then(
+        () => fs.rm(aside, { force: true }),
+        () => undefined,
+      );
+    }
+    const current = await this.readLease(taskId);
+    return { acquired: false, holder: current?.holder ?? 'unknown', expiresInMs: ttlMs };
+  }
+
+  /** Extends our lease; false when it is no longer ours (taken over after expiring). */
+  async renewLease(taskId: string, holder: string, ttlMs: number): Promise<boolean> {
+    const current = await this.readLease(taskId);
+    if (current?.holder !== holder) {
+      return false;
+    }
+    const lease: Lease = { taskId, holder, expiresAt: Date.now() + ttlMs };
+    await writeFileAtomic(this.leasePath(taskId), JSON.stringify(lease));
+    return true;
+  }
+
+  /** Drops our lease (never someone else's). */
+  async releaseLease(taskId: string, holder: string): Promise<void> {
+    const current = await this.readLease(taskId).catch(() => undefined);
+    if (current?.holder === holder) {
+      await fs.rm(this.leasePath(taskId), { force: true });
+    }
   }
 
   async readDone(taskId: string): Promise<DoneMarker | undefined> {
@@ -162,6 +337,10 @@ export class TaskCheckpoints {
 
   async writeDone(taskId: string, state: DoneMarker['state'], outcome: Outcome): Promise<void> {
     const marker: DoneMarker = { taskId, state, outcome, at: new Date().toISOString() };
-    await writeFileAtomic(this.donePath(taskId), JSON.stringify(marker));
+    try {
+      await writeFileAtomic(this.donePath(taskId), JSON.stringify(marker));
+    } catch (error) {
+      throw new StorageError('write a done marker', this.dir, error);
+    }
   }
 }

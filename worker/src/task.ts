@@ -3,6 +3,7 @@
  * means. No I/O here, so they are unit-tested with generated inputs, and issue 6 (delays, limits,
  * breakers) extends `decideFailure` without touching the loop.
  */
+import { backoffDelayMs, type RetryPolicy } from './backoff';
 import { type DeadLetterReason, DeadLetterReasons, Headers, type TaskMessage } from './contract';
 import { errorText, isPermanentError } from './errors';
 
@@ -84,6 +85,7 @@ export function attemptOf(headers: Readonly<Record<string, unknown>> | undefined
 /** What to do with a delivery whose handler threw. */
 export type FailureDecision =
   | { readonly action: 'requeue'; readonly why: string }
+  | { readonly action: 'retry'; readonly why: string; readonly delayMs: number }
   | { readonly action: 'dead-letter'; readonly reason: DeadLetterReason; readonly detail: string };
 
 export interface FailureInput {
@@ -91,11 +93,31 @@ export interface FailureInput {
   readonly attempt: number;
   /** True when the worker is stopping (signal, lost broker): the error is most likely the abort. */
   readonly shuttingDown: boolean;
+  /** Deliveries allowed per task; `attempt >= maxAttempts` dead-letters. @default - no limit */
+  readonly maxAttempts?: number;
+  /** Delayed retries; without one a retryable failure is requeued at once (issue 5 behaviour). */
+  readonly retry?: RetryPolicy;
+  /** Source of jitter in [0, 1). @default Math.random */
+  readonly random?: () => number;
+}
+
+/** Dead-letters a delivery that already reached the attempt limit, before running it (crash loops). */
+export function exceededAttempts(attempt: number, maxAttempts: number): FailureDecision | undefined {
+  if (attempt <= maxAttempts) {
+    return undefined;
+  }
+  return {
+    action: 'dead-letter',
+    reason: DeadLetterReasons.maxAttempts,
+    detail: `delivered ${attempt} times without finishing (limit ${maxAttempts}); the worker may have crashed on it`,
+  };
 }
 
 /**
  * The failure policy, kept in one small pure function: a permanent error is dead-lettered at
- * once; everything else goes back to the queue. Issue 6 adds delays and an attempt limit here.
+ * once; a failure at the attempt limit is dead-lettered; other failures are retried after an
+ * exponential, jittered delay (or requeued at once when no retry policy is given); a failure while
+ * shutting down is requeued (the error is most likely the abort).
  */
 export function decideFailure(input: FailureInput): FailureDecision {
   if (isPermanentError(input.error)) {
@@ -108,5 +130,16 @@ export function decideFailure(input: FailureInput): FailureDecision {
   if (input.shuttingDown) {
     return { action: 'requeue', why: 'interrupted by shutdown' };
   }
-  return { action: 'requeue', why: `retryable error: ${errorText(input.error)}` };
+  if (input.maxAttempts !== undefined && input.attempt >= input.maxAttempts) {
+    return {
+      action: 'dead-letter',
+      reason: DeadLetterReasons.maxAttempts,
+      detail: `failed ${input.attempt} of ${input.maxAttempts} attempts; last error: ${errorText(input.error)}`,
+    };
+  }
+  const why = `retryable error: ${errorText(input.error)}`;
+  if (input.retry === undefined) {
+    return { action: 'requeue', why };
+  }
+  return { action: 'retry', why, delayMs: backoffDelayMs(input.attempt, input.retry, input.random) };
 }

@@ -1,14 +1,18 @@
+import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import type * as amqp from 'amqplib';
+import { backoffDelayMs, type RetryPolicy, retryTiersMs, tierFor } from './backoff';
 import { Broker } from './broker';
 import type { ResolvedOptions } from './config';
 import { Env, ExitCode, type ResultMessage } from './contract';
-import { ConfigError, errorText, PermanentError } from './errors';
+import { ConfigError, errorText, isStorageError, PermanentError } from './errors';
 import type { WorkerEvents } from './events';
+import { DependencyGuards, dependencyUnavailable, type GuardOptions } from './guard';
 import type { Logger } from './logger';
+import { cgroupMemorySource, type MemorySource, memoryHigh } from './memory';
 import { CorruptCheckpointError, type Outcome, TaskCheckpoints } from './store';
-import { attemptOf, decideFailure, parseTask } from './task';
+import { attemptOf, decideFailure, exceededAttempts, parseTask } from './task';
 
 /** What a handler gets besides the task's input. */
 export interface TaskContext<S = unknown> {
@@ -26,6 +30,19 @@ export interface TaskContext<S = unknown> {
   recordTokens(model: string, count: number): void;
   /** A logger bound to this task (task id, attempt, agent index, pod). */
   readonly log: Logger;
+  /**
+   * Calls a dependency (`name`, e.g. "llm") with a timeout, retries with backoff and jitter, and a
+   * circuit breaker shared by all tasks of this worker. While the breaker is open the call throws
+   * `DependencyUnavailableError`; let it propagate: the task returns to the queue without spending
+   * an attempt and the worker takes no new tasks until the breaker lets a probe through.
+   */
+  guard<T>(name: string, fn: (signal: AbortSignal) => Promise<T> | T, options?: GuardOptions): Promise<T>;
+  /**
+   * Registers a callback the worker calls when it wants a checkpoint *now* (memory above
+   * `AGENT_MEMORY_HIGH_FRACTION` of the limit: an OOM kill gives no warning). Call
+   * `ctx.checkpoint()` from it; the task keeps running.
+   */
+  onCheckpointRequest(callback: () => void | Promise<void>): void;
 }
 
 /** The user's code: gets the task input and a context, returns the output (JSON). */
@@ -33,7 +50,14 @@ export interface TaskContext<S = unknown> {
 export type AgentHandler<I = any, O = unknown, S = any> = (input: I, ctx: TaskContext<S>) => O | Promise<O>;
 
 /** Why a worker stopped; each maps to one exit code. */
-export type StopReason = 'signal' | 'max-tasks' | 'idle' | 'consumer-cancelled' | 'broker-lost';
+export type StopReason =
+  | 'memory-high'
+  | 'signal'
+  | 'max-tasks'
+  | 'idle'
+  | 'consumer-cancelled'
+  | 'broker-lost'
+  | 'storage-unavailable';
 
 /** The exit code for each way of stopping. Only the ones that leave no work of ours unfinished are 0. */
 export const EXIT_CODE_FOR: Readonly<Record<StopReason, number>> = {
@@ -42,6 +66,9 @@ export const EXIT_CODE_FOR: Readonly<Record<StopReason, number>> = {
   idle: ExitCode.succeeded,
   'consumer-cancelled': ExitCode.dependencyUnreachable,
   'broker-lost': ExitCode.dependencyUnreachable,
+  'storage-unavailable': ExitCode.dependencyUnreachable,
+  // Not 0: a fresh pod (fresh memory) should take the remaining work.
+  'memory-high': ExitCode.interrupted,
 };
 
 /** The broker could not be reached or refused the topology at startup. */
@@ -57,7 +84,13 @@ interface Delivery {
   readonly controller: AbortController;
   /** Set once acked or requeued: the other must never follow. */
   settled: boolean;
+  /** The broker connection that delivered it: only that one can ack or nack it. */
+  readonly generation: number;
   taskId?: string;
+  /** Set when the checkpoint store failed during this delivery: not the task's fault. */
+  storageFailed?: boolean;
+  /** Callbacks from `ctx.onCheckpointRequest`. */
+  readonly checkpointRequests: Array<() => void | Promise<void>>;
 }
 
 /**
@@ -76,6 +109,17 @@ export class AgentWorker extends EventEmitter<WorkerEvents> {
   private draining: StopReason | undefined;
   private closing: Promise<number> | undefined;
   private stopping = false;
+  private reconnecting: Promise<void> | undefined;
+  private readonly guards: DependencyGuards;
+  /** Set while a dependency's breaker is open: no new deliveries are taken. */
+  private paused = false;
+  private resumeTimer: NodeJS.Timeout | undefined;
+  /** This process's identity in lease files. */
+  private readonly leaseHolder: string;
+  private readonly memorySource: MemorySource;
+  private memoryTimer: NodeJS.Timeout | undefined;
+  private readonly retry: RetryPolicy;
+  private readonly retryTiers: number[];
   private resolveDone!: (code: number) => void;
   private readonly done = new Promise<number>((resolve) => {
     this.resolveDone = resolve;
@@ -85,12 +129,27 @@ export class AgentWorker extends EventEmitter<WorkerEvents> {
     private readonly handler: AgentHandler,
     private readonly options: ResolvedOptions,
     private readonly log: Logger,
+    memorySource?: MemorySource,
   ) {
     super();
+    this.memorySource = memorySource ?? cgroupMemorySource(options.cgroupRoot);
     this.store = new TaskCheckpoints(options.checkpointDir);
+    this.retry = {
+      baseDelayMs: Math.round(options.retryDelaySeconds * 1000),
+      maxDelayMs: Math.round(options.retryMaxDelaySeconds * 1000),
+    };
+    this.retryTiers = retryTiersMs(this.retry);
+    this.leaseHolder = `${options.podName}/${process.pid}/${randomBytes(4).toString('hex')}`;
+    this.guards = new DependencyGuards({
+      onCircuit: (dependency, open, retryAfterMs) => this.onCircuit(dependency, open, retryAfterMs),
+    });
     this.broker = new Broker(
       options.taskQueueUrl,
-      { taskQueueName: options.taskQueueName, resultQueueName: options.resultQueueName },
+      {
+        taskQueueName: options.taskQueueName,
+        resultQueueName: options.resultQueueName,
+        retryTiersMs: this.retryTiers,
+      },
       {
         onDelivery: (message) => this.onDelivery(message),
         onCancelled: () => {
@@ -100,13 +159,7 @@ export class AgentWorker extends EventEmitter<WorkerEvents> {
           this.emit('consuming', false);
           this.drain('consumer-cancelled');
         },
-        onLost: (error) => {
-          this.log.error(
-            { err: error },
-            'lost the broker connection or channel; in-flight deliveries return to the queue',
-          );
-          void this.close('broker-lost');
-        },
+        onLost: (error) => this.onBrokerLost(error),
         onError: (error, source) => this.log.error({ err: error, source }, `broker ${source} error`),
       },
     );
@@ -114,7 +167,46 @@ export class AgentWorker extends EventEmitter<WorkerEvents> {
 
   /** True while consuming (drives `/readyz`). */
   get ready(): boolean {
-    return this.broker.consuming && !this.stopping && this.accepting;
+    return this.broker.consuming && !this.stopping && this.accepting && !this.paused;
+  }
+
+  /**
+   * A breaker opened: stop taking deliveries until it may let a probe through, then consume again
+   * (the next task's call is the probe). Calls per worker to a failing dependency are thus bounded
+   * by one per `halfOpenAfterMs`. A breaker that closed again changes nothing but the gauge.
+   */
+  private onCircuit(dependency: string, open: boolean, retryAfterMs: number): void {
+    this.emit('circuit', { dependency, open });
+    if (!open) {
+      this.log.info({ dependency }, 'circuit closed; the dependency answers again');
+      return;
+    }
+    this.log.warn({ dependency, retryAfterMs }, 'circuit open; taking no new tasks until the next probe');
+    this.paused = true;
+    this.clearIdleTimer();
+    this.emit('consuming', false);
+    this.broker
+      .stopConsuming()
+      .catch((error) => this.log.warn({ err: error }, 'could not pause the consumer'));
+    clearTimeout(this.resumeTimer);
+    clearInterval(this.memoryTimer);
+    this.resumeTimer = setTimeout(() => void this.resumeIntake(), retryAfterMs);
+  }
+
+  private async resumeIntake(): Promise<void> {
+    this.resumeTimer = undefined;
+    this.paused = false;
+    if (this.stopping || !this.accepting || this.reconnecting || this.broker.consuming) {
+      return;
+    }
+    try {
+      await this.broker.consume(this.options.prefetch);
+      this.emit('consuming', true);
+      this.log.info('taking tasks again (a probe may go to the dependency)');
+      this.armIdleTimer();
+    } catch (error) {
+      this.log.warn({ err: error }, 'could not resume consuming');
+    }
   }
 
   /**
@@ -135,8 +227,7 @@ export class AgentWorker extends EventEmitter<WorkerEvents> {
       ]);
     }
     try {
-      await this.broker.connect();
-      await this.broker.consume(this.options.prefetch);
+      await this.connectWithBackoff('startup');
     } catch (error) {
       await this.broker.close();
       if ((error as { code?: unknown }).code === 406) {
@@ -156,6 +247,7 @@ export class AgentWorker extends EventEmitter<WorkerEvents> {
       return;
     }
     this.emit('consuming', true);
+    this.watchMemory();
     this.log.info(
       {
         taskQueue: this.options.taskQueueName,
@@ -167,6 +259,131 @@ export class AgentWorker extends EventEmitter<WorkerEvents> {
     this.armIdleTimer();
   }
 
+  /**
+   * Connects, declares and consumes, retrying with exponential backoff and jitter until
+   * `brokerConnectSeconds` have passed (then throws the last error). A refused declaration (406) is
+   * a configuration error and is thrown at once.
+   */
+  private async connectWithBackoff(why: 'startup' | 'reconnect'): Promise<void> {
+    const deadline = Date.now() + this.options.brokerConnectSeconds * 1000;
+    const policy: RetryPolicy = { baseDelayMs: 250, maxDelayMs: 5000 };
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.broker.connect();
+        await this.broker.consume(this.options.prefetch);
+        if (attempt > 1 || why === 'reconnect') {
+          this.log.info({ attempt }, 'connected to the broker');
+        }
+        return;
+      } catch (error) {
+        if ((error as { code?: unknown }).code === 406 || this.stopping) {
+          throw error;
+        }
+        const delayMs = Math.min(backoffDelayMs(attempt, policy), deadline - Date.now());
+        if (delayMs <= 0) {
+          throw error;
+        }
+        this.log.warn(
+          { err: error, attempt, retryInMs: delayMs },
+          why === 'startup'
+            ? 'cannot reach the broker; retrying'
+            : 'cannot reconnect to the broker; retrying',
+        );
+        await new Promise((resolve) => setTimeout(resolve, delayMs));
+        if (this.stopping) {
+          throw error;
+        }
+      }
+    }
+  }
+
+  /**
+   * The connection or channel died (broker restart, network split, `consumer_timeout`): stop the
+   * in-flight handlers at a checkpoint (their deliveries are already back in the queue), then
+   * reconnect with backoff and consume again. Exits "dependency unreachable" when the broker stays
+   * away past `brokerConnectSeconds`.
+   */
+  private onBrokerLost(error: Error | undefined): void {
+    if (this.stopping || this.reconnecting) {
+      return;
+    }
+    this.log.error(
+      { err: error, inFlight: this.deliveries.size },
+      'lost the broker connection or channel; in-flight deliveries return to the queue; reconnecting',
+    );
+    this.emit('consuming', false);
+    this.clearIdleTimer();
+    for (const delivery of this.deliveries) {
+      delivery.controller.abort(new Error('the broker connection was lost; checkpoint and stop'));
+    }
+    this.reconnecting = (async () => {
+      // Let the aborted handlers checkpoint and return before taking new work (bounded).
+      await withTimeout(this.allSettled(), this.options.shutdownSeconds * 1000).catch(() => undefined);
+      if (this.stopping) {
+        return;
+      }
+      try {
+        await this.connectWithBackoff('reconnect');
+      } catch (reconnectError) {
+        if (!this.stopping) {
+          this.log.error({ err: reconnectError }, 'the broker stayed unreachable; exiting');
+          void this.close('broker-lost');
+        }
+        return;
+      }
+      if (this.stopping) {
+        await this.broker.close();
+        return;
+      }
+      if (!this.accepting || this.paused) {
+        await this.broker.stopConsuming().catch(() => undefined);
+        if (this.deliveries.size === 0 && this.draining !== undefined) {
+          void this.close(this.draining);
+        }
+        return;
+      }
+      this.emit('consuming', true);
+      this.log.info('consuming again after reconnecting');
+      this.armIdleTimer();
+    })().finally(() => {
+      this.reconnecting = undefined;
+    });
+  }
+
+  /**
+   * Samples memory every second. Above `memoryHighFraction` of the limit: ask every running task
+   * for a checkpoint (bounding what an OOM kill loses) and stop taking tasks; the worker exits
+   * "interrupted" once the running ones finish, so a fresh pod takes the rest.
+   */
+  private watchMemory(): void {
+    const check = async () => {
+      const sample = await this.memorySource().catch(() => undefined);
+      if (
+        this.stopping ||
+        this.draining !== undefined ||
+        !memoryHigh(sample, this.options.memoryHighFraction)
+      ) {
+        return;
+      }
+      this.log.warn(
+        { ...sample, fraction: this.options.memoryHighFraction, inFlight: this.deliveries.size },
+        'memory above the high-water mark; requesting checkpoints and taking no new tasks',
+      );
+      for (const delivery of this.deliveries) {
+        for (const callback of delivery.checkpointRequests) {
+          Promise.resolve()
+            .then(callback)
+            .catch((error) =>
+              this.log.warn({ err: error, taskId: delivery.taskId }, 'checkpoint request failed'),
+            );
+        }
+      }
+      this.drain('memory-high');
+    };
+    this.memoryTimer = setInterval(() => void check(), 1000);
+    this.memoryTimer.unref();
+  }
+
   /** Starts, then resolves with the exit code once the worker stopped. */
   async run(): Promise<number> {
     await this.start();
@@ -175,13 +392,19 @@ export class AgentWorker extends EventEmitter<WorkerEvents> {
 
   private onDelivery(message: amqp.ConsumeMessage): void {
     this.clearIdleTimer();
-    if (!this.accepting) {
+    if (!this.accepting || this.paused) {
       // Arrived after we stopped taking work (prefetch > 1, or racing the cancel): give it back untouched.
       this.broker.requeue(message);
       return;
     }
     this.taken += 1;
-    const delivery: Delivery = { message, controller: new AbortController(), settled: false };
+    const delivery: Delivery = {
+      message,
+      controller: new AbortController(),
+      settled: false,
+      generation: this.broker.generation,
+      checkpointRequests: [],
+    };
     this.deliveries.add(delivery);
     this.emit('inFlight', this.deliveries.size);
     if (this.options.maxTasks > 0 && this.taken >= this.options.maxTasks) {
@@ -240,27 +463,148 @@ export class AgentWorker extends EventEmitter<WorkerEvents> {
     delivery.taskId = id;
     const log = this.log.child({ taskId: id, attempt });
     try {
-      const marker = await this.store.readDone(id);
-      if (marker?.state === 'published') {
-        log.info('task already finished and its result published; acking the redelivery without running it');
-        this.settle(delivery, 'ack', log);
+      if (await this.finishedBefore(delivery, id, started, log)) {
         return;
       }
-      if (marker?.state === 'publishing') {
-        log.info(
-          'task finished before but its result may not have been published; publishing the stored outcome',
+      const exceeded = exceededAttempts(attempt, this.options.maxAttempts);
+      if (exceeded?.action === 'dead-letter') {
+        log.warn(
+          { reason: exceeded.reason, detail: exceeded.detail },
+          'attempt limit reached; dead-lettering it',
         );
-        await this.finish(delivery, id, marker.outcome, started, log);
+        const result: ResultMessage = { id, status: 'failed', error: exceeded.detail, attempts: attempt };
+        await this.finish(delivery, id, { result, deadLetter: exceeded }, started, log);
         return;
       }
-      const outcome = await this.runHandler(delivery, id, input, attempt, log);
-      if (outcome === undefined) {
-        return;
-      }
-      await this.finish(delivery, id, outcome, started, log);
+      await this.underLease(delivery, id, attempt, log, async () => {
+        // Re-check under the lease: another worker may have finished the task meanwhile.
+        if (await this.finishedBefore(delivery, id, started, log)) {
+          return;
+        }
+        const outcome = await this.runHandler(delivery, id, input, attempt, log);
+        if (outcome !== undefined) {
+          await this.finish(delivery, id, outcome, started, log);
+        }
+      });
     } catch (error) {
+      if (isStorageError(error) || delivery.storageFailed) {
+        await this.returnForStorage(delivery, id, attempt, error, log);
+        return;
+      }
       this.release(delivery, id, errorText(error), log);
     }
+  }
+
+  /**
+   * Runs `work` while holding the task's lease (renewed every third of its lifetime). A task whose
+   * lease another live worker holds (a redelivery while its first holder still runs it, e.g. after
+   * a closed channel or a network split) is not run: it goes back through a retry tier, attempt
+   * not spent. Losing the lease mid-task aborts the task's signal.
+   */
+  private async underLease(
+    delivery: Delivery,
+    id: string,
+    attempt: number,
+    log: Logger,
+    work: () => Promise<void>,
+  ): Promise<void> {
+    const ttlMs = this.options.leaseSeconds * 1000;
+    let lease = await this.store.acquireLease(id, this.leaseHolder, ttlMs);
+    if (!lease.acquired) {
+      // Hold the delivery for up to one lease lifetime: a holder that died (SIGKILL, OOM) leaves a
+      // lease that expires soon, and waiting for it beats a trip through the retry queue.
+      log.info(
+        { holder: lease.holder, expiresInMs: lease.expiresInMs },
+        'task is leased; waiting for the lease',
+      );
+      const waitUntil = Date.now() + Math.min(lease.expiresInMs, ttlMs) + 50;
+      while (!lease.acquired && Date.now() < waitUntil && !delivery.controller.signal.aborted) {
+        await new Promise((resolve) => setTimeout(resolve, Math.min(250, ttlMs / 4)));
+        lease = await this.store.acquireLease(id, this.leaseHolder, ttlMs);
+      }
+    }
+    if (!lease.acquired) {
+      const delayMs = Math.min(Math.max(lease.expiresInMs, this.retry.baseDelayMs), this.retry.maxDelayMs);
+      log.warn(
+        { holder: lease.holder, expiresInMs: lease.expiresInMs },
+        'task is leased by another live worker; not running it, retrying later',
+      );
+      await this.scheduleRetry(delivery, id, attempt - 1, delayMs, `leased by ${lease.holder}`, log);
+      return;
+    }
+    const renewal = setInterval(() => {
+      this.store.renewLease(id, this.leaseHolder, ttlMs).then(
+        (held) => {
+          if (!held && !delivery.controller.signal.aborted) {
+            log.error('lost the task lease to another worker; stopping the task');
+            delivery.controller.abort(new Error('the task lease was taken over'));
+          }
+        },
+        (error) => log.warn({ err: error }, 'could not renew the task lease'),
+      );
+    }, ttlMs / 3);
+    try {
+      await work();
+    } finally {
+      clearInterval(renewal);
+      await this.store
+        .releaseLease(id, this.leaseHolder)
+        .catch((error) => log.warn({ err: error }, 'could not release the task lease'));
+    }
+  }
+
+  /** Handles a redelivery of a task that finished before; true when nothing else is to be done. */
+  private async finishedBefore(
+    delivery: Delivery,
+    id: string,
+    started: number,
+    log: Logger,
+  ): Promise<boolean> {
+    const marker = await this.store.readDone(id).catch((error) => {
+      if (!(error instanceof CorruptCheckpointError)) throw error;
+      log.warn({ err: error }, 'done marker unreadable; treating the task as unfinished');
+      return undefined;
+    });
+    if (marker?.state === 'published') {
+      log.info('task already finished and its result published; acking the redelivery without running it');
+      this.settle(delivery, 'ack', log);
+      return true;
+    }
+    if (marker?.state === 'publishing') {
+      log.info(
+        'task finished before but its result may not have been published; publishing the stored outcome',
+      );
+      await this.finish(delivery, id, marker.outcome, started, log);
+      return true;
+    }
+    return false;
+  }
+
+  /**
+   * The checkpoint store failed (read-only, full, unmounted): the task goes back through the
+   * shortest retry tier *without* spending an attempt, and this worker stops taking tasks and
+   * exits "dependency unreachable" (a restarted pod may get a working mount).
+   */
+  private async returnForStorage(
+    delivery: Delivery,
+    id: string,
+    attempt: number,
+    error: unknown,
+    log: Logger,
+  ): Promise<void> {
+    log.error(
+      { err: error, checkpointDir: this.options.checkpointDir },
+      'the checkpoint store is unusable; returning the task without counting the attempt and stopping',
+    );
+    await this.scheduleRetry(
+      delivery,
+      id,
+      attempt - 1,
+      this.retry.baseDelayMs,
+      `checkpoint store unusable: ${errorText(error)}`,
+      log,
+    );
+    this.drain('storage-unavailable');
   }
 
   /** Runs the handler; returns the outcome to publish, or undefined when the delivery was requeued. */
@@ -273,7 +617,9 @@ export class AgentWorker extends EventEmitter<WorkerEvents> {
   ): Promise<Outcome | undefined> {
     let resumed: { state: unknown } | undefined;
     try {
-      resumed = await this.store.readCheckpoint(id);
+      resumed = await this.store.readCheckpoint(id, (problem, error) =>
+        log.warn({ err: error }, `checkpoint unusable: ${problem}`),
+      );
     } catch (error) {
       if (!(error instanceof CorruptCheckpointError)) {
         throw error;
@@ -288,7 +634,12 @@ export class AgentWorker extends EventEmitter<WorkerEvents> {
       log,
       checkpoint: async (state: unknown) => {
         const t0 = performance.now();
-        await this.store.writeCheckpoint(id, state);
+        await this.store.writeCheckpoint(id, state).catch((error) => {
+          if (isStorageError(error)) {
+            delivery.storageFailed = true;
+          }
+          throw error;
+        });
         this.emit('checkpointWritten', { taskId: id, seconds: (performance.now() - t0) / 1000 });
       },
       recordTokens: (model: string, count: number) => {
@@ -298,6 +649,10 @@ export class AgentWorker extends EventEmitter<WorkerEvents> {
           );
         }
         this.emit('tokens', { model, count });
+      },
+      guard: (name, fn, options = {}) => this.guards.run(name, fn, options, delivery.controller.signal),
+      onCheckpointRequest: (callback) => {
+        delivery.checkpointRequests.push(callback);
       },
     };
     log.info(
@@ -315,14 +670,42 @@ export class AgentWorker extends EventEmitter<WorkerEvents> {
       }
       return { result };
     } catch (error) {
-      const decision = decideFailure({ error, attempt, shuttingDown: delivery.controller.signal.aborted });
+      if (isStorageError(error) || delivery.storageFailed) {
+        throw error;
+      }
+      const unavailable = dependencyUnavailable(error);
+      if (unavailable && !delivery.controller.signal.aborted) {
+        // Not the task's fault: back after the breaker's interval, attempt not spent.
+        await this.scheduleRetry(
+          delivery,
+          id,
+          attempt - 1,
+          unavailable.retryAfterMs,
+          unavailable.message,
+          log,
+        );
+        return undefined;
+      }
+      const decision = decideFailure({
+        error,
+        attempt,
+        shuttingDown: delivery.controller.signal.aborted,
+        maxAttempts: this.options.maxAttempts,
+        retry: this.retry,
+      });
       if (decision.action === 'requeue') {
         this.release(delivery, id, decision.why, log);
         return undefined;
       }
+      if (decision.action === 'retry') {
+        await this.scheduleRetry(delivery, id, attempt, decision.delayMs, decision.why, log);
+        return undefined;
+      }
       log.warn(
         { reason: decision.reason, detail: decision.detail },
-        'task failed permanently; dead-lettering it',
+        decision.reason === 'max-attempts'
+          ? 'task failed on its last allowed attempt; dead-lettering it'
+          : 'task failed permanently; dead-lettering it',
       );
       const result: ResultMessage = { id, status: 'failed', error: decision.detail, attempts: attempt };
       return { result, deadLetter: { reason: decision.reason, detail: decision.detail } };
@@ -371,6 +754,40 @@ export class AgentWorker extends EventEmitter<WorkerEvents> {
       .catch((error) => log.warn({ err: error }, 'could not remove the checkpoint'));
   }
 
+  /**
+   * Sends the task to its retry tier (a TTL queue that dead-letters back to the task queue after
+   * `delayMs`) with the attempts spent so far, then acks this delivery. If publishing fails the
+   * delivery is requeued instead (the attempt still counts through `x-delivery-count`).
+   */
+  private async scheduleRetry(
+    delivery: Delivery,
+    id: string,
+    attemptsSpent: number,
+    delayMs: number,
+    why: string,
+    log: Logger,
+  ): Promise<void> {
+    const tierMs = tierFor(delayMs, this.retryTiers);
+    const attempt = attemptsSpent;
+    try {
+      if (delivery.generation !== this.broker.generation) {
+        throw new Error('the channel that delivered the task is gone');
+      }
+      await this.broker.publishRetry(delivery.message, {
+        delayMs,
+        tierMs,
+        attempts: attempt,
+        lastError: why,
+      });
+    } catch (error) {
+      this.release(delivery, id, `${why}; scheduling the retry failed: ${errorText(error)}`, log);
+      return;
+    }
+    log.warn({ why, attempt, retryInMs: delayMs, tierMs }, 'task failed; retrying after a delay');
+    this.settle(delivery, 'ack', log);
+    this.emit('taskReleased', { taskId: id, why });
+  }
+
   /** Returns the delivery to the queue (or leaves it to the broker when the channel is gone). */
   private release(delivery: Delivery, id: string, why: string, log: Logger): void {
     log.warn({ why }, 'task returned to the queue');
@@ -383,7 +800,10 @@ export class AgentWorker extends EventEmitter<WorkerEvents> {
       return;
     }
     delivery.settled = true;
-    const sent = action === 'ack' ? this.broker.ack(delivery.message) : this.broker.requeue(delivery.message);
+    const sent =
+      action === 'ack'
+        ? this.broker.ack(delivery.message, delivery.generation)
+        : this.broker.requeue(delivery.message, delivery.generation);
     if (!sent) {
       log.warn({ action }, 'channel closed before settling; the broker redelivers the task');
     }
@@ -392,11 +812,11 @@ export class AgentWorker extends EventEmitter<WorkerEvents> {
   private armIdleTimer(): void {
     this.clearIdleTimer();
     const seconds = this.options.idleExitSeconds;
-    if (seconds <= 0 || !this.accepting || this.deliveries.size > 0) {
+    if (seconds <= 0 || !this.accepting || this.paused || this.deliveries.size > 0) {
       return;
     }
     this.idleTimer = setTimeout(() => {
-      if (this.accepting && this.deliveries.size === 0) {
+      if (this.accepting && !this.paused && this.deliveries.size === 0) {
         this.log.info(
           { idleExitSeconds: seconds },
           'no task arrived within AGENT_IDLE_EXIT_SECONDS; exiting',
@@ -449,6 +869,7 @@ export class AgentWorker extends EventEmitter<WorkerEvents> {
     this.stopping = true;
     this.accepting = false;
     this.clearIdleTimer();
+    clearTimeout(this.resumeTimer);
     this.emit('consuming', false);
     this.log.info({ reason, inFlight: this.deliveries.size }, 'shutting down');
 

@@ -31,8 +31,45 @@ test('defaults come from the contract in one place', () => {
     idleExitSeconds: Defaults.idleExitSeconds,
     shutdownSeconds: shutdownSecondsFor(Defaults.terminationGracePeriodSeconds),
     prefetch: 1,
+    maxAttempts: Defaults.maxAttempts,
+    retryDelaySeconds: Defaults.retryDelaySeconds,
+    retryMaxDelaySeconds: Defaults.retryMaxDelaySeconds,
+    brokerConnectSeconds: Defaults.brokerConnectSeconds,
+    leaseSeconds: Defaults.leaseSeconds,
+    memoryHighFraction: Defaults.memoryHighFraction,
+    cgroupRoot: Defaults.cgroupRoot,
   });
   expect(WORKER_DEFAULTS.shutdownSeconds).toBe(25);
+});
+
+test('retry, broker and memory settings are validated with the variable and the fix', () => {
+  const error = problemsOf(() =>
+    resolveOptions(
+      {},
+      {
+        ...URL_ENV,
+        [Env.AGENT_MAX_ATTEMPTS]: '0',
+        [Env.AGENT_RETRY_DELAY_SECONDS]: '10',
+        [Env.AGENT_RETRY_MAX_DELAY_SECONDS]: '2',
+        [Env.AGENT_BROKER_CONNECT_SECONDS]: 'soon',
+        [Env.AGENT_MEMORY_HIGH_FRACTION]: '1.5',
+      },
+    ),
+  );
+  expect(error.problems.map((p) => p.variable).sort()).toEqual(
+    [
+      Env.AGENT_MAX_ATTEMPTS,
+      Env.AGENT_RETRY_MAX_DELAY_SECONDS,
+      Env.AGENT_BROKER_CONNECT_SECONDS,
+      Env.AGENT_MEMORY_HIGH_FRACTION,
+    ].sort(),
+  );
+  expect(error.message).toMatch(/AGENT_MAX_ATTEMPTS="0": is outside 1\.\.1000/);
+  expect(error.message).toMatch(/AGENT_RETRY_MAX_DELAY_SECONDS="2": is below AGENT_RETRY_DELAY_SECONDS/);
+  // A first delay above the default cap raises the cap instead of failing.
+  expect(
+    resolveOptions({}, { ...URL_ENV, [Env.AGENT_RETRY_DELAY_SECONDS]: '600' }).retryMaxDelaySeconds,
+  ).toBe(600);
 });
 
 test('options passed in code win over the environment', () => {

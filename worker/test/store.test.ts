@@ -1,8 +1,24 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import fc from 'fast-check';
-import { checkpointFileFor, doneFileFor, TaskCheckpoints, writeFileAtomic } from '../src/store';
+import { isStorageError, StorageError } from '../src/errors';
+import { cgroupMemorySource, memoryHigh } from '../src/memory';
+import {
+  CorruptCheckpointError,
+  checkpointFileFor,
+  doneFileFor,
+  TaskCheckpoints,
+  writeFileAtomic,
+} from '../src/store';
 
 const dirs: string[] = [];
 
@@ -81,4 +97,97 @@ test('done markers record the outcome and its publishing state', async () => {
   expect(await store.readDone('t')).toMatchObject({ taskId: 't', state: 'publishing', outcome });
   await store.writeDone('t', 'published', outcome);
   expect((await store.readDone('t'))?.state).toBe('published');
+});
+
+test('the previous generation is kept; a torn or damaged current file falls back to it, reported', async () => {
+  const store = new TaskCheckpoints(tempDir());
+  await store.writeCheckpoint('g', { step: 1 });
+  await store.writeCheckpoint('g', { step: 2 });
+  expect(await store.readCheckpoint('g')).toEqual({ state: { step: 2 } });
+
+  const problems: string[] = [];
+  const note = (message: string) => problems.push(message);
+  // Damaged but still JSON: the checksum catches it.
+  const current = JSON.parse(readFileSync(store.checkpointPath('g'), 'utf8'));
+  writeFileSync(store.checkpointPath('g'), JSON.stringify({ ...current, state: { step: 99 } }));
+  expect(await store.readCheckpoint('g', note)).toEqual({ state: { step: 1 } });
+  expect(problems).toEqual([expect.stringMatching(/fails its checksum; trying the previous generation/)]);
+
+  // Torn (truncated) current file.
+  writeFileSync(store.checkpointPath('g'), '{"taskId":"g","sta');
+  expect(await store.readCheckpoint('g', note)).toEqual({ state: { step: 1 } });
+  // A crash between the two renames leaves only the previous generation.
+  rmSync(store.checkpointPath('g'));
+  expect(await store.readCheckpoint('g')).toEqual({ state: { step: 1 } });
+  // Both unusable: reported as corrupt (the worker starts afresh, logged).
+  writeFileSync(store.checkpointPath('g'), 'garbage');
+  writeFileSync(
+    store.previousCheckpointPath('g'),
+    JSON.stringify({ taskId: 'other', state: 1, sha256: 'x' }),
+  );
+  await expect(store.readCheckpoint('g')).rejects.toBeInstanceOf(CorruptCheckpointError);
+  await store.removeCheckpoint('g');
+  expect(existsSync(store.checkpointPath('g')) || existsSync(store.previousCheckpointPath('g'))).toBe(false);
+});
+
+test('an unusable checkpoint directory is a StorageError that names the directory', async () => {
+  const dir = tempDir();
+  const store = new TaskCheckpoints(path.join(dir, 'not-a-dir'));
+  writeFileSync(store.dir, 'a file where the volume should be');
+  const error = await store.writeCheckpoint('s', { step: 1 }).catch((e: unknown) => e);
+  expect(error).toBeInstanceOf(StorageError);
+  expect(isStorageError(new Error('wrapped', { cause: error }))).toBe(true);
+  expect(String((error as Error).message)).toMatch(
+    /cannot write a checkpoint in the checkpoint store .*not-a-dir: .*ENOTDIR/,
+  );
+  await expect(store.readCheckpoint('s')).rejects.toBeInstanceOf(StorageError);
+  await expect(
+    store.writeDone('s', 'published', { result: { id: 's', status: 'succeeded', attempts: 1 } }),
+  ).rejects.toBeInstanceOf(StorageError);
+});
+
+test('leases: exclusive while live, renewed by the holder only, taken over once expired', async () => {
+  const store = new TaskCheckpoints(tempDir());
+  expect(await store.acquireLease('l', 'pod-a', 10_000, 1000)).toEqual({ acquired: true });
+  expect(await store.acquireLease('l', 'pod-b', 10_000, 2000)).toEqual({
+    acquired: false,
+    holder: 'pod-a',
+    expiresInMs: 9000,
+  });
+  expect(await store.renewLease('l', 'pod-b', 10_000)).toBe(false);
+  // Expired (clock past 11 000): pod-b takes it over; pod-a can no longer renew it.
+  expect(await store.acquireLease('l', 'pod-b', 10_000, 20_000)).toEqual({ acquired: true });
+  expect(await store.renewLease('l', 'pod-a', 10_000)).toBe(false);
+  expect(await store.renewLease('l', 'pod-b', 10_000)).toBe(true);
+  await store.releaseLease('l', 'pod-a'); // not the holder: no effect
+  expect((await store.readLease('l'))?.holder).toBe('pod-b');
+  await store.releaseLease('l', 'pod-b');
+  expect(await store.readLease('l')).toBeUndefined();
+  // Contenders for an expired lease: exactly one wins.
+  writeFileSync(store.leasePath('m'), JSON.stringify({ taskId: 'm', holder: 'gone', expiresAt: 0 }));
+  const outcomes = await Promise.all(
+    ['p1', 'p2', 'p3', 'p4'].map((holder) => store.acquireLease('m', holder, 60_000)),
+  );
+  expect(outcomes.filter((o) => o.acquired)).toHaveLength(1);
+});
+
+test('memory: cgroup v2, then v1, "max" and huge v1 limits mean unlimited', async () => {
+  const v2 = tempDir();
+  writeFileSync(path.join(v2, 'memory.max'), '1000\n');
+  writeFileSync(path.join(v2, 'memory.current'), '850\n');
+  expect(await cgroupMemorySource(v2)()).toEqual({ usedBytes: 850, limitBytes: 1000 });
+  expect(memoryHigh({ usedBytes: 850, limitBytes: 1000 }, 0.9)).toBe(false);
+  expect(memoryHigh({ usedBytes: 900, limitBytes: 1000 }, 0.9)).toBe(true);
+  expect(memoryHigh(undefined, 0.1)).toBe(false);
+
+  const v1 = tempDir();
+  mkdirSync(path.join(v1, 'memory'));
+  writeFileSync(path.join(v1, 'memory.max'), 'max\n');
+  writeFileSync(path.join(v1, 'memory', 'memory.limit_in_bytes'), '2048');
+  writeFileSync(path.join(v1, 'memory', 'memory.usage_in_bytes'), '1024');
+  expect(await cgroupMemorySource(v1)()).toEqual({ usedBytes: 1024, limitBytes: 2048 });
+  writeFileSync(path.join(v1, 'memory', 'memory.limit_in_bytes'), '9223372036854771712');
+  const fallback = await cgroupMemorySource(v1)();
+  // No cgroup limit: process.constrainedMemory() decides (undefined when it reports none either).
+  expect(fallback === undefined || fallback.limitBytes < 2 ** 60).toBe(true);
 });

@@ -106,7 +106,7 @@ test('dead-letters malformed messages and permanent errors at once, with the rea
   await client().deleteQueues(setup.taskQueue, setup.deadQueue, setup.resultQueue);
 });
 
-test('requeues a task after a retryable error and succeeds on the redelivery (attempt 2)', async () => {
+test('retries a task after a retryable error and succeeds on the redelivery (attempt 2)', async () => {
   const setup = testSetup('flaky');
   await declareTopology(setup);
   await client().publishTask(setup.taskQueue, 'flaky-1', { mode: 'flaky', succeedOnAttempt: 2 });
@@ -114,7 +114,9 @@ test('requeues a task after a retryable error and succeeds on the redelivery (at
   expect((await worker.waitForExit()).code).toBe(0);
   const results = await client().waitForResults(setup.resultQueue, 1);
   expect(results).toEqual([{ id: 'flaky-1', status: 'succeeded', output: { attempt: 2 }, attempts: 2 }]);
-  expect(worker.lines.filter((l) => l.msg === 'task returned to the queue')).toHaveLength(1);
+  // Retried through a delay queue, not requeued hot.
+  expect(worker.lines.filter((l) => l.msg === 'task failed; retrying after a delay')).toHaveLength(1);
+  expect(worker.lines.filter((l) => l.msg === 'task returned to the queue')).toHaveLength(0);
   expect(await client().drain(setup.deadQueue)).toHaveLength(0);
   await client().deleteQueues(setup.taskQueue, setup.deadQueue, setup.resultQueue);
 });

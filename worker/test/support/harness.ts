@@ -198,6 +198,12 @@ export function testSetup(name: string): TestSetup {
       [Env.AGENT_SHUTDOWN_SECONDS]: '5',
       [Env.AGENT_INDEX]: '3',
       [Env.POD_NAME]: `pod-${name}`,
+      // Short retry delays and broker patience keep the suite fast; tests that need others override them.
+      [Env.AGENT_RETRY_DELAY_SECONDS]: '0.2',
+      [Env.AGENT_RETRY_MAX_DELAY_SECONDS]: '1',
+      [Env.AGENT_BROKER_CONNECT_SECONDS]: '2',
+      // A SIGKILLed worker's lease blocks its task until it expires: keep that short here.
+      [Env.AGENT_LEASE_SECONDS]: '1.5',
       ...extra,
     }),
   };
@@ -234,8 +240,8 @@ export class TestClient {
     readonly channel: amqp.ConfirmChannel,
   ) {}
 
-  static async open(): Promise<TestClient> {
-    const connection = await amqp.connect(brokerUrl());
+  static async open(url = brokerUrl()): Promise<TestClient> {
+    const connection = await amqp.connect(url);
     connection.on('error', () => undefined);
     const channel = await connection.createConfirmChannel();
     // A refused declaration closes the channel with an error event; the awaited call rejects too.
@@ -307,9 +313,9 @@ export class TestClient {
 }
 
 /** Declares the task queue as the worker does, so tests can publish before a worker starts. */
-export async function declareTopology(setup: TestSetup): Promise<void> {
+export async function declareTopology(setup: TestSetup, url = brokerUrl()): Promise<void> {
   const broker = new Broker(
-    brokerUrl(),
+    url,
     { taskQueueName: setup.taskQueue, resultQueueName: setup.resultQueue },
     {
       onDelivery: () => undefined,

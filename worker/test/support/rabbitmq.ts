@@ -31,6 +31,10 @@ export interface TestRabbit {
   /** The generated password, so tests can check it never reaches a log line. */
   readonly password: string;
   stop(): Promise<void>;
+  /** Stops the broker process but keeps its data, port and credentials (a broker outage). */
+  pause(): Promise<void>;
+  /** Starts a paused broker again with the same data; resolves once it accepts connections. */
+  resume(): Promise<void>;
 }
 
 /** A free TCP port on 127.0.0.1 (asks the kernel, then releases it). */
@@ -111,6 +115,14 @@ export async function startRabbit(options: StartRabbitOptions = {}): Promise<Tes
     ...(options.consumerTimeoutMs !== undefined ? [`consumer_timeout = ${options.consumerTimeoutMs}`] : []),
   ];
   writeFileSync(path.join(dir, 'rabbitmq.conf'), `${conf.join('\n')}\n`);
+  // The broker checks consumer timeouts on its channel tick (60 s by default); tick as often as
+  // the timeout so a low consumer_timeout fires promptly.
+  const tickMs =
+    options.consumerTimeoutMs !== undefined ? Math.min(options.consumerTimeoutMs, 1000) : undefined;
+  writeFileSync(
+    path.join(dir, 'advanced.config'),
+    tickMs !== undefined ? `[{rabbit, [{channel_tick_interval, ${tickMs}}]}].\n` : '[].\n',
+  );
   writeFileSync(path.join(dir, 'enabled_plugins'), '[].\n');
   writeFileSync(path.join(dir, 'rabbitmq-env.conf'), '');
   const ids = rabbitIds();
@@ -131,27 +143,17 @@ export async function startRabbit(options: StartRabbitOptions = {}): Promise<Tes
     RABBITMQ_MNESIA_BASE: path.join(dir, 'mnesia'),
     RABBITMQ_LOG_BASE: path.join(dir, 'log'),
     RABBITMQ_CONFIG_FILE: path.join(dir, 'rabbitmq.conf'),
+    RABBITMQ_ADVANCED_CONFIG_FILE: path.join(dir, 'advanced.config'),
     RABBITMQ_ENABLED_PLUGINS_FILE: path.join(dir, 'enabled_plugins'),
     RABBITMQ_CONF_ENV_FILE: path.join(dir, 'rabbitmq-env.conf'),
     RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS: '-kernel inet_dist_use_interface {127,0,0,1}',
   };
-  const out = openSync(path.join(dir, 'server.out'), 'a');
-  const child = spawn(SERVER_SCRIPT, [], {
-    cwd: dir,
-    env,
-    detached: true,
-    stdio: ['ignore', out, out],
-    ...(ids ?? {}),
-  });
-  const pid = child.pid!;
-  let exited = false;
-  child.once('exit', () => {
-    exited = true;
-  });
-
   const killEpmd = () => {
     spawnSync('epmd', ['-kill'], { env: { ...env }, stdio: 'ignore' });
   };
+  let child: ReturnType<typeof spawn>;
+  let pid = 0;
+  let exited = true;
   const killNow = () => {
     try {
       process.kill(-pid, 'SIGKILL');
@@ -161,43 +163,62 @@ export async function startRabbit(options: StartRabbitOptions = {}): Promise<Tes
     killEpmd();
   };
   process.on('exit', killNow);
-
   const url = `amqp://agent:${password}@127.0.0.1:${amqpPort}/`;
-  const deadline = Date.now() + (options.startTimeoutMs ?? 90_000);
-  while (!(await canConnect(url))) {
-    if (exited || Date.now() > deadline) {
-      const log = existsSync(path.join(dir, 'server.out'))
-        ? readFileSync(path.join(dir, 'server.out'), 'utf8')
-        : '';
-      killNow();
-      throw new Error(
-        `RabbitMQ did not start (${exited ? 'exited' : 'timed out'}); output:\n${log.slice(-3000)}`,
-      );
+
+  const launch = async () => {
+    const out = openSync(path.join(dir, 'server.out'), 'a');
+    child = spawn(SERVER_SCRIPT, [], {
+      cwd: dir,
+      env,
+      detached: true,
+      stdio: ['ignore', out, out],
+      ...(ids ?? {}),
+    });
+    pid = child.pid!;
+    exited = false;
+    child.once('exit', () => {
+      exited = true;
+    });
+    const deadline = Date.now() + (options.startTimeoutMs ?? 90_000);
+    while (!(await canConnect(url))) {
+      if (exited || Date.now() > deadline) {
+        const log = existsSync(path.join(dir, 'server.out'))
+          ? readFileSync(path.join(dir, 'server.out'), 'utf8')
+          : '';
+        killNow();
+        throw new Error(
+          `RabbitMQ did not start (${exited ? 'exited' : 'timed out'}); output:\n${log.slice(-3000)}`,
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, 250));
     }
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
+  };
+  const halt = async () => {
+    if (!exited) {
+      const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      try {
+        process.kill(-pid, 'SIGTERM');
+      } catch {
+        // gone
+      }
+      const timer = setTimeout(() => killNow(), 15_000);
+      await gone;
+      clearTimeout(timer);
+    }
+    killEpmd();
+  };
+  await launch();
 
   let stopped: Promise<void> | undefined;
   const stop = () => {
     stopped ??= (async () => {
-      if (!exited) {
-        const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-        try {
-          process.kill(-pid, 'SIGTERM');
-        } catch {
-          // gone
-        }
-        const timer = setTimeout(() => killNow(), 15_000);
-        await gone;
-        clearTimeout(timer);
-      }
-      killEpmd();
+      await halt();
       process.off('exit', killNow);
       rmSync(dir, { recursive: true, force: true });
     })();
     return stopped;
   };
-  return { url, password, stop };
+  return { url, password, stop, pause: halt, resume: launch };
 }
 
 async function distinctFreePorts(n: number): Promise<number[]> {

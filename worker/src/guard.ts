@@ -1,0 +1,157 @@
+import {
+  BrokenCircuitError,
+  type CircuitBreakerPolicy,
+  CircuitState,
+  ConsecutiveBreaker,
+  circuitBreaker,
+  ExponentialBackoff,
+  handleWhen,
+  type IPolicy,
+  retry,
+  TimeoutStrategy,
+  timeout,
+  wrap,
+} from 'cockatiel';
+import { errorText, isPermanentError } from './errors';
+
+/**
+ * `ctx.guard(name, fn, opts)`: an outbound call wrapped in a timeout, retries with exponential
+ * backoff and jitter, and a circuit breaker shared by every task of this worker for the
+ * dependency `name`. Built on cockatiel (a maintained resilience library) rather than a home-made
+ * breaker: its half-open probing and state machine are already tested.
+ */
+export interface GuardOptions {
+  /** Time limit of one call; the `signal` passed to `fn` fires when it passes. @default 30000 */
+  readonly timeoutMs?: number;
+  /** Retries of a failed call within this guard (not counting the first call). @default 2 */
+  readonly retries?: number;
+  /** First retry delay (exponential, decorrelated jitter). @default 200 */
+  readonly retryDelayMs?: number;
+  /** Upper bound of a retry delay. @default 5000 */
+  readonly retryMaxDelayMs?: number;
+  /** Consecutive failed calls that open the breaker. @default 5 */
+  readonly consecutiveFailures?: number;
+  /**
+   * How long the breaker stays open before one probe call is let through (half-open). While open,
+   * the worker takes no new tasks, so calls to the dependency per worker are bounded by one per
+   * this interval. @default 30000
+   */
+  readonly halfOpenAfterMs?: number;
+}
+
+export const GUARD_DEFAULTS: Required<GuardOptions> = {
+  timeoutMs: 30_000,
+  retries: 2,
+  retryDelayMs: 200,
+  retryMaxDelayMs: 5000,
+  consecutiveFailures: 5,
+  halfOpenAfterMs: 30_000,
+};
+
+/**
+ * Thrown by `ctx.guard` when the dependency's breaker is open (the call was not made, or its
+ * failure opened the breaker). The worker returns the task without spending an attempt.
+ */
+export class DependencyUnavailableError extends Error {
+  constructor(
+    readonly dependency: string,
+    readonly retryAfterMs: number,
+    cause: unknown,
+  ) {
+    super(`dependency "${dependency}" is unavailable (circuit open): ${errorText(cause)}`, { cause });
+    this.name = 'DependencyUnavailableError';
+  }
+}
+
+/** True when `error`, or an error in its `cause` chain, is a `DependencyUnavailableError`. */
+export function dependencyUnavailable(error: unknown): DependencyUnavailableError | undefined {
+  for (let e = error, depth = 0; e !== undefined && e !== null && depth < 5; depth++) {
+    if (e instanceof DependencyUnavailableError) {
+      return e;
+    }
+    e = (e as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+export interface GuardEvents {
+  /** The breaker of `dependency` opened (true) or closed again (false). */
+  onCircuit(dependency: string, open: boolean, retryAfterMs: number): void;
+}
+
+interface Guarded {
+  readonly breaker: CircuitBreakerPolicy;
+  readonly policy: IPolicy;
+  readonly options: Required<GuardOptions>;
+}
+
+/** One breaker per dependency name, shared by all tasks of a worker. */
+export class DependencyGuards {
+  private readonly guards = new Map<string, Guarded>();
+
+  constructor(private readonly events: GuardEvents) {}
+
+  /** Names of the dependencies whose breaker is not closed. */
+  openDependencies(): string[] {
+    return [...this.guards].filter(([, g]) => g.breaker.state !== CircuitState.Closed).map(([name]) => name);
+  }
+
+  private guardFor(name: string, opts: GuardOptions): Guarded {
+    const existing = this.guards.get(name);
+    if (existing) {
+      return existing;
+    }
+    const options = { ...GUARD_DEFAULTS, ...opts };
+    // Neither a permanent error nor an open breaker is worth retrying.
+    const retryable = handleWhen(
+      (error) => !isPermanentError(error) && !(error instanceof BrokenCircuitError),
+    );
+    const breaker = circuitBreaker(
+      handleWhen((error) => !isPermanentError(error)),
+      {
+        halfOpenAfter: options.halfOpenAfterMs,
+        breaker: new ConsecutiveBreaker(options.consecutiveFailures),
+      },
+    );
+    breaker.onBreak(() => this.events.onCircuit(name, true, options.halfOpenAfterMs));
+    breaker.onReset(() => this.events.onCircuit(name, false, 0));
+    const policy = wrap(
+      retry(retryable, {
+        maxAttempts: options.retries,
+        backoff: new ExponentialBackoff({
+          initialDelay: options.retryDelayMs,
+          maxDelay: options.retryMaxDelayMs,
+        }),
+      }),
+      breaker,
+      timeout(options.timeoutMs, TimeoutStrategy.Aggressive),
+    );
+    const guarded = { breaker, policy, options };
+    this.guards.set(name, guarded);
+    return guarded;
+  }
+
+  /**
+   * Runs `fn` under the dependency's policy. `signal` (the task's) cancels the call and its
+   * retries. The first call for a name fixes that dependency's options.
+   */
+  async run<T>(
+    name: string,
+    fn: (signal: AbortSignal) => Promise<T> | T,
+    opts: GuardOptions,
+    signal: AbortSignal,
+  ): Promise<T> {
+    if (typeof name !== 'string' || name === '') {
+      throw new TypeError('ctx.guard(name, fn) needs a dependency name');
+    }
+    const guard = this.guardFor(name, opts);
+    try {
+      return (await guard.policy.execute(({ signal: callSignal }) => fn(callSignal), signal)) as T;
+    } catch (error) {
+      if (error instanceof BrokenCircuitError || guard.breaker.state === CircuitState.Open) {
+        throw new DependencyUnavailableError(name, guard.options.halfOpenAfterMs, error);
+      }
+      throw error;
+    }
+  }
+}
