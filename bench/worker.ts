@@ -80,9 +80,14 @@ function rssKiB(pid: number): number {
 }
 
 /** A worker process on its own queues with its own checkpoint directory. */
-async function workerEnv(url: string, handler: string, extra: Record<string, string> = {}) {
+async function workerEnv(
+  url: string,
+  handler: string,
+  extra: Record<string, string> = {},
+  checkpointBase = tmpdir(),
+) {
   const id = randomBytes(4).toString('hex');
-  const checkpointDir = mkdtempSync(join(tmpdir(), 'bench-ckpt-'));
+  const checkpointDir = mkdtempSync(join(checkpointBase, 'bench-ckpt-'));
   const port = await freePort();
   return {
     queue: `bench-${id}`,
@@ -148,7 +153,12 @@ export interface ThroughputResult {
   readonly rawPerSec: number[];
   readonly workerPerSec: number[];
   readonly checkpointPerSec: number[];
+  /** No-op handler with the checkpoint directory on tmpfs (fsync is free there): the share of disk. */
+  readonly tmpfsPerSec: number[];
 }
+
+/** A tmpfs mount for the "without disk cost" variant, when the machine has one. */
+export const TMPFS = existsSync('/dev/shm') ? '/dev/shm' : undefined;
 
 async function workerThroughput(
   url: string,
@@ -156,11 +166,14 @@ async function workerThroughput(
   handler: string,
   prefetch: number,
   tasks: number,
+  checkpointBase?: string,
 ) {
-  const w = await workerEnv(url, handler, {
-    [Env.AGENT_MAX_TASKS]: String(tasks),
-    BENCH_PREFETCH: String(prefetch),
-  });
+  const w = await workerEnv(
+    url,
+    handler,
+    { [Env.AGENT_MAX_TASKS]: String(tasks), BENCH_PREFETCH: String(prefetch) },
+    checkpointBase,
+  );
   // First start declares the worker's own topology (quorum queue, dead-lettering); then stop it.
   const primer = start(process.execPath, [WORKER_BIN], w.env);
   await until('worker ready', async () => (await httpStatus(w.port, '/readyz')) === 200);
@@ -200,11 +213,18 @@ export async function benchThroughput(url: string, prefetches: number[], tasks: 
   const channel = await connection.createConfirmChannel();
   const results: ThroughputResult[] = [];
   for (const prefetch of prefetches) {
-    const r: ThroughputResult = { prefetch, rawPerSec: [], workerPerSec: [], checkpointPerSec: [] };
+    const r: ThroughputResult = {
+      prefetch,
+      rawPerSec: [],
+      workerPerSec: [],
+      checkpointPerSec: [],
+      tmpfsPerSec: [],
+    };
     for (let i = 0; i < runs; i++) {
       r.rawPerSec.push(await rawThroughput(url, channel, prefetch, tasks));
       r.workerPerSec.push(await workerThroughput(url, channel, 'noop.js', prefetch, tasks));
       r.checkpointPerSec.push(await workerThroughput(url, channel, 'checkpoint.js', prefetch, tasks));
+      if (TMPFS) r.tmpfsPerSec.push(await workerThroughput(url, channel, 'noop.js', prefetch, tasks, TMPFS));
     }
     results.push(r);
   }
