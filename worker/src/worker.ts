@@ -230,6 +230,10 @@ export class AgentWorker extends EventEmitter<WorkerEvents> {
       await this.connectWithBackoff('startup');
     } catch (error) {
       await this.broker.close();
+      if (this.stopping) {
+        // A signal arrived while retrying the connection: doClose() resolves "interrupted", not 69.
+        return;
+      }
       if ((error as { code?: unknown }).code === 406) {
         throw new ConfigError([
           {
