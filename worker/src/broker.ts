@@ -275,6 +275,11 @@ export class Broker {
    * broker's `x-delivery-count` (the copy starts a fresh count). Resolves once confirmed; the caller
    * then acks the original.
    */
+  /**
+   * Publishes a copy of `message` (confirmed) carrying `attempts` and `lastError`: to the retry
+   * queue of `tierMs`, expiring after `delayMs`, or straight back to the task queue when `tierMs`
+   * is 0 (an interruption: no delay, and a fresh `x-delivery-count`).
+   */
   publishRetry(
     message: amqp.Message,
     opts: { delayMs: number; tierMs: number; attempts: number; lastError: string },
@@ -284,9 +289,10 @@ export class Broker {
     delete headers['x-delivery-count'];
     headers[Headers.attempts] = opts.attempts;
     headers[Headers.lastError] = opts.lastError.slice(0, MAX_DETAIL);
+    const direct = opts.tierMs <= 0;
     return this.publishConfirmed(
       '',
-      retryQueueFor(this.topology.taskQueueName, opts.tierMs),
+      direct ? this.topology.taskQueueName : retryQueueFor(this.topology.taskQueueName, opts.tierMs),
       message.content,
       {
         messageId: p.messageId,
@@ -297,7 +303,7 @@ export class Broker {
         appId: p.appId,
         timestamp: p.timestamp,
         persistent: true,
-        expiration: String(Math.max(0, Math.min(opts.delayMs, opts.tierMs))),
+        expiration: direct ? undefined : String(Math.max(0, Math.min(opts.delayMs, opts.tierMs))),
         headers,
       },
     );

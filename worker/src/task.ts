@@ -85,6 +85,8 @@ export function attemptOf(headers: Readonly<Record<string, unknown>> | undefined
 /** What to do with a delivery whose handler threw. */
 export type FailureDecision =
   | { readonly action: 'requeue'; readonly why: string }
+  /** Stopped by a shutdown, not by the task: goes back at once without spending an attempt. */
+  | { readonly action: 'interrupted'; readonly why: string }
   | { readonly action: 'retry'; readonly why: string; readonly delayMs: number }
   | { readonly action: 'dead-letter'; readonly reason: DeadLetterReason; readonly detail: string };
 
@@ -117,7 +119,8 @@ export function exceededAttempts(attempt: number, maxAttempts: number): FailureD
  * The failure policy, kept in one small pure function: a permanent error is dead-lettered at
  * once; a failure at the attempt limit is dead-lettered; other failures are retried after an
  * exponential, jittered delay (or requeued at once when no retry policy is given); a failure while
- * shutting down is requeued (the error is most likely the abort).
+ * shutting down is an interruption (the error is most likely the abort): it goes back without
+ * spending an attempt, so a node drain or a spot reclaim never dead-letters a healthy task.
  */
 export function decideFailure(input: FailureInput): FailureDecision {
   if (isPermanentError(input.error)) {
@@ -128,7 +131,7 @@ export function decideFailure(input: FailureInput): FailureDecision {
     };
   }
   if (input.shuttingDown) {
-    return { action: 'requeue', why: 'interrupted by shutdown' };
+    return { action: 'interrupted', why: 'interrupted by shutdown' };
   }
   if (input.maxAttempts !== undefined && input.attempt >= input.maxAttempts) {
     return {

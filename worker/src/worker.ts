@@ -701,6 +701,10 @@ export class AgentWorker extends EventEmitter<WorkerEvents> {
         this.release(delivery, id, decision.why, log);
         return undefined;
       }
+      if (decision.action === 'interrupted') {
+        await this.returnInterrupted(delivery, id, attempt, decision.why, log);
+        return undefined;
+      }
       if (decision.action === 'retry') {
         await this.scheduleRetry(delivery, id, attempt, decision.delayMs, decision.why, log);
         return undefined;
@@ -788,6 +792,41 @@ export class AgentWorker extends EventEmitter<WorkerEvents> {
       return;
     }
     log.warn({ why, attempt, retryInMs: delayMs, tierMs }, 'task failed; retrying after a delay');
+    this.settle(delivery, 'ack', log);
+    this.emit('taskReleased', { taskId: id, why });
+  }
+
+  /**
+   * A task stopped by a shutdown goes straight back to the task queue with its attempt unspent
+   * (a requeue would count through `x-delivery-count`, and five node drains would dead-letter a
+   * healthy task). The lease goes first, so the next worker need not wait for it. If the copy
+   * cannot be published the delivery is requeued (the attempt then counts).
+   */
+  private async returnInterrupted(
+    delivery: Delivery,
+    id: string,
+    attempt: number,
+    why: string,
+    log: Logger,
+  ): Promise<void> {
+    await this.store
+      .releaseLease(id, this.leaseHolder)
+      .catch((error) => log.warn({ err: error }, 'could not release the task lease'));
+    try {
+      if (delivery.generation !== this.broker.generation) {
+        throw new Error('the channel that delivered the task is gone');
+      }
+      await this.broker.publishRetry(delivery.message, {
+        delayMs: 0,
+        tierMs: 0,
+        attempts: attempt - 1,
+        lastError: why,
+      });
+    } catch (error) {
+      this.release(delivery, id, `${why}; returning it unspent failed: ${errorText(error)}`, log);
+      return;
+    }
+    log.warn({ why, attempt }, 'task returned to the queue, attempt not spent');
     this.settle(delivery, 'ack', log);
     this.emit('taskReleased', { taskId: id, why });
   }

@@ -62,7 +62,7 @@ test('attempt = worker-counted attempts + broker redeliveries + 1', () => {
   expect(attemptOf({ 'x-delivery-count': 'garbage', [Headers.attempts]: -4 })).toBe(1);
 });
 
-test('permanent errors are dead-lettered at once, everything else is requeued', () => {
+test('permanent errors are dead-lettered at once; everything else is requeued, or returned unspent when shutting down', () => {
   fc.assert(
     fc.property(fc.string(), fc.nat({ max: 100 }), fc.boolean(), (message, attempt, shuttingDown) => {
       const permanent = decideFailure({
@@ -80,12 +80,12 @@ test('permanent errors are dead-lettered at once, everything else is requeued', 
         permanent.action === 'dead-letter' &&
         permanent.reason === DeadLetterReasons.permanentError &&
         marked.action === 'dead-letter' &&
-        other.action === 'requeue'
+        other.action === (shuttingDown ? 'interrupted' : 'requeue')
       );
     }),
   );
   expect(decideFailure({ error: new Error('x'), attempt: 1, shuttingDown: true })).toEqual({
-    action: 'requeue',
+    action: 'interrupted',
     why: 'interrupted by shutdown',
   });
 });

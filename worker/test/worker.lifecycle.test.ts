@@ -25,11 +25,12 @@ import { freePort } from './support/rabbitmq';
 
 const blocking = { mode: 'steps', steps: 4, blockOnAttempt: 1, blockAfter: 2 };
 
-test('SIGTERM mid-task: checkpoint, requeue, exit "interrupted"; a second process resumes from the checkpoint', async () => {
+test('SIGTERM mid-task: checkpoint, return unspent, exit "interrupted"; a second process resumes from the checkpoint', async () => {
   const setup = testSetup('sigterm');
   await declareTopology(setup);
   await client().publishTask(setup.taskQueue, 'long-1', blocking);
-  const first = startWorker(setup.env({ AGENT_INDEX: '0' }));
+  // One attempt allowed: an interruption must not spend it (a requeue would dead-letter the task).
+  const first = startWorker(setup.env({ AGENT_INDEX: '0', AGENT_MAX_ATTEMPTS: '1' }));
   const port = await first.metricsPort();
   await first.waitForLog('handler blocked', (l) => l.fixture === 'blocked');
   expect((await httpGet(port, '/readyz')).status).toBe(200);
@@ -37,20 +38,25 @@ test('SIGTERM mid-task: checkpoint, requeue, exit "interrupted"; a second proces
   first.kill('SIGTERM');
   expect(await first.waitForExit()).toEqual({ code: ExitCode.interrupted, signal: null });
   expect(first.lines.some((l) => l.fixture === 'checkpointed-on-abort')).toBe(true);
-  expect(first.lines.some((l) => l.msg === 'task returned to the queue' && l.taskId === 'long-1')).toBe(true);
+  expect(
+    first.lines.some(
+      (l) => l.msg === 'task returned to the queue, attempt not spent' && l.taskId === 'long-1',
+    ),
+  ).toBe(true);
   const store = new TaskCheckpoints(setup.checkpointDir);
   expect(await store.readCheckpoint('long-1')).toEqual({ state: { step: 2, interrupted: true } });
   expect(await client().drain(setup.resultQueue)).toHaveLength(0);
 
   // Another agent (another index) takes the redelivery and resumes it.
-  const second = startWorker(setup.env({ AGENT_INDEX: '1', AGENT_MAX_TASKS: '1' }));
+  const second = startWorker(setup.env({ AGENT_INDEX: '1', AGENT_MAX_TASKS: '1', AGENT_MAX_ATTEMPTS: '1' }));
   expect((await second.waitForExit()).code).toBe(0);
   expect(await client().waitForResults(setup.resultQueue, 1)).toEqual([
-    { id: 'long-1', status: 'succeeded', output: { steps: 4, resumedFrom: 2, attempt: 2 }, attempts: 2 },
+    { id: 'long-1', status: 'succeeded', output: { steps: 4, resumedFrom: 2, attempt: 1 }, attempts: 1 },
   ]);
+  expect(await client().drain(setup.deadQueue)).toHaveLength(0);
   expect(second.lines.find((l) => l.msg === 'task resumed from its checkpoint')).toMatchObject({
     taskId: 'long-1',
-    attempt: 2,
+    attempt: 1,
     agentIndex: '1',
   });
   expect(existsSync(store.checkpointPath('long-1'))).toBe(false);
