@@ -4,6 +4,7 @@ import { type ApiObject, Chart, Names } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-30';
 import { Construct } from 'constructs';
 import { type IAgentWorkload, RESOURCE_NAMES, type ResourceAmounts, renderAmounts } from './agent-pod';
+import { withDirectJson } from './direct-json';
 import { type Quantity, requireQuantity } from './quantity';
 import { invalid, requireDnsLabel, requireLabelValue } from './validation';
 
@@ -14,6 +15,20 @@ export const NAMESPACE_NAME_LABEL = 'kubernetes.io/metadata.name';
 export const WARNING_METADATA = 'agent-fleet:warning';
 
 let warnedOnStderr = false;
+
+const KubePodDisruptionBudget = withDirectJson(k8s.KubePodDisruptionBudget, [
+  'spec.maxUnavailable',
+  'spec.minAvailable',
+]);
+const KubeLimitRange = withDirectJson(
+  k8s.KubeLimitRange,
+  ['default', 'defaultRequest', 'max', 'maxLimitRequestRatio', 'min'].map((f) => `spec.limits[].${f}.*`),
+);
+const KubeResourceQuota = withDirectJson(k8s.KubeResourceQuota, ['spec.hard.*']);
+const KubeNetworkPolicy = withDirectJson(k8s.KubeNetworkPolicy, [
+  'spec.egress[].ports[].port',
+  'spec.ingress[].ports[].port',
+]);
 
 const DEFAULT_MAX_DISRUPTED_PERCENT = 10;
 const DNS_PORT = 53;
@@ -277,7 +292,7 @@ export class AgentGuardrails extends Construct {
     for (const agent of agents) {
       if (agent.scaling === 'fixed') {
         this.disruptionBudgets.push(
-          new k8s.KubePodDisruptionBudget(this, `DisruptionBudget-${agent.name}`, {
+          new KubePodDisruptionBudget(this, `DisruptionBudget-${agent.name}`, {
             metadata: { name: agent.name },
             spec: {
               minAvailable: k8s.IntOrString.fromNumber(minAvailableFor(agent.maxConcurrentPods, percent)),
@@ -298,7 +313,7 @@ export class AgentGuardrails extends Construct {
 
     const limits = props.limitRange && validateLimitRange(this, props.limitRange, agents);
     if (limits) {
-      this.limitRange = new k8s.KubeLimitRange(this, 'LimitRange', {
+      this.limitRange = new KubeLimitRange(this, 'LimitRange', {
         metadata: { name: Names.toDnsLabel(this) },
         spec: { limits },
       });
@@ -307,7 +322,7 @@ export class AgentGuardrails extends Construct {
       const hard = props.resourceQuota.amounts
         ? explicitQuota(this, props.resourceQuota.amounts)
         : derivedQuota(this, agents, props.limitRange);
-      this.resourceQuota = new k8s.KubeResourceQuota(this, 'ResourceQuota', {
+      this.resourceQuota = new KubeResourceQuota(this, 'ResourceQuota', {
         metadata: { name: Names.toDnsLabel(this) },
         spec: { hard },
       });
@@ -338,7 +353,7 @@ export class AgentGuardrails extends Construct {
     ];
     for (const agent of agents) {
       this.networkPolicies.push(
-        new k8s.KubeNetworkPolicy(this, `NetworkPolicy-${agent.name}`, {
+        new KubeNetworkPolicy(this, `NetworkPolicy-${agent.name}`, {
           metadata: { name: agent.name },
           spec: {
             podSelector: { matchLabels: { ...agent.selectorLabels } },

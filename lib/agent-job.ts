@@ -8,6 +8,7 @@ import {
   type AgentResources,
   type IAgentWorkload,
 } from './agent-pod';
+import { POD_TEMPLATE_UNION_PATHS, withDirectJson } from './direct-json';
 import { agentPodFailurePolicy, POD_REPLACEMENT_POLICY } from './job-policy';
 import { invalid, requireDnsLabel, requireInt, requireSeconds } from './validation';
 
@@ -23,6 +24,11 @@ export enum CompletionMode {
 const PER_INDEX_MAX = 100_000;
 const DEFAULT_BACKOFF_LIMIT_PER_INDEX = 3;
 const DEFAULT_TTL = Duration.days(1);
+
+const KubeJob = withDirectJson(
+  k8s.KubeJob,
+  POD_TEMPLATE_UNION_PATHS.map((p) => `spec.template.${p}`),
+);
 
 export interface AgentJobProps extends AgentPodProps {
   /**
@@ -130,7 +136,7 @@ export class AgentJob extends Construct implements IAgentWorkload {
     this.shutdownSeconds = pod.shutdownSeconds;
     this.resources = pod.resources;
 
-    this.apiObject = new k8s.KubeJob(this, 'Resource', {
+    this.apiObject = new KubeJob(this, 'Resource', {
       metadata: { name: this.name, labels: pod.labels },
       spec: {
         completionMode: mode,

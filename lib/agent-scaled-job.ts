@@ -8,6 +8,7 @@ import {
   type AgentResources,
   type IAgentWorkload,
 } from './agent-pod';
+import { POD_TEMPLATE_UNION_PATHS, withDirectJson } from './direct-json';
 import { agentPodFailurePolicy, POD_REPLACEMENT_POLICY } from './job-policy';
 import { KEDA_DEFAULT_MAX_REPLICA_COUNT } from './scaling/keda-scaledjob';
 import {
@@ -164,6 +165,12 @@ export interface AgentScaledJobProps extends AgentPodProps {
   readonly allowMaxReplicaCountAboveLlmCapacity?: boolean;
 }
 
+const ScaledJob = withDirectJson(
+  keda.ScaledJob,
+  POD_TEMPLATE_UNION_PATHS.map((p) => `spec.jobTargetRef.template.${p}`),
+);
+const TriggerAuthentication = withDirectJson(keda.TriggerAuthentication, []);
+
 const DEFAULT_POLLING = Duration.seconds(30);
 const DEFAULT_HISTORY = 100;
 const DEFAULT_BACKOFF_LIMIT = 3;
@@ -241,7 +248,7 @@ export class AgentScaledJob extends Construct implements IAgentWorkload {
     const template = pod.template(maxTasks);
 
     const backoffLimit = requireInt(this, 'backoffLimit', props.backoffLimit ?? DEFAULT_BACKOFF_LIMIT, 0);
-    this.apiObject = new keda.ScaledJob(this, 'Resource', {
+    this.apiObject = new ScaledJob(this, 'Resource', {
       metadata: { name: this.name, labels: pod.labels },
       spec: {
         jobTargetRef: {
@@ -363,7 +370,7 @@ export class AgentScaledJob extends Construct implements IAgentWorkload {
   private authenticationRef(auth: TriggerAuth, id: string): keda.ScaledJobSpecTriggersAuthenticationRef {
     const spec = auth.spec;
     if (spec.kind === 'ref') return { name: spec.name, kind: spec.refKind };
-    const ta = new keda.TriggerAuthentication(this, id, {
+    const ta = new TriggerAuthentication(this, id, {
       metadata: {},
       spec:
         spec.kind === 'secrets'

@@ -1,7 +1,13 @@
 import { k8s } from 'cdk8s-plus-30';
 import { Construct } from 'constructs';
+import { withDirectJson } from './direct-json';
 import { Quantity, requireQuantity } from './quantity';
 import { invalid, requireDnsSubdomain } from './validation';
+
+const KubePersistentVolumeClaim = withDirectJson(k8s.KubePersistentVolumeClaim, [
+  'spec.resources.limits.*',
+  'spec.resources.requests.*',
+]);
 
 /** How many nodes may mount the checkpoint volume read-write at once. */
 export enum CheckpointAccessMode {
@@ -86,7 +92,7 @@ export class CheckpointStore extends Construct implements ICheckpointStore {
       requireDnsSubdomain(this, 'storageClassName', props.storageClassName);
     if (props.claimName !== undefined) requireDnsSubdomain(this, 'claimName', props.claimName);
 
-    this.apiObject = new k8s.KubePersistentVolumeClaim(this, 'Resource', {
+    this.apiObject = new KubePersistentVolumeClaim(this, 'Resource', {
       metadata: props.claimName !== undefined ? { name: props.claimName } : {},
       spec: {
         accessModes: [this.accessMode],

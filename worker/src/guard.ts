@@ -1,18 +1,17 @@
-import {
-  BrokenCircuitError,
-  type CircuitBreakerPolicy,
-  CircuitState,
-  ConsecutiveBreaker,
-  circuitBreaker,
-  ExponentialBackoff,
-  handleWhen,
-  type IPolicy,
-  retry,
-  TimeoutStrategy,
-  timeout,
-  wrap,
-} from 'cockatiel';
+import type * as Cockatiel from 'cockatiel';
+import type { CircuitBreakerPolicy, IPolicy } from 'cockatiel';
 import { errorText, isPermanentError } from './errors';
+
+let loaded: typeof Cockatiel | undefined;
+/**
+ * cockatiel, loaded on the first guarded call: module loading is most of a worker's cold start,
+ * and an agent that never calls `ctx.guard` should not pay for it.
+ */
+function cockatiel(): typeof Cockatiel {
+  // A synchronous lazy require: `import()` would make the first guarded call wait a tick longer.
+  loaded ??= require('cockatiel') as typeof Cockatiel;
+  return loaded;
+}
 
 /**
  * `ctx.guard(name, fn, opts)`: an outbound call wrapped in a timeout, retries with exponential
@@ -93,6 +92,10 @@ export class DependencyGuards {
 
   /** Names of the dependencies whose breaker is not closed. */
   openDependencies(): string[] {
+    if (this.guards.size === 0) {
+      return [];
+    }
+    const { CircuitState } = cockatiel();
     return [...this.guards].filter(([, g]) => g.breaker.state !== CircuitState.Closed).map(([name]) => name);
   }
 
@@ -102,6 +105,17 @@ export class DependencyGuards {
       return existing;
     }
     const options = { ...GUARD_DEFAULTS, ...opts };
+    const {
+      BrokenCircuitError,
+      ConsecutiveBreaker,
+      circuitBreaker,
+      ExponentialBackoff,
+      handleWhen,
+      retry,
+      TimeoutStrategy,
+      timeout,
+      wrap,
+    } = cockatiel();
     // Neither a permanent error nor an open breaker is worth retrying.
     const retryable = handleWhen(
       (error) => !isPermanentError(error) && !(error instanceof BrokenCircuitError),
@@ -145,6 +159,7 @@ export class DependencyGuards {
       throw new TypeError('ctx.guard(name, fn) needs a dependency name');
     }
     const guard = this.guardFor(name, opts);
+    const { BrokenCircuitError, CircuitState } = cockatiel();
     try {
       return (await guard.policy.execute(({ signal: callSignal }) => fn(callSignal), signal)) as T;
     } catch (error) {

@@ -29,6 +29,7 @@ export {
   type Lease,
   leaseFileFor,
   previousCheckpointFileFor,
+  publishedFileFor,
   TaskCheckpoints,
   writeFileAtomic,
 } from './store';

@@ -43,6 +43,15 @@ export function doneFileFor(taskId: string): string {
   return `${fileStemFor(taskId)}.done.json`;
 }
 
+/** The done marker once the broker confirmed the outcome: the `done` file, renamed. */
+export function publishedFileFor(taskId: string): string {
+  return `${fileStemFor(taskId)}.published.json`;
+}
+
+/** Unique per process, so temp files of pods sharing a volume (all pid 1) never collide. */
+const WRITER_ID = `${process.pid}.${randomBytes(6).toString('hex')}`;
+let tempCounter = 0;
+
 /** What finishing a task publishes; stored in the done marker before it is published. */
 export interface Outcome {
   /** The result message. (A message with no id at all gets no marker and no result.) */
@@ -54,7 +63,9 @@ export interface Outcome {
 /**
  * The done marker. `publishing`: the outcome was decided and may or may not have reached the
  * broker; a redelivery publishes this stored outcome again instead of running the handler.
- * `published`: the broker confirmed the outcome; a redelivery is acked and nothing else.
+ * `published`: the broker confirmed the outcome; a redelivery is acked and nothing else. The
+ * state is the file's name (`<sha256>.done.json`, renamed to `<sha256>.published.json`), so
+ * marking a result published costs one rename.
  */
 export interface DoneMarker {
   readonly taskId: string;
@@ -87,22 +98,31 @@ export class CorruptCheckpointError extends Error {
 export type CheckpointProblem = (message: string, error: unknown) => void;
 
 /**
- * Durable, atomic file writes: a temp file with a name unique to this writer in the same directory,
- * fsync, rename over the target, fsync the directory. A crash leaves the old file or the new one,
- * never a torn one; concurrent writers never share a temp file. Readers open the file anew each time
- * (close-to-open consistency on NFS/EFS).
+ * Atomic file writes: a temp file with a name unique to this writer in the same directory, rename
+ * over the target. A crash leaves the old file or the new one, never a torn one; concurrent writers
+ * never share a temp file. Readers open the file anew each time (close-to-open consistency on
+ * NFS/EFS).
+ *
+ * `durable` (the default) adds an fsync of the file before the rename and of the directory after
+ * it, so the write also survives a node crash or power loss. Without it the write survives any
+ * death of the process (SIGKILL, OOM): the data is in the kernel's page cache, or on an NFS server
+ * once the file is closed.
  */
 export async function writeFileAtomic(
   file: string,
   data: string | Buffer,
-  options: { keepPreviousAs?: string } = {},
+  options: { keepPreviousAs?: string; durable?: boolean } = {},
 ): Promise<void> {
+  const durable = options.durable ?? true;
   const dir = path.dirname(file);
-  const temp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  tempCounter += 1;
+  const temp = path.join(dir, `.${path.basename(file)}.${WRITER_ID}.${tempCounter}.tmp`);
   const handle = await fs.open(temp, 'wx', 0o640);
   try {
     await handle.writeFile(data);
-    await handle.sync();
+    if (durable) {
+      await handle.sync();
+    }
   } catch (error) {
     await handle.close().catch(() => undefined);
     await fs.rm(temp, { force: true });
@@ -122,7 +142,9 @@ export async function writeFileAtomic(
     await fs.rm(temp, { force: true });
     throw error;
   }
-  await fsyncDir(dir);
+  if (durable) {
+    await fsyncDir(dir);
+  }
 }
 
 async function fsyncDir(dir: string): Promise<void> {
@@ -138,6 +160,12 @@ async function fsyncDir(dir: string): Promise<void> {
   } finally {
     await handle.close();
   }
+}
+
+async function unlinkIfPresent(file: string): Promise<void> {
+  await fs.unlink(file).catch((error: NodeJS.ErrnoException) => {
+    if (error.code !== 'ENOENT') throw error;
+  });
 }
 
 async function readJson(file: string): Promise<unknown | undefined> {
@@ -191,19 +219,29 @@ export class TaskCheckpoints {
     onProblem?: CheckpointProblem,
   ): Promise<{ state: unknown } | undefined> {
     let firstError: CorruptCheckpointError | undefined;
-    for (const file of [this.checkpointPath(taskId), this.previousCheckpointPath(taskId)]) {
-      try {
-        const data = await this.readGeneration(file, taskId);
-        if (data !== undefined) {
-          return { state: data.state };
+    // Both generations are read at once (one round-trip on a network volume); the previous one is
+    // only used when the current one is missing or unusable.
+    const files = [this.checkpointPath(taskId), this.previousCheckpointPath(taskId)];
+    const reads = files.map((file) =>
+      this.readGeneration(file, taskId).then(
+        (data) => ({ data }),
+        (error: unknown) => ({ error }),
+      ),
+    );
+    for (const read of reads) {
+      const outcome = await read;
+      if ('data' in outcome) {
+        if (outcome.data !== undefined) {
+          return { state: outcome.data.state };
         }
-      } catch (error) {
-        if (!(error instanceof CorruptCheckpointError)) {
-          throw error;
-        }
-        firstError ??= error;
-        onProblem?.(`${error.message}; trying the previous generation`, error);
+        continue;
       }
+      const { error } = outcome;
+      if (!(error instanceof CorruptCheckpointError)) {
+        throw error;
+      }
+      firstError ??= error;
+      onProblem?.(`${error.message}; trying the previous generation`, error);
     }
     if (firstError) {
       throw firstError;
@@ -252,8 +290,10 @@ export class TaskCheckpoints {
   }
 
   async removeCheckpoint(taskId: string): Promise<void> {
-    await fs.rm(this.checkpointPath(taskId), { force: true });
-    await fs.rm(this.previousCheckpointPath(taskId), { force: true });
+    await Promise.all([
+      unlinkIfPresent(this.checkpointPath(taskId)),
+      unlinkIfPresent(this.previousCheckpointPath(taskId)),
+    ]);
   }
 
   leasePath(taskId: string): string {
@@ -284,10 +324,11 @@ export class TaskCheckpoints {
     for (let round = 0; round < 3; round++) {
       const lease: Lease = { taskId, holder, expiresAt: now + ttlMs };
       try {
+        // Not fsynced: a lease only has to outlive its holder's process; after a node crash it
+        // expires anyway.
         const handle = await fs.open(file, 'wx', 0o640);
         try {
           await handle.writeFile(JSON.stringify(lease));
-          await handle.sync();
         } finally {
           await handle.close();
         }
@@ -319,26 +360,68 @@ export class TaskCheckpoints {
       return false;
     }
     const lease: Lease = { taskId, holder, expiresAt: Date.now() + ttlMs };
-    await writeFileAtomic(this.leasePath(taskId), JSON.stringify(lease));
+    await writeFileAtomic(this.leasePath(taskId), JSON.stringify(lease), { durable: false });
     return true;
   }
 
-  /** Drops our lease (never someone else's). */
-  async releaseLease(taskId: string, holder: string): Promise<void> {
-    const current = await this.readLease(taskId).catch(() => undefined);
-    if (current?.holder === holder) {
-      await fs.rm(this.leasePath(taskId), { force: true });
+  /**
+   * Drops our lease (never someone else's). `stillLive`: the caller knows its lease has not
+   * expired (nobody can have taken it over), so the check read is skipped.
+   */
+  async releaseLease(taskId: string, holder: string, options: { stillLive?: boolean } = {}): Promise<void> {
+    if (!options.stillLive) {
+      const current = await this.readLease(taskId).catch(() => undefined);
+      if (current?.holder !== holder) {
+        return;
+      }
     }
+    await unlinkIfPresent(this.leasePath(taskId));
+  }
+
+  publishedPath(taskId: string): string {
+    return path.join(this.dir, publishedFileFor(taskId));
   }
 
   async readDone(taskId: string): Promise<DoneMarker | undefined> {
-    return (await readJson(this.donePath(taskId))) as DoneMarker | undefined;
+    const [published, publishing] = await Promise.all([
+      readJson(this.publishedPath(taskId)) as Promise<DoneMarker | undefined>,
+      readJson(this.donePath(taskId)).catch((error: unknown) => {
+        // Only matters when there is no published marker.
+        return error instanceof CorruptCheckpointError ? error : Promise.reject(error);
+      }) as Promise<DoneMarker | CorruptCheckpointError | undefined>,
+    ]);
+    if (published !== undefined) {
+      return { ...published, state: 'published' };
+    }
+    if (publishing instanceof CorruptCheckpointError) {
+      throw publishing;
+    }
+    return publishing;
   }
 
+  /**
+   * Atomic but not fsynced (two fsyncs per marker cost more than the rest of a short task): the
+   * marker survives any death of the worker process, which is what it guards against. A node crash
+   * can lose the latest marker; the redelivery then runs the handler again from its last
+   * checkpoint (those are fsynced) and may publish a second result for the task, which carries the
+   * same `messageId`.
+   */
   async writeDone(taskId: string, state: DoneMarker['state'], outcome: Outcome): Promise<void> {
     const marker: DoneMarker = { taskId, state, outcome, at: new Date().toISOString() };
     try {
-      await writeFileAtomic(this.donePath(taskId), JSON.stringify(marker));
+      if (state === 'published') {
+        // The `publishing` marker already holds this outcome: one rename makes it `published`.
+        const renamed = await fs.rename(this.donePath(taskId), this.publishedPath(taskId)).then(
+          () => true,
+          (error: NodeJS.ErrnoException) => {
+            if (error.code === 'ENOENT') return false;
+            throw error;
+          },
+        );
+        if (renamed) return;
+      }
+      const file = state === 'published' ? this.publishedPath(taskId) : this.donePath(taskId);
+      await writeFileAtomic(file, JSON.stringify(marker), { durable: false });
     } catch (error) {
       throw new StorageError('write a done marker', this.dir, error);
     }

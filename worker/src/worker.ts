@@ -11,7 +11,7 @@ import type { WorkerEvents } from './events';
 import { DependencyGuards, dependencyUnavailable, type GuardOptions } from './guard';
 import type { Logger } from './logger';
 import { cgroupMemorySource, type MemorySource, memoryHigh } from './memory';
-import { CorruptCheckpointError, type Outcome, TaskCheckpoints } from './store';
+import { CorruptCheckpointError, type DoneMarker, type Outcome, TaskCheckpoints } from './store';
 import { attemptOf, decideFailure, exceededAttempts, parseTask } from './task';
 
 /** What a handler gets besides the task's input. */
@@ -91,6 +91,10 @@ interface Delivery {
   storageFailed?: boolean;
   /** Callbacks from `ctx.onCheckpointRequest`. */
   readonly checkpointRequests: Array<() => void | Promise<void>>;
+  /** The task has checkpoint files to remove once finished (resumed from one, or wrote one). */
+  hasCheckpoint?: boolean;
+  /** The lease was already dropped (before giving the task back): never drop it again. */
+  leaseReleased?: boolean;
 }
 
 /**
@@ -467,25 +471,28 @@ export class AgentWorker extends EventEmitter<WorkerEvents> {
     delivery.taskId = id;
     const log = this.log.child({ taskId: id, attempt });
     try {
-      if (await this.finishedBefore(delivery, id, started, log)) {
-        return;
-      }
-      const exceeded = exceededAttempts(attempt, this.options.maxAttempts);
-      if (exceeded?.action === 'dead-letter') {
-        log.warn(
-          { reason: exceeded.reason, detail: exceeded.detail },
-          'attempt limit reached; dead-lettering it',
-        );
-        const result: ResultMessage = { id, status: 'failed', error: exceeded.detail, attempts: attempt };
-        await this.finish(delivery, id, { result, deadLetter: exceeded }, started, log);
-        return;
-      }
       await this.underLease(delivery, id, attempt, log, async () => {
-        // Re-check under the lease: another worker may have finished the task meanwhile.
-        if (await this.finishedBefore(delivery, id, started, log)) {
+        // Under the lease, so no other worker is finishing or checkpointing the task meanwhile.
+        // Both reads at once: each is a round-trip on a network volume.
+        const [marker, resumed] = await Promise.all([
+          this.readDoneMarker(id, log),
+          this.readResumeState(id, log),
+        ]);
+        if (await this.finishedBefore(delivery, id, marker, started, log)) {
           return;
         }
-        const outcome = await this.runHandler(delivery, id, input, attempt, log);
+        const exceeded = exceededAttempts(attempt, this.options.maxAttempts);
+        if (exceeded?.action === 'dead-letter') {
+          log.warn(
+            { reason: exceeded.reason, detail: exceeded.detail },
+            'attempt limit reached; dead-lettering it',
+          );
+          const result: ResultMessage = { id, status: 'failed', error: exceeded.detail, attempts: attempt };
+          await this.finish(delivery, id, { result, deadLetter: exceeded }, started, log);
+          return;
+        }
+        delivery.hasCheckpoint = resumed !== undefined;
+        const outcome = await this.runHandler(delivery, id, input, attempt, resumed, log);
         if (outcome !== undefined) {
           await this.finish(delivery, id, outcome, started, log);
         }
@@ -536,9 +543,14 @@ export class AgentWorker extends EventEmitter<WorkerEvents> {
       await this.scheduleRetry(delivery, id, attempt - 1, delayMs, `leased by ${lease.holder}`, log);
       return;
     }
+    let writtenAt = Date.now();
     const renewal = setInterval(() => {
+      const renewedAt = Date.now();
       this.store.renewLease(id, this.leaseHolder, ttlMs).then(
         (held) => {
+          if (held) {
+            writtenAt = renewedAt;
+          }
           if (!held && !delivery.controller.signal.aborted) {
             log.error('lost the task lease to another worker; stopping the task');
             delivery.controller.abort(new Error('the task lease was taken over'));
@@ -551,24 +563,43 @@ export class AgentWorker extends EventEmitter<WorkerEvents> {
       await work();
     } finally {
       clearInterval(renewal);
-      await this.store
-        .releaseLease(id, this.leaseHolder)
-        .catch((error) => log.warn({ err: error }, 'could not release the task lease'));
+      // Within half its lifetime of the last write the lease is surely still ours (only an expired
+      // lease can be taken over; the margin absorbs clock skew between pods): skip the check read.
+      if (!delivery.leaseReleased) {
+        await this.store
+          .releaseLease(id, this.leaseHolder, { stillLive: Date.now() - writtenAt < ttlMs / 2 })
+          .catch((error) => log.warn({ err: error }, 'could not release the task lease'));
+      }
     }
+  }
+
+  private readDoneMarker(id: string, log: Logger): Promise<DoneMarker | undefined> {
+    return this.store.readDone(id).catch((error) => {
+      if (!(error instanceof CorruptCheckpointError)) throw error;
+      log.warn({ err: error }, 'done marker unreadable; treating the task as unfinished');
+      return undefined;
+    });
+  }
+
+  /** The task's last checkpoint; a corrupt one (every generation) is logged and ignored. */
+  private readResumeState(id: string, log: Logger): Promise<{ state: unknown } | undefined> {
+    return this.store
+      .readCheckpoint(id, (problem, error) => log.warn({ err: error }, `checkpoint unusable: ${problem}`))
+      .catch((error) => {
+        if (!(error instanceof CorruptCheckpointError)) throw error;
+        log.warn({ err: error }, 'checkpoint unreadable; starting the task afresh');
+        return undefined;
+      });
   }
 
   /** Handles a redelivery of a task that finished before; true when nothing else is to be done. */
   private async finishedBefore(
     delivery: Delivery,
     id: string,
+    marker: DoneMarker | undefined,
     started: number,
     log: Logger,
   ): Promise<boolean> {
-    const marker = await this.store.readDone(id).catch((error) => {
-      if (!(error instanceof CorruptCheckpointError)) throw error;
-      log.warn({ err: error }, 'done marker unreadable; treating the task as unfinished');
-      return undefined;
-    });
     if (marker?.state === 'published') {
       log.info('task already finished and its result published; acking the redelivery without running it');
       this.settle(delivery, 'ack', log);
@@ -617,19 +648,9 @@ export class AgentWorker extends EventEmitter<WorkerEvents> {
     id: string,
     input: unknown,
     attempt: number,
+    resumed: { state: unknown } | undefined,
     log: Logger,
   ): Promise<Outcome | undefined> {
-    let resumed: { state: unknown } | undefined;
-    try {
-      resumed = await this.store.readCheckpoint(id, (problem, error) =>
-        log.warn({ err: error }, `checkpoint unusable: ${problem}`),
-      );
-    } catch (error) {
-      if (!(error instanceof CorruptCheckpointError)) {
-        throw error;
-      }
-      log.warn({ err: error }, 'checkpoint unreadable; starting the task afresh');
-    }
     const ctx: TaskContext = {
       taskId: id,
       attempt,
@@ -638,6 +659,7 @@ export class AgentWorker extends EventEmitter<WorkerEvents> {
       log,
       checkpoint: async (state: unknown) => {
         const t0 = performance.now();
+        delivery.hasCheckpoint = true;
         await this.store.writeCheckpoint(id, state).catch((error) => {
           if (isStorageError(error)) {
             delivery.storageFailed = true;
@@ -757,9 +779,12 @@ export class AgentWorker extends EventEmitter<WorkerEvents> {
     const durationSeconds = (performance.now() - started) / 1000;
     this.emit('taskFinished', { taskId: id, status: outcome.result.status, durationSeconds });
     log.info({ status: outcome.result.status, durationSeconds }, 'task finished; result published');
-    await this.store
-      .removeCheckpoint(id)
-      .catch((error) => log.warn({ err: error }, 'could not remove the checkpoint'));
+    if (delivery.hasCheckpoint !== false) {
+      // Unknown (a stored outcome republished) or true: remove whatever is there.
+      await this.store
+        .removeCheckpoint(id)
+        .catch((error) => log.warn({ err: error }, 'could not remove the checkpoint'));
+    }
   }
 
   /**
@@ -809,6 +834,7 @@ export class AgentWorker extends EventEmitter<WorkerEvents> {
     why: string,
     log: Logger,
   ): Promise<void> {
+    delivery.leaseReleased = true;
     await this.store
       .releaseLease(id, this.leaseHolder)
       .catch((error) => log.warn({ err: error }, 'could not release the task lease'));

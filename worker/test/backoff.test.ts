@@ -74,11 +74,11 @@ test('retryable failures are retried with a delay until the attempt limit, then 
       return decision.action === 'retry' && decision.delayMs === backoffDelayMs(a, retry, () => r);
     }),
   );
-  // A shutdown is not the task's fault: requeued, even on the last attempt.
+  // A shutdown is not the task's fault: returned unspent, even on the last attempt.
   expect(
     decideFailure({ error: new Error('aborted'), attempt: 5, shuttingDown: true, maxAttempts: 5, retry })
       .action,
-  ).toBe('requeue');
+  ).toBe('interrupted');
   expect(exceededAttempts(3, 3)).toBeUndefined();
   expect(exceededAttempts(4, 3)).toMatchObject({
     action: 'dead-letter',

@@ -96,7 +96,16 @@ test('done markers record the outcome and its publishing state', async () => {
   await store.writeDone('t', 'publishing', outcome);
   expect(await store.readDone('t')).toMatchObject({ taskId: 't', state: 'publishing', outcome });
   await store.writeDone('t', 'published', outcome);
+  expect(await store.readDone('t')).toMatchObject({ taskId: 't', state: 'published', outcome });
+  // `published` is the same file renamed (one operation), never a second copy.
+  expect(existsSync(store.donePath('t'))).toBe(false);
+  expect(existsSync(store.publishedPath('t'))).toBe(true);
+  // A published marker wins over a torn publishing marker (a later rewrite that crashed).
+  writeFileSync(store.donePath('t'), '{"taskId":');
   expect((await store.readDone('t'))?.state).toBe('published');
+  // Without a publishing marker, `published` is written whole.
+  await store.writeDone('u', 'published', outcome);
+  expect(await store.readDone('u')).toMatchObject({ taskId: 'u', state: 'published', outcome });
 });
 
 test('the previous generation is kept; a torn or damaged current file falls back to it, reported', async () => {
@@ -163,6 +172,11 @@ test('leases: exclusive while live, renewed by the holder only, taken over once 
   expect((await store.readLease('l'))?.holder).toBe('pod-b');
   await store.releaseLease('l', 'pod-b');
   expect(await store.readLease('l')).toBeUndefined();
+  // A holder that knows its lease is live drops it without the check read.
+  expect(await store.acquireLease('l', 'pod-c', 10_000)).toEqual({ acquired: true });
+  await store.releaseLease('l', 'pod-c', { stillLive: true });
+  expect(existsSync(store.leasePath('l'))).toBe(false);
+  await store.releaseLease('l', 'pod-c', { stillLive: true }); // already gone: no error
   // Contenders for an expired lease: exactly one wins.
   writeFileSync(store.leasePath('m'), JSON.stringify({ taskId: 'm', holder: 'gone', expiresAt: 0 }));
   const outcomes = await Promise.all(

@@ -1,10 +1,13 @@
 /**
  * The chaos suite's driver (worker/test/chaos.test.ts): a seeded PRNG, a fleet of `agent-worker`
  * processes respawned whenever they exit (as Kubernetes would), a local LLM gateway stand-in with
- * an outage switch, and the pure analysis of the step log written by fixtures/chaos-handler.js.
+ * an outage switch, the pure analysis of the step log written by fixtures/chaos-handler.js, and the
+ * Markdown page of the figures (docs/RELIABILITY.md).
  */
+import { execFileSync } from 'node:child_process';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import * as os from 'node:os';
 import { startWorker, type WorkerProcess } from './harness';
 
 /** mulberry32: a small seeded PRNG returning numbers in [0, 1). */
@@ -257,4 +260,79 @@ export function resumedRuns(
   return [...first.values()]
     .filter((l) => (l.step as number) > 1)
     .map((l) => ({ taskId: l.taskId, run: l.run, from: (l.step as number) - 1 }));
+}
+
+/** The machine a run measured: CPUs, memory, OS, Node and the broker package. */
+export function machineDescription(): string {
+  const cpus = os.cpus();
+  let rabbit = 'RabbitMQ';
+  try {
+    // dpkg-query's own placeholder, not a template literal
+    const version = execFileSync('dpkg-query', ['-W', '-f', '$' + '{Version}', 'rabbitmq-server'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
+    if (version) rabbit = `RabbitMQ ${version.replace(/-.*$/, '')} (Debian rabbitmq-server)`;
+  } catch {
+    // not a Debian package: leave the version out
+  }
+  return [
+    `${cpus.length} × ${cpus[0]?.model.trim() ?? 'unknown CPU'}`,
+    `${(os.totalmem() / 2 ** 30).toFixed(1)} GiB`,
+    `${os.type()} ${os.release()}`,
+    `Node ${process.version}`,
+    rabbit,
+  ].join(', ');
+}
+
+export interface ReliabilityReport {
+  readonly date: string;
+  readonly machine: string;
+  readonly seed: number;
+  readonly size: string;
+  readonly command: string;
+  readonly faults: readonly string[];
+  readonly figures: ReadonlyArray<readonly [string, string | number]>;
+}
+
+/** docs/RELIABILITY.md: what one green run of the chaos suite injected and measured. */
+export function reliabilityDoc(report: ReliabilityReport): string {
+  const cell = (value: string | number) => String(value).replace(/\|/g, '\\|');
+  return [
+    '# Reliability',
+    '',
+    "Figures of one green run of the worker's chaos suite (`worker/test/chaos.test.ts`; what it runs and",
+    'checks is described in `worker/README.md`, "Chaos suite"). Written by the suite itself',
+    '(`npm run test:chaos -- --write-doc`); do not edit by hand.',
+    '',
+    `- Date: ${report.date}`,
+    `- Machine: ${report.machine}`,
+    `- Seed: ${report.seed}`,
+    `- Size: ${report.size}`,
+    '',
+    '## Injected faults',
+    '',
+    ...report.faults.map((fault) => `- ${fault}`),
+    '',
+    '## Figures',
+    '',
+    '| Figure | Value |',
+    '| --- | --- |',
+    ...report.figures.map(([name, value]) => `| ${cell(name)} | ${cell(value)} |`),
+    '',
+    'The run passed every check of the suite: no task lost, none with two results, no step re-run',
+    'after its durable checkpoint (except the corrupted one), no task run by two workers at once,',
+    'poison tasks dead-lettered within the attempt limit and never sooner than the backoff floor,',
+    'gateway calls during the outage within the breaker bound.',
+    '',
+    '## Reproduce',
+    '',
+    '```sh',
+    report.command,
+    '```',
+    '',
+    'The seed fixes the tasks, the injection plan and the choice of victims; process scheduling does',
+    'not repeat exactly, so the figures vary a little from run to run.',
+    '',
+  ].join('\n');
 }

@@ -1,0 +1,115 @@
+import {
+  ApiObject,
+  App,
+  ImplicitTokenResolver,
+  type JsonPatch,
+  LazyResolver,
+  NumberStringUnionResolver,
+} from 'cdk8s';
+
+/** A generated L1 class (`cdk8s import`, cdk8s-plus's `k8s`). */
+// biome-ignore lint/suspicious/noExplicitAny: the mixin pattern requires an any[] constructor
+type L1Class = new (...args: any[]) => ApiObject;
+
+/**
+ * The L1 class `Base` with a cheaper `toJson()` and the same output, for the objects our
+ * constructs write.
+ *
+ * A generated L1's `toJson()` first renders the object as any `ApiObject` does (resolve tokens,
+ * drop undefined, sort keys, apply JSON patches), then converts that JSON again, field by field,
+ * through its schema: every nested object is rebuilt in schema order (with a reduce that copies
+ * the object once per defined field), fields the schema does not know are dropped, and
+ * number-or-string unions (`IntOrString`, `Quantity`), which the resolver rendered as
+ * `{ value }`, are unwrapped. That second pass is most of the synthesis cost of our objects.
+ *
+ * For the objects our constructs build it changes nothing but the unions: every field they write
+ * is in the schema, and the generated schema order is the sorted order the first step produced
+ * (both checked for the types used here: keda.sh and k8s imports list their fields sorted).
+ * So this class unwraps the unions at `unionPaths` and skips the rest of the pass. It falls back
+ * to the generated conversion whenever the first step could have produced something else: the
+ * object was patched (`addJsonPatch` may add unknown fields or unsorted keys, which the
+ * conversion drops or reorders), the app has custom resolvers, or `CDK8S_DISABLE_SORT` is set.
+ *
+ * @param unionPaths every place where the construct may put a union, as dotted key paths; `[]`
+ *   steps into each array element, `*` into each value of a map (whose values are all unions).
+ */
+export function withDirectJson<T extends L1Class>(Base: T, unionPaths: readonly string[]): T {
+  const paths = unionPaths.map(parsePath);
+  // biome-ignore lint/suspicious/noExplicitAny: see L1Class
+  const cls = class extends (Base as new (...args: any[]) => ApiObject) {
+    private patched = false;
+
+    override addJsonPatch(...ops: JsonPatch[]): void {
+      this.patched = true;
+      super.addJsonPatch(...ops);
+    }
+
+    // biome-ignore lint/suspicious/noExplicitAny: ApiObject.toJson() returns any
+    override toJson(): any {
+      if (this.patched || process.env.CDK8S_DISABLE_SORT || !builtInResolversOnly(App.of(this))) {
+        return super.toJson();
+      }
+      const json = ApiObject.prototype.toJson.call(this);
+      for (const path of paths) unwrapUnions(json, path, 0);
+      return json;
+    }
+  };
+  return cls as unknown as T;
+}
+
+/**
+ * Where `AgentPod.template()` puts number-or-string unions (the container's resource quantities),
+ * relative to the pod template. `affinity`, the only struct it takes from props as is, has none.
+ */
+export const POD_TEMPLATE_UNION_PATHS: readonly string[] = [
+  'spec.containers[].resources.limits.*',
+  'spec.containers[].resources.requests.*',
+];
+
+/** A key, or `EACH` (every array element), or `VALUES` (every value of a map). */
+type Step = string;
+const EACH = '[]';
+const VALUES = '*';
+
+function parsePath(path: string): Step[] {
+  return path
+    .split('.')
+    .flatMap((part) => (part.endsWith(EACH) && part !== EACH ? [part.slice(0, -EACH.length), EACH] : [part]));
+}
+
+/**
+ * Replaces each union at `path` by its `value`, as the generated conversion does: a union field
+ * whose value is undefined is dropped (`'port': obj.port?.value`, then undefined fields are
+ * filtered), a map of unions keeps every key (`{ ...r, [key]: value?.value }`).
+ */
+// biome-ignore lint/suspicious/noExplicitAny: walks rendered JSON
+function unwrapUnions(node: any, path: readonly Step[], index: number): void {
+  if (node === null || typeof node !== 'object') return;
+  const step = path[index];
+  const last = index === path.length - 1;
+  if (step === EACH) {
+    if (!Array.isArray(node)) return;
+    for (const item of node) unwrapUnions(item, path, index + 1);
+  } else if (step === VALUES) {
+    for (const key of Object.keys(node)) {
+      if (last) node[key] = node[key]?.value;
+      else unwrapUnions(node[key], path, index + 1);
+    }
+  } else if (!last) {
+    unwrapUnions(node[step], path, index + 1);
+  } else if (node[step] !== undefined) {
+    const value = node[step]?.value;
+    if (value === undefined) delete node[step];
+    else node[step] = value;
+  }
+}
+
+/** True when the app resolves values with cdk8s's own resolvers only. */
+function builtInResolversOnly(app: App): boolean {
+  return app.resolvers.every(
+    (r) =>
+      r.constructor === LazyResolver ||
+      r.constructor === ImplicitTokenResolver ||
+      r.constructor === NumberStringUnionResolver,
+  );
+}
