@@ -42,6 +42,8 @@ function start(command: string, args: string[], env: Record<string, string> = {}
   });
   child.stderr?.resume();
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  // 'close' comes after the last stdout data, unlike 'exit'.
+  const closed = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
   return {
     child,
     exited,
@@ -49,7 +51,7 @@ function start(command: string, args: string[], env: Record<string, string> = {}
       new Promise((resolve, reject) => {
         if (buffer.includes(text)) return resolve();
         waiters.push({ text, resolve });
-        exited.then((code) => reject(new Error(`${command} exited (${code}) before printing "${text}"`)));
+        closed.then((code) => reject(new Error(`${command} exited (${code}) before printing "${text}"`)));
       }),
   };
 }
@@ -62,6 +64,15 @@ function httpStatus(port: number, path: string): Promise<number> {
     });
     req.on('error', () => resolve(0));
   });
+}
+
+/** Rejects after `ms`, naming `what`: a stuck phase fails the benchmark instead of hanging it. */
+export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no progress within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 async function until(what: string, check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
@@ -182,7 +193,7 @@ async function workerThroughput(
   await publishTasks(channel, w.queue, tasks);
   const rate = await resultRate(channel, w.results, tasks, async () => {
     const proc = start(process.execPath, [WORKER_WITH_PREFETCH], w.env);
-    const code = await proc.exited;
+    const code = await withTimeout(proc.exited, 600_000, 'draining the queue');
     if (code !== ExitCode.succeeded) throw new Error(`worker exited ${code}`);
   });
   rmSync(w.checkpointDir, { recursive: true, force: true });
@@ -203,7 +214,7 @@ async function rawThroughput(url: string, channel: amqp.ConfirmChannel, prefetch
       String(prefetch),
       String(tasks),
     ]);
-    const code = await proc.exited;
+    const code = await withTimeout(proc.exited, 600_000, 'draining the queue');
     if (code !== 0) throw new Error(`raw consumer exited ${code}`);
   });
 }
@@ -261,7 +272,7 @@ export async function benchStartup(url: string, runs: number): Promise<StartupRe
   for (let i = 0; i < runs; i++) {
     const raw0 = performance.now();
     const raw = start(process.execPath, [join(BENCH_DIR, 'baselines', 'idle-consumer.js'), url, idleQueue]);
-    await raw.line('BENCH ready');
+    await withTimeout(raw.line('BENCH ready'), 30_000, 'baseline consumer start');
     result.rawColdStartMs.push(performance.now() - raw0);
     await new Promise((r) => setTimeout(r, 1000));
     result.rawIdleRssKiB.push(rssKiB(raw.child.pid!));
@@ -282,26 +293,65 @@ export async function benchStartup(url: string, runs: number): Promise<StartupRe
   return result;
 }
 
-export interface ShutdownResult {
-  readonly rawMs: number[];
-  readonly workerMs: number[];
+export interface ShutdownSide {
+  /** SIGTERM → the 1 MB of state is durable. */
+  readonly durableMs: number[];
+  /** SIGTERM → the process exited. */
+  readonly exitMs: number[];
 }
 
-/** SIGTERM → 1 MB checkpoint durable → task requeued → exit, vs a process that only writes 1 MB durably. */
+export interface ShutdownResult {
+  /** Writes 1 MB durably and exits: no broker. */
+  readonly fileOnly: ShutdownSide;
+  /** Hand-written amqplib: cancel, 1 MB durably, publish the task back (confirmed), ack, close. */
+  readonly amqp: ShutdownSide;
+  /** The runtime, handler checkpointing 1 MB on `ctx.signal`. */
+  readonly worker: ShutdownSide;
+}
+
+/** SIGTERM on a process holding one task and 1 MB of state, until the state is durable and until exit. */
+async function timeShutdown(
+  proc: Proc,
+  side: { durableMs: number[]; exitMs: number[] },
+  durableLine: boolean,
+) {
+  await withTimeout(proc.line('BENCH working'), 30_000, 'waiting for the task to run');
+  const t0 = performance.now();
+  const durable = durableLine ? proc.line('BENCH durable').then(() => performance.now() - t0) : undefined;
+  proc.child.kill('SIGTERM');
+  const code = await withTimeout(proc.exited, 20_000, 'shutdown');
+  const exitMs = performance.now() - t0;
+  side.exitMs.push(exitMs);
+  side.durableMs.push(durable ? await durable : exitMs);
+  return code;
+}
+
+/** SIGTERM → 1 MB checkpoint durable → task back in the queue → exit, vs two hand-written baselines. */
 export async function benchShutdown(url: string, runs: number): Promise<ShutdownResult> {
   const connection = await amqp.connect(url);
   const channel = await connection.createConfirmChannel();
-  const result: ShutdownResult = { rawMs: [], workerMs: [] };
+  const side = () => ({ durableMs: [] as number[], exitMs: [] as number[] });
+  const result: ShutdownResult = { fileOnly: side(), amqp: side(), worker: side() };
   const w = await workerEnv(url, 'shutdown.js');
+  const rawQueue = `bench-shutdown-raw-${randomBytes(4).toString('hex')}`;
+  await channel.assertQueue(rawQueue, { durable: true, arguments: { 'x-queue-type': 'quorum' } });
+  await publishTasks(channel, rawQueue, 1);
   let published = false;
   for (let i = 0; i < runs; i++) {
     const dir = mkdtempSync(join(tmpdir(), 'bench-shutdown-'));
-    const raw = start(process.execPath, [join(BENCH_DIR, 'baselines', 'shutdown.js'), dir]);
-    await raw.line('BENCH working');
-    const r0 = performance.now();
-    raw.child.kill('SIGTERM');
-    await raw.exited;
-    result.rawMs.push(performance.now() - r0);
+    await timeShutdown(
+      start(process.execPath, [join(BENCH_DIR, 'baselines', 'shutdown.js'), dir]),
+      result.fileOnly,
+      false,
+    );
+    const raw = start(process.execPath, [
+      join(BENCH_DIR, 'baselines', 'shutdown-amqp.js'),
+      url,
+      rawQueue,
+      dir,
+    ]);
+    const rawCode = await timeShutdown(raw, result.amqp, true);
+    if (rawCode !== ExitCode.interrupted) throw new Error(`amqplib baseline exited ${rawCode}`);
     rmSync(dir, { recursive: true, force: true });
 
     const worker = start(process.execPath, [WORKER_BIN], w.env);
@@ -310,16 +360,13 @@ export async function benchShutdown(url: string, runs: number): Promise<Shutdown
       await publishTasks(channel, w.queue, 1);
       published = true;
     }
-    await worker.line('BENCH working');
-    const w0 = performance.now();
-    worker.child.kill('SIGTERM');
-    const code = await worker.exited;
-    result.workerMs.push(performance.now() - w0);
+    const code = await timeShutdown(worker, result.worker, true);
     if (code !== ExitCode.interrupted)
       throw new Error(`worker exited ${code}, expected ${ExitCode.interrupted}`);
   }
   if (!existsSync(w.checkpointDir)) throw new Error('checkpoint directory vanished');
   rmSync(w.checkpointDir, { recursive: true, force: true });
+  await channel.deleteQueue(rawQueue);
   await connection.close();
   return result;
 }

@@ -5,5 +5,6 @@ module.exports = async function holdUntilShutdown(_input, ctx) {
   process.stdout.write('BENCH working\n');
   await new Promise((resolve) => ctx.signal.addEventListener('abort', resolve, { once: true }));
   await ctx.checkpoint(state);
+  process.stdout.write('BENCH durable\n');
   throw ctx.signal.reason;
 };

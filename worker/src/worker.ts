@@ -942,12 +942,15 @@ export class AgentWorker extends EventEmitter<WorkerEvents> {
     this.emit('consuming', false);
     this.log.info({ reason, inFlight: this.deliveries.size }, 'shutting down');
 
-    await withTimeout(this.broker.stopConsuming(), Math.max(0, finishBy - Date.now())).catch((error) =>
-      this.log.warn({ err: error }, 'could not cancel the consumer'),
+    // Cancel and signal the handlers at once: their checkpoints overlap the cancel's round-trip.
+    // A delivery racing the cancel is given back untouched (onDelivery: not accepting).
+    const cancelled = withTimeout(this.broker.stopConsuming(), Math.max(0, finishBy - Date.now())).catch(
+      (error) => this.log.warn({ err: error }, 'could not cancel the consumer'),
     );
     for (const delivery of this.deliveries) {
       delivery.controller.abort(new Error(`worker shutting down (${reason})`));
     }
+    await cancelled;
     if (this.deliveries.size > 0) {
       await withTimeout(this.allSettled(), Math.max(0, finishBy - Date.now())).catch(() => undefined);
     }

@@ -1,0 +1,53 @@
+// Baseline for shutdown, broker side included: a hand-written amqplib consumer doing the runtime's
+// shutdown protocol and nothing else. Holds one task and 1 MB of state; on SIGTERM it cancels the
+// consumer, writes the state durably (temp file, fsync, rename, fsync directory), publishes the
+// task back with a confirm, acks it, closes the channel and the connection, and exits 75.
+const fs = require('node:fs');
+const path = require('node:path');
+const amqp = require('amqplib');
+
+const [url, queue, dir] = process.argv.slice(2);
+const state = JSON.stringify({ context: 'y'.repeat(1024 * 1024) });
+
+function writeDurably() {
+  const file = path.join(dir, 'state.json');
+  const tmp = `${file}.${process.pid}.tmp`;
+  const fd = fs.openSync(tmp, 'w');
+  fs.writeSync(fd, state);
+  fs.fsyncSync(fd);
+  fs.closeSync(fd);
+  fs.renameSync(tmp, file);
+  const dfd = fs.openSync(dir, 'r');
+  fs.fsyncSync(dfd);
+  fs.closeSync(dfd);
+}
+
+async function main() {
+  const connection = await amqp.connect(url);
+  const channel = await connection.createConfirmChannel();
+  await channel.prefetch(1);
+  let held;
+  let consumerTag;
+  process.on('SIGTERM', async () => {
+    await channel.cancel(consumerTag);
+    writeDurably();
+    process.stdout.write('BENCH durable\n');
+    if (held) {
+      channel.sendToQueue(queue, held.content, { persistent: true });
+      await channel.waitForConfirms();
+      channel.ack(held);
+    }
+    await channel.close();
+    await connection.close();
+    process.exit(75);
+  });
+  ({ consumerTag } = await channel.consume(queue, (msg) => {
+    held = msg;
+    process.stdout.write('BENCH working\n');
+  }));
+  if (!consumerTag) throw new Error('no consumer tag');
+}
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});
