@@ -116,7 +116,7 @@ export class Broker {
     this.channelClosed = false;
     this.generation = generation;
     try {
-      await this.declare(channel);
+      await this.declare(connection, channel);
     } catch (error) {
       await this.dropConnection();
       throw error;
@@ -142,21 +142,50 @@ export class Broker {
     }
   }
 
-  private async declare(channel: amqp.ConfirmChannel): Promise<void> {
+  /**
+   * Declares the topology. amqplib sends one request per channel at a time, so the independent
+   * parts go over short-lived extra channels at once: a cold start then waits for about a third of
+   * the round-trips (the retry tiers alone are 7 with the default policy). Any refusal (406) still
+   * fails the whole declaration.
+   */
+  private async declare(connection: amqp.ChannelModel, channel: amqp.ConfirmChannel): Promise<void> {
     const { taskQueueName, resultQueueName } = this.topology;
     const dlx = deadLetterExchangeFor(taskQueueName);
     const dlq = deadLetterQueueFor(taskQueueName);
-    await channel.assertExchange(dlx, 'fanout', { durable: true });
-    await channel.assertQueue(dlq, { durable: true, arguments: { 'x-queue-type': 'quorum' } });
-    await channel.bindQueue(dlq, dlx, '');
-    await channel.assertQueue(taskQueueName, { durable: true, arguments: taskQueueArguments(taskQueueName) });
-    await channel.assertQueue(resultQueueName, { durable: true });
-    for (const delayMs of this.topology.retryTiersMs ?? []) {
-      await channel.assertQueue(retryQueueFor(taskQueueName, delayMs), {
-        durable: true,
-        arguments: retryQueueArguments(taskQueueName, delayMs),
-      });
-    }
+    const tiers = (this.topology.retryTiersMs ?? []).map(
+      (delayMs) => (ch: amqp.Channel) =>
+        ch.assertQueue(retryQueueFor(taskQueueName, delayMs), {
+          durable: true,
+          arguments: retryQueueArguments(taskQueueName, delayMs),
+        }),
+    );
+    const half = Math.ceil(tiers.length / 2);
+    type Declaration = (ch: amqp.Channel) => Promise<unknown>;
+    const deadLetters: Declaration[] = [
+      (ch) => ch.assertExchange(dlx, 'fanout', { durable: true }),
+      (ch) => ch.assertQueue(dlq, { durable: true, arguments: { 'x-queue-type': 'quorum' } }),
+      (ch) => ch.bindQueue(dlq, dlx, ''),
+    ];
+    const groups = [deadLetters, tiers.slice(0, half), tiers.slice(half)].filter((g) => g.length > 0);
+    const onExtraChannel = async (group: Declaration[]) => {
+      const ch = await connection.createChannel();
+      // A refusal closes the channel with an 'error' event; the rejected request reports it.
+      ch.on('error', () => undefined);
+      for (const declare of group) {
+        await declare(ch);
+      }
+      void ch.close().catch(() => undefined);
+    };
+    await Promise.all([
+      (async () => {
+        await channel.assertQueue(taskQueueName, {
+          durable: true,
+          arguments: taskQueueArguments(taskQueueName),
+        });
+        await channel.assertQueue(resultQueueName, { durable: true });
+      })(),
+      ...groups.map(onExtraChannel),
+    ]);
   }
 
   private markLost(error: Error | undefined): void {

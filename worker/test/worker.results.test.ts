@@ -3,7 +3,7 @@
  * broker and real `agent-worker` processes.
  */
 import { existsSync } from 'node:fs';
-import { DeadLetterReasons, deadLetterExchangeFor, Headers } from '../src/contract';
+import { DeadLetterReasons, deadLetterExchangeFor, ExitCode, Headers, retryQueueFor } from '../src/contract';
 import { TaskCheckpoints } from '../src/store';
 import {
   declareTopology,
@@ -36,6 +36,26 @@ test('declares a durable quorum task queue with an at-least-once dead-letter exc
   expect((await worker.waitForExit()).code).toBe(0);
   await client().deleteQueues(setup.taskQueue, setup.deadQueue, setup.resultQueue);
 });
+
+test.each([
+  ['the task queue', (q: string) => q],
+  ['a retry tier', (q: string) => retryQueueFor(q, 400)],
+])(
+  '%s declared elsewhere with other arguments: exit "config error" naming TASK_QUEUE_NAME',
+  async (_, queueOf) => {
+    const setup = testSetup('mismatch');
+    const queue = queueOf(setup.taskQueue);
+    await client().channel.assertQueue(queue, { durable: true, arguments: { 'x-max-length': 7 } });
+    const worker = startWorker(
+      setup.env({ AGENT_RETRY_DELAY_SECONDS: '0.4', AGENT_RETRY_MAX_DELAY_SECONDS: '0.8' }),
+    );
+    expect((await worker.waitForExit()).code).toBe(ExitCode.configError);
+    expect(worker.stderr).toMatch(
+      /TASK_QUEUE_NAME=".*": a queue of the topology exists with other arguments/,
+    );
+    await client().deleteQueues(queue, setup.taskQueue, setup.deadQueue, setup.resultQueue);
+  },
+);
 
 test('publishes one succeeded result per task, acks only after it, and exits 0 after AGENT_MAX_TASKS', async () => {
   const setup = testSetup('results');
