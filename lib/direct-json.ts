@@ -37,6 +37,8 @@ export function withDirectJson<T extends L1Class>(Base: T, unionPaths: readonly 
   const paths = unionPaths.map(parsePath);
   // biome-ignore lint/suspicious/noExplicitAny: see L1Class
   const cls = class extends (Base as new (...args: any[]) => ApiObject) {
+    /** The generated class, for `generatedJson` (the tests compare both renderings). */
+    static readonly [GENERATED] = Base;
     private patched = false;
 
     override addJsonPatch(...ops: JsonPatch[]): void {
@@ -55,6 +57,18 @@ export function withDirectJson<T extends L1Class>(Base: T, unionPaths: readonly 
     }
   };
   return cls as unknown as T;
+}
+
+const GENERATED = Symbol('agent-fleet.generatedL1');
+
+/**
+ * The JSON the generated L1 conversion renders for `obj`, when `obj` was built by a
+ * `withDirectJson` class; undefined otherwise. The lib tests check, for every object they
+ * synthesize, that it equals `obj.toJson()` key for key and in the same order.
+ */
+export function generatedJson(obj: ApiObject): unknown | undefined {
+  const Base = (obj.constructor as { [GENERATED]?: L1Class })[GENERATED];
+  return Base === undefined ? undefined : Base.prototype.toJson.call(obj);
 }
 
 /**

@@ -30,14 +30,18 @@ export function taskQueueArguments(taskQueueName: string): Record<string, unknow
 /**
  * Arguments of one retry tier: messages wait `delayMs` at most (queue TTL; the per-message
  * expiration may be shorter), then the broker dead-letters them to the task queue through the
- * default exchange. Classic queues: they only hold messages for a while and need no replication.
+ * default exchange. Quorum queues with at-least-once dead-lettering (RabbitMQ 3.10+): a classic
+ * queue dead-letters at most once, without confirms, so a task whose delay ran out while the task
+ * queue had no leader (a broker restart) was dropped; the chaos suite caught exactly that.
  */
 export function retryQueueArguments(taskQueueName: string, delayMs: number): Record<string, unknown> {
   return {
-    'x-queue-type': 'classic',
+    'x-queue-type': 'quorum',
     'x-message-ttl': delayMs,
     'x-dead-letter-exchange': '',
     'x-dead-letter-routing-key': taskQueueName,
+    'x-dead-letter-strategy': 'at-least-once',
+    'x-overflow': 'reject-publish',
   };
 }
 

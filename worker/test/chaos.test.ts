@@ -19,6 +19,7 @@ import { ceilingDelayMs, retryTiersMs } from '../src/backoff';
 import { type DeadLetterReason, Headers, type ResultMessage, retryQueueFor } from '../src/contract';
 import { TaskCheckpoints } from '../src/store';
 import {
+  brokerLog,
   Fleet,
   type FleetMember,
   findReexecutions,
@@ -35,10 +36,12 @@ import {
   declareTopology,
   FIXTURES,
   killAll,
+  type LogLine,
   makeTempDir,
   startWorker,
   TestClient,
   testSetup,
+  type WorkerProcess,
   waitFor,
 } from './support/harness';
 import { startRabbit, type TestRabbit } from './support/rabbitmq';
@@ -87,6 +90,8 @@ const BROKER_RESTART_AT = 0.5;
 const STEPS: [number, number] = [3, 5];
 const STEP_MS: [number, number] = [2, 8];
 /** Bounds of the waits, scaled with the size. */
+/** Waiting for the last messages ends when none came for this long and no queue holds one. */
+const STALL_MS = 60_000;
 /** Everything (injections, then every message accounted for) must be done this long after the start. */
 const RUN_TIMEOUT_MS = SIZE_NAME === 'large' ? 25 * 60_000 : 6 * 60_000;
 
@@ -215,8 +220,18 @@ test('the fleet loses nothing under chaos, and prints its figures', async () => 
   const t0 = Date.now();
   fleet.start();
 
+  // --- the kill plan: seeded signals at seeded progress points ------------------------------
+  const kills: Array<{ at: number; signal: NodeJS.Signals; pid: number; task: string | undefined }> = [];
+  const killPlan = [
+    ...Array.from({ length: SIGTERMS }, () => 'SIGTERM' as const),
+    ...Array.from({ length: SIGKILLS }, () => 'SIGKILL' as const),
+  ]
+    .map((signal) => ({ signal, at: KILLS_BETWEEN[0] + random() * (KILLS_BETWEEN[1] - KILLS_BETWEEN[0]) }))
+    .sort((a, b) => a.at - b.at);
+
   // --- collect, all along: results and dead letters give the progress the injections wait on ---
   const results: ResultMessage[] = [];
+  const resultCopies: Array<{ id: string; body: string; messageId: unknown }> = [];
   const deadLetters: DeadLetter[] = [];
   const accounted = new Set<string>();
   const account = (id: string | undefined) => {
@@ -225,15 +240,21 @@ test('the fleet loses nothing under chaos, and prints its figures', async () => 
   const collect = async () => {
     try {
       const cl = client ?? (await openClient());
-      for (const m of await cl.drain(setup.resultQueue)) {
-        const result = JSON.parse(m.content.toString('utf8')) as ResultMessage;
+      // One message at a time (noAck): a get that fails halfway (the broker restarts) must not drop
+      // the messages already taken off the queue.
+      for (let m = await cl.channel.get(setup.resultQueue, { noAck: true }); m; ) {
+        const body = m.content.toString('utf8');
+        const result = JSON.parse(body) as ResultMessage;
         results.push(result);
+        resultCopies.push({ id: result.id, body, messageId: m.properties.messageId });
         account(result.id);
+        m = await cl.channel.get(setup.resultQueue, { noAck: true });
       }
-      for (const m of await cl.drain(setup.deadQueue)) {
+      for (let m = await cl.channel.get(setup.deadQueue, { noAck: true }); m; ) {
         const dead = deadLetterOf(m);
         deadLetters.push(dead);
         account(dead.body === malformed[1].body ? malformed[1].id : dead.id);
+        m = await cl.channel.get(setup.deadQueue, { noAck: true });
       }
     } catch {
       await client?.close();
@@ -242,9 +263,16 @@ test('the fleet loses nothing under chaos, and prints its figures', async () => 
   };
   let collecting = true;
   const collector = (async () => {
+    let said = Date.now();
     while (collecting) {
       await collect();
       await sleep(200);
+      if (Date.now() - said >= 15_000) {
+        said = Date.now();
+        process.stdout.write(
+          `chaos: ${((said - t0) / 1000).toFixed(0)} s, ${accounted.size}/${allIds.length} accounted for, ${kills.length}/${killPlan.length} kills\n`,
+        );
+      }
     }
   })();
   const progress = () => accounted.size / allIds.length;
@@ -266,13 +294,6 @@ test('the fleet loses nothing under chaos, and prints its figures', async () => 
   const protectedTasks = new Set(['long-1', 'corrupt-1']);
 
   // --- injections ----------------------------------------------------------------------------
-  const kills: Array<{ at: number; signal: NodeJS.Signals; pid: number; task: string | undefined }> = [];
-  const killPlan = [
-    ...Array.from({ length: SIGTERMS }, () => 'SIGTERM' as const),
-    ...Array.from({ length: SIGKILLS }, () => 'SIGKILL' as const),
-  ]
-    .map((signal) => ({ signal, at: KILLS_BETWEEN[0] + random() * (KILLS_BETWEEN[1] - KILLS_BETWEEN[0]) }))
-    .sort((a, b) => a.at - b.at);
   const killing = (async () => {
     for (const [i, planned] of killPlan.entries()) {
       await progressReached(planned.at, `kill ${i + 1}`);
@@ -383,22 +404,39 @@ test('the fleet loses nothing under chaos, and prints its figures', async () => 
   ]);
   const injectionErrors = injections.flatMap((r) => (r.status === 'rejected' ? [String(r.reason)] : []));
   const accountedFor = (id: string) => accounted.has(id);
-  // On a timeout, carry on: the analysis below names the tasks never accounted for, with their logs.
-  const accountingTimedOut = await waitFor(
+  // Stalled: nothing accounted for in STALL_MS while the task queue and every retry tier are empty
+  // (nothing left to deliver; the longest task takes ~12 s, a retry or lease wait 2 s at most).
+  const retryQueues = retryTiersMs(RETRY).map((ms) => retryQueueFor(setup.taskQueue, ms));
+  let lastCount = -1;
+  let lastChange = Date.now();
+  const stalled = async () => {
+    if (accounted.size !== lastCount) {
+      lastCount = accounted.size;
+      lastChange = Date.now();
+      return false;
+    }
+    if (Date.now() - lastChange < STALL_MS || !client) return false;
+    try {
+      for (const q of [setup.taskQueue, ...retryQueues]) if ((await client.messageCount(q)) > 0) return false;
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  // On a timeout or a stall, carry on: the analysis below names the tasks never accounted for.
+  const accounting = await waitFor(
     'every task accounted for',
-    () => accounted.size === allIds.length,
+    async () => (accounted.size === allIds.length ? 'done' : (await stalled()) ? 'stalled' : undefined),
     remainingMs(),
     250,
-  ).then(
-    () => false,
-    () => true,
-  );
+  ).catch(() => 'timed out' as const);
+  const accountingTimedOut = accounting !== 'done';
   collecting = false;
   await collector;
 
   // Quiesce: nothing left in the task queue or a retry tier, then stop the fleet (no respawns).
   const cl = client ?? (await openClient());
-  const queues = [setup.taskQueue, ...retryTiersMs(RETRY).map((ms) => retryQueueFor(setup.taskQueue, ms))];
+  const queues = [setup.taskQueue, ...retryQueues];
   await waitFor(
     'empty task and retry queues',
     async () => {
@@ -410,11 +448,19 @@ test('the fleet loses nothing under chaos, and prints its figures', async () => 
   ).catch(() => undefined);
   await fleet.stop();
   // Whatever the broker still holds (a redelivery of a finished task) goes to one last worker.
+  const depths = async () => {
+    const counts: string[] = [];
+    for (const q of [...queues, setup.resultQueue, setup.deadQueue])
+      counts.push(`${q}:${await cl.messageCount(q)}`);
+    return counts.join(' ');
+  };
+  const depthsAfterStop = await depths();
   let leftovers = 0;
   for (const q of queues) leftovers += await cl.messageCount(q);
+  let sweeper: WorkerProcess | undefined;
   if (leftovers > 0) {
-    const last = startWorker(workerEnv({ AGENT_IDLE_EXIT_SECONDS: '3', POD_NAME: 'chaos-sweeper' }));
-    await last.waitForExit(60_000);
+    sweeper = startWorker(workerEnv({ AGENT_IDLE_EXIT_SECONDS: '3', POD_NAME: 'chaos-sweeper' }));
+    await sweeper.waitForExit(60_000).catch(() => undefined);
   }
   await sleep(500);
   await collect();
@@ -422,11 +468,35 @@ test('the fleet loses nothing under chaos, and prints its figures', async () => 
 
   // --- analysis ------------------------------------------------------------------------------
   const steps = readLog();
+  // Every worker process: the fleet, and the sweeper when one ran.
+  const processes = [
+    ...fleet.members.map((m) => ({ pid: m.pid, proc: m.proc })),
+    ...(sweeper ? [{ pid: sweeper.child.pid ?? -1, proc: sweeper }] : []),
+  ];
+  const workerLines = processes.flatMap((p) => p.proc.lines);
   const resultsById = new Map<string, ResultMessage[]>();
   for (const r of results) resultsById.set(r.id, [...(resultsById.get(r.id) ?? []), r]);
-  const duplicates = [...resultsById]
-    .filter(([, rs]) => rs.length > 1)
-    .map(([id, rs]) => `${id}×${rs.length}`);
+  // A repeated result is the documented crash window (worker/README.md, "Results": a worker dies
+  // between the broker's confirm and its `published` marker; the redelivery republishes the stored
+  // outcome) only when every copy is byte-identical with messageId = task id and each extra copy
+  // matches a redelivery that logged republishing the stored outcome. A consumer drops those by
+  // messageId. Anything else (a second run's result, a different body) is a duplicate.
+  const republished = new Map<string, number>();
+  for (const l of workerLines) {
+    if (
+      l.msg ===
+      'task finished before but its result may not have been published; publishing the stored outcome'
+    )
+      republished.set(l.taskId as string, (republished.get(l.taskId as string) ?? 0) + 1);
+  }
+  const copiesById = new Map<string, Array<{ body: string; messageId: unknown }>>();
+  for (const c of resultCopies) copiesById.set(c.id, [...(copiesById.get(c.id) ?? []), c]);
+  const repeated = [...copiesById].filter(([, cs]) => cs.length > 1);
+  const isIdenticalCopy = ([id, cs]: [string, Array<{ body: string; messageId: unknown }>]) =>
+    cs.every((c) => c.body === cs[0].body && c.messageId === id) &&
+    cs.length - 1 <= (republished.get(id) ?? 0);
+  const identicalCopies = repeated.filter(isIdenticalCopy).map(([id, cs]) => `${id}×${cs.length}`);
+  const duplicates = repeated.filter((r) => !isIdenticalCopy(r)).map(([id, cs]) => `${id}×${cs.length}`);
   const lost = allIds.filter((id) => !accountedFor(id));
   const unknownResults = [...resultsById.keys()].filter((id) => !known.has(id));
   const deadByReason = new Map<string, number>();
@@ -446,7 +516,6 @@ test('the fleet loses nothing under chaos, and prints its figures', async () => 
   const reexecuted = findReexecutions(steps, corruptions);
   const disallowed = reexecuted.filter((r) => !r.allowed);
   const interleaved = interleavedRuns(steps);
-  const workerLines = fleet.members.flatMap((m) => m.proc.lines);
   const resumedTasks = new Set([
     ...workerLines.filter((l) => l.msg === 'task resumed from its checkpoint').map((l) => l.taskId as string),
     ...resumedRuns(steps).map((r) => r.taskId),
@@ -555,8 +624,12 @@ test('the fleet loses nothing under chaos, and prints its figures', async () => 
     ['dead-lettered', deadLetters.length],
     ...[...deadByReason].map(([reason, count]): [string, number] => [`  reason ${reason}`, count]),
     ['regular tasks dead-lettered', regularDead.length],
-    ['lost', `${lost.length}${accountingTimedOut ? ' (timed out waiting)' : ''}`],
+    ['lost', `${lost.length}${accountingTimedOut ? ` (${accounting} waiting for them)` : ''}`],
     ['duplicate results', duplicates.length],
+    [
+      'identical result copies (documented crash window, same messageId)',
+      identicalCopies.join(' ') || 'none',
+    ],
     [
       're-executed steps (allowed / not allowed)',
       `${reexecuted.length - disallowed.length} / ${disallowed.length}`,
@@ -583,7 +656,7 @@ test('the fleet loses nothing under chaos, and prints its figures', async () => 
   ];
   const labelWidth = Math.max(...rows.map(([k]) => k.length));
   const table = rows.map(([k, v]) => `${k.padEnd(labelWidth)}  ${v}`).join('\n');
-  const summary = `tasks ${allIds.length} results ${results.length} dead-lettered ${deadLetters.length} lost ${lost.length} duplicates ${duplicates.length} resumed ${resumedTasks.size} kills ${terms + killed} broker-restarts ${brokerRestarts}`;
+  const summary = `tasks ${allIds.length} results ${results.length} dead-lettered ${deadLetters.length} lost ${lost.length} duplicates ${duplicates.length} identical-copies ${identicalCopies.length} resumed ${resumedTasks.size} kills ${terms + killed} broker-restarts ${brokerRestarts}`;
   // On a failure, the worker log lines and step log lines of the tasks concerned.
   const suspects = [
     ...new Set([
@@ -594,10 +667,23 @@ test('the fleet loses nothing under chaos, and prints its figures', async () => 
     ]),
   ];
   const SHOWN = 25;
+  // A worker's log lines about one task, and its lines about no task (connection, channel, stop)
+  // within 3 s of them, whole.
+  const around = (id: string) =>
+    processes.flatMap(({ pid, proc }) => {
+      const at = (l: LogLine) => Date.parse(String(l.time));
+      const own = proc.lines.filter((l) => l.taskId === id);
+      const times = own.map(at);
+      const near = proc.lines.filter(
+        (l) => l.taskId === undefined && times.some((t) => Math.abs(at(l) - t) <= 3000),
+      );
+      return [...own, ...near].map((l) => {
+        const { time, level: _level, msg, ...rest } = l;
+        return `  ${time} ${pid} ${msg} ${JSON.stringify(rest)}`;
+      });
+    });
   for (const id of suspects.slice(0, SHOWN)) {
-    const lines = fleet.members.flatMap((m) =>
-      m.proc.lines.filter((l) => l.taskId === id).map((l) => `  ${l.time} ${m.pid} ${l.attempt} ${l.msg}`),
-    );
+    const lines = around(id);
     const stepLines = steps
       .filter((l) => l.taskId === id)
       .map((l) => `  step ${l.step} attempt ${l.attempt} run ${l.run} at ${l.at}`);
@@ -607,6 +693,17 @@ test('the fleet loses nothing under chaos, and prints its figures', async () => 
   }
   if (suspects.length > SHOWN) {
     process.stdout.write(`\n${suspects.length - SHOWN} more: ${suspects.slice(SHOWN).join(', ')}\n`);
+  }
+  if (suspects.length > 0) {
+    process.stdout.write(
+      `\nqueue depths after the fleet stopped: ${depthsAfterStop}\nnow: ${await depths()}\n`,
+    );
+    // The broker's warnings about queues (dropped commands, dead-lettering, leaders) first, then its tail.
+    const log = brokerLog(rabbit.url);
+    const about = log.split('\n').filter((l) => /drop|leader|dead|expir|queue '/i.test(l));
+    process.stdout.write(
+      `\nbroker log: lines about queues\n${about.slice(-50).join('\n')}\nbroker log: tail\n${log.slice(-3000)}\n`,
+    );
   }
   process.stdout.write(`\nchaos suite figures\n${table}\n${summary}\n`);
   if (process.env.CHAOS_SUMMARY_FILE) writeFileSync(process.env.CHAOS_SUMMARY_FILE, `${summary}\n`);
@@ -619,9 +716,11 @@ test('the fleet loses nothing under chaos, and prints its figures', async () => 
   expect(detail('dead letters without a reason', deadWithoutReason)).toEqual(
     detail('dead letters without a reason', []),
   );
-  // Every task: exactly one result, or a dead letter with a reason (a task with an id gets both).
+  // Every task: exactly one result (identical copies from the documented window count once), or a
+  // dead letter with a reason (a task with an id gets both).
+  const copiedIds = new Set(identicalCopies.map((c) => c.split('×')[0]));
   for (const id of allIds) {
-    const count = resultsById.get(id)?.length ?? 0;
+    const count = copiedIds.has(id) ? 1 : (resultsById.get(id)?.length ?? 0);
     const dead = deadLetters.filter(
       (d) => d.id === id || (id === 'bad-json-2' && d.body === malformed[1].body),
     );
@@ -711,6 +810,10 @@ test('the fleet loses nothing under chaos, and prints its figures', async () => 
           ],
           ['lost', lost.length],
           ['duplicate results', duplicates.length],
+          [
+            'identical result copies',
+            `${identicalCopies.length} (a worker SIGKILLed between the broker's confirm and its published marker; the redelivery republished the stored outcome, same body and messageId)`,
+          ],
           ['tasks resumed from a checkpoint', resumedTasks.size],
           ['SIGTERMs', `${terms} (${returnedUnspent.length} tasks returned to the queue, attempt not spent)`],
           ['SIGKILLs', killed],

@@ -5,9 +5,11 @@
  * Markdown page of the figures (docs/RELIABILITY.md).
  */
 import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
+import * as path from 'node:path';
 import { startWorker, type WorkerProcess } from './harness';
 
 /** mulberry32: a small seeded PRNG returning numbers in [0, 1). */
@@ -320,8 +322,9 @@ export function reliabilityDoc(report: ReliabilityReport): string {
     '| --- | --- |',
     ...report.figures.map(([name, value]) => `| ${cell(name)} | ${cell(value)} |`),
     '',
-    'The run passed every check of the suite: no task lost, none with two results, no step re-run',
-    'after its durable checkpoint (except the corrupted one), no task run by two workers at once,',
+    'The run passed every check of the suite: no task lost, no duplicate result (identical copies',
+    'from the documented crash window, same `messageId`, are counted apart), no step re-run after its',
+    'durable checkpoint (except the corrupted one), no task run by two workers at once,',
     'poison tasks dead-lettered within the attempt limit and never sooner than the backoff floor,',
     'gateway calls during the outage within the breaker bound.',
     '',
@@ -335,4 +338,28 @@ export function reliabilityDoc(report: ReliabilityReport): string {
     'not repeat exactly, so the figures vary a little from run to run.',
     '',
   ].join('\n');
+}
+
+/**
+ * The log of the throwaway broker listening at `url` (support/rabbitmq.ts keeps it in its temp
+ * directory, warnings and up), for a failure report; empty when it cannot be found.
+ */
+export function brokerLog(url: string): string {
+  const listener = `127.0.0.1:${new URL(url).port}`;
+  try {
+    for (const name of readdirSync(os.tmpdir())) {
+      if (!name.startsWith('agent-fleet-rabbit-')) continue;
+      const dir = path.join(os.tmpdir(), name);
+      const conf = path.join(dir, 'rabbitmq.conf');
+      if (!existsSync(conf) || !readFileSync(conf, 'utf8').includes(listener)) continue;
+      const logDir = path.join(dir, 'log');
+      return readdirSync(logDir)
+        .filter((file) => file.endsWith('.log'))
+        .map((file) => readFileSync(path.join(logDir, file), 'utf8'))
+        .join('\n');
+    }
+  } catch {
+    // best effort
+  }
+  return '';
 }
