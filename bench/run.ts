@@ -78,6 +78,10 @@ async function main(): Promise<void> {
     );
   });
   log();
+  log(
+    "Where the remaining time goes (CPU profiles; the baseline replays already-rendered JSON through plain `ApiObject`s, so it is stricter than hand-written L1 objects): each fleet is 7 constructs instead of 4, so cdk8s spends more on ordering objects, construct paths and finding the App for every resolved value; the TriggerAuthentication name is a hash of its construct path; quantities and ports are typed values cdk8s must resolve and unwrap; every prop is validated. The generated L1 classes re-convert every object field by field after rendering, which doubled our objects' cost; `withDirectJson` (lib/direct-json.ts) skips that pass for our objects, and every lib test checks that the output is identical. At small sizes part of the gap is JIT warm-up of that extra code (the benchmark warms with 5 fleets).",
+  );
+  log();
 
   const broker = await startRabbit();
   try {
@@ -123,6 +127,10 @@ async function main(): Promise<void> {
     );
     log(
       `| idle RSS, MiB | ${spread(s.rawIdleRssKiB.map((k) => k / 1024))} | ${spread(s.workerIdleRssKiB.map((k) => k / 1024))} | ${memRatio.toFixed(2)} | ≤ 1.3: ${verdict(memRatio <= 1.3)} |`,
+    );
+    log();
+    log(
+      `Module loading alone, spawn to exit (same run): \`require('@agent-fleet/worker')\` ${spread(s.workerRequireMs)} ms vs amqplib + prom-client ${spread(s.rawRequireMs)} ms. Beyond that the worker, before it is ready, resolves and checks its settings, loads the handler, proves the checkpoint directory writable, starts the metrics server, and declares its topology (task, result and dead-letter queues, the dead-letter exchange and one queue per retry tier, over three channels at once) where the baseline only consumes from a queue that exists. Both sides start against existing queues. cockatiel loads on the first \`ctx.guard\` call.`,
     );
     log();
 

@@ -253,6 +253,18 @@ export interface StartupResult {
   readonly workerColdStartMs: number[];
   readonly rawIdleRssKiB: number[];
   readonly workerIdleRssKiB: number[];
+  /** `node -e "require(...)"`, spawn to exit: the worker package vs amqplib + prom-client. */
+  readonly rawRequireMs: number[];
+  readonly workerRequireMs: number[];
+}
+
+/** Spawn → exit of `node -e <code>` run from the repository root (so packages resolve). */
+async function timeRequire(code: string): Promise<number> {
+  const t0 = performance.now();
+  const child = spawn(process.execPath, ['-e', code], { cwd: ROOT, stdio: 'ignore' });
+  const status = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  if (status !== 0) throw new Error(`node -e "${code}" exited ${status}`);
+  return performance.now() - t0;
 }
 
 /** Cold start (spawn → consumer registered and /readyz 200) and idle RSS one second later. */
@@ -264,6 +276,8 @@ export async function benchStartup(url: string, runs: number): Promise<StartupRe
     workerColdStartMs: [],
     rawIdleRssKiB: [],
     workerIdleRssKiB: [],
+    rawRequireMs: [],
+    workerRequireMs: [],
   };
   const idleQueue = `bench-idle-${randomBytes(4).toString('hex')}`;
   await channel.assertQueue(idleQueue, { durable: true, arguments: { 'x-queue-type': 'quorum' } });
@@ -292,6 +306,8 @@ export async function benchStartup(url: string, runs: number): Promise<StartupRe
     result.workerIdleRssKiB.push(rssKiB(worker.child.pid!));
     worker.child.kill('SIGTERM');
     await worker.exited;
+    result.rawRequireMs.push(await timeRequire("require('amqplib'); require('prom-client')"));
+    result.workerRequireMs.push(await timeRequire("require('@agent-fleet/worker')"));
   }
   rmSync(w.checkpointDir, { recursive: true, force: true });
   await connection.close();
