@@ -1,5 +1,14 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { promises as fs } from 'node:fs';
+import {
+  closeSync,
+  promises as fs,
+  linkSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import * as path from 'node:path';
 import type { DeadLetterReason, ResultMessage } from './contract';
 import { StorageError } from './errors';
@@ -162,6 +171,81 @@ async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
+/*
+ * Small-file bookkeeping (leases, done markers) uses synchronous calls on purpose: each is a few
+ * syscalls on a file of a few hundred bytes, and an async call costs several times the syscall in
+ * thread-pool round-trips and promise turns, on every task, between the delivery and the ack (see
+ * "file ops" in docs/BENCHMARKS.md). On a network volume a call blocks the event loop for about one
+ * round-trip to the server. Checkpoints, which can be large and are fsynced, stay asynchronous.
+ */
+
+/** `writeFileAtomic` without fsync, synchronously (see above). */
+function writeSmallFileAtomicSync(file: string, data: string): void {
+  tempCounter += 1;
+  const temp = path.join(path.dirname(file), `.${path.basename(file)}.${WRITER_ID}.${tempCounter}.tmp`);
+  try {
+    writeSmallFileSync(temp, data, 'wx');
+    renameSync(temp, file);
+  } catch (error) {
+    try {
+      unlinkIfPresentSync(temp);
+    } catch {
+      // the original error matters more
+    }
+    throw error;
+  }
+}
+
+/** Creates (`wx`: only if absent) or replaces a small file; `writeFileSync` on a descriptor writes it all. */
+function writeSmallFileSync(file: string, data: string, flag: 'wx' | 'w'): void {
+  const fd = openSync(file, flag, 0o640);
+  try {
+    writeFileSync(fd, data);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function unlinkIfPresentSync(file: string): void {
+  try {
+    unlinkSync(file);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+}
+
+/** A lease file's content; undefined when absent, torn or not a lease (it then protects nothing). */
+function readLeaseFile(file: string): Lease | undefined {
+  try {
+    const lease = readSmallJsonSync(file) as Partial<Lease> | undefined;
+    return lease && typeof lease.holder === 'string' && typeof lease.expiresAt === 'number'
+      ? (lease as Lease)
+      : undefined;
+  } catch (error) {
+    if (error instanceof CorruptCheckpointError) {
+      return undefined;
+    }
+    throw error;
+  }
+}
+
+function readSmallJsonSync(file: string): unknown | undefined {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+      return undefined;
+    }
+    throw new StorageError('read', path.dirname(file), error);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new CorruptCheckpointError(file, error);
+  }
+}
+
 async function unlinkIfPresent(file: string): Promise<void> {
   await fs.unlink(file).catch((error: NodeJS.ErrnoException) => {
     if (error.code !== 'ENOENT') throw error;
@@ -298,17 +382,7 @@ export class TaskCheckpoints {
   }
 
   async readLease(taskId: string): Promise<Lease | undefined> {
-    try {
-      const lease = (await readJson(this.leasePath(taskId))) as Lease | undefined;
-      return lease && typeof lease.holder === 'string' && typeof lease.expiresAt === 'number'
-        ? lease
-        : undefined;
-    } catch (error) {
-      if (error instanceof CorruptCheckpointError) {
-        return undefined; // a torn lease protects nothing: treat as expired
-      }
-      throw error;
-    }
+    return readLeaseFile(this.leasePath(taskId));
   }
 
   /**
@@ -323,30 +397,40 @@ export class TaskCheckpoints {
       try {
         // Not fsynced: a lease only has to outlive its holder's process; after a node crash it
         // expires anyway.
-        const handle = await fs.open(file, 'wx', 0o640);
-        try {
-          await handle.writeFile(JSON.stringify(lease));
-        } finally {
-          await handle.close();
-        }
+        writeSmallFileSync(file, JSON.stringify(lease), 'wx');
         return { acquired: true };
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
           throw new StorageError('take a lease', this.dir, error);
         }
       }
-      const current = await this.readLease(taskId);
+      const current = readLeaseFile(file);
       if (current && current.holder !== holder && current.expiresAt > now) {
         return { acquired: false, holder: current.holder, expiresInMs: current.expiresAt - now };
       }
       // Expired, ours from an earlier delivery, or unreadable: move it aside, then try again.
       const aside = `${file}.${randomBytes(6).toString('hex')}.stale`;
-      await fs.rename(file, aside).then(
-        () => fs.rm(aside, { force: true }),
-        () => undefined,
-      );
+      try {
+        renameSync(file, aside);
+      } catch {
+        continue; // another contender moved it first
+      }
+      // Between the read and the rename another contender may have taken it over: then what we
+      // moved is its live lease, which goes back (a hard link fails if a third one meanwhile
+      // created a lease; the live holder's next renewal then notices it lost the lease).
+      const moved = readLeaseFile(aside);
+      if (moved && moved.holder !== holder && moved.expiresAt > now) {
+        try {
+          linkSync(aside, file);
+        } catch {
+          // see above
+        }
+        unlinkIfPresentSync(aside);
+        return { acquired: false, holder: moved.holder, expiresInMs: moved.expiresAt - now };
+      }
+      unlinkIfPresentSync(aside);
     }
-    const current = await this.readLease(taskId);
+    const current = readLeaseFile(file);
     return { acquired: false, holder: current?.holder ?? 'unknown', expiresInMs: ttlMs };
   }
 
@@ -357,7 +441,7 @@ export class TaskCheckpoints {
       return false;
     }
     const lease: Lease = { taskId, holder, expiresAt: Date.now() + ttlMs };
-    await writeFileAtomic(this.leasePath(taskId), JSON.stringify(lease), { durable: false });
+    writeSmallFileAtomicSync(this.leasePath(taskId), JSON.stringify(lease));
     return true;
   }
 
@@ -372,7 +456,7 @@ export class TaskCheckpoints {
         return;
       }
     }
-    await unlinkIfPresent(this.leasePath(taskId));
+    unlinkIfPresentSync(this.leasePath(taskId));
   }
 
   publishedPath(taskId: string): string {
@@ -380,20 +464,11 @@ export class TaskCheckpoints {
   }
 
   async readDone(taskId: string): Promise<DoneMarker | undefined> {
-    const [published, publishing] = await Promise.all([
-      readJson(this.publishedPath(taskId)) as Promise<DoneMarker | undefined>,
-      readJson(this.donePath(taskId)).catch((error: unknown) => {
-        // Only matters when there is no published marker.
-        return error instanceof CorruptCheckpointError ? error : Promise.reject(error);
-      }) as Promise<DoneMarker | CorruptCheckpointError | undefined>,
-    ]);
+    const published = readSmallJsonSync(this.publishedPath(taskId)) as DoneMarker | undefined;
     if (published !== undefined) {
       return { ...published, state: 'published' };
     }
-    if (publishing instanceof CorruptCheckpointError) {
-      throw publishing;
-    }
-    return publishing;
+    return readSmallJsonSync(this.donePath(taskId)) as DoneMarker | undefined;
   }
 
   /**
@@ -408,17 +483,15 @@ export class TaskCheckpoints {
     try {
       if (state === 'published') {
         // The `publishing` marker already holds this outcome: one rename makes it `published`.
-        const renamed = await fs.rename(this.donePath(taskId), this.publishedPath(taskId)).then(
-          () => true,
-          (error: NodeJS.ErrnoException) => {
-            if (error.code === 'ENOENT') return false;
-            throw error;
-          },
-        );
-        if (renamed) return;
+        try {
+          renameSync(this.donePath(taskId), this.publishedPath(taskId));
+          return;
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+        }
       }
       const file = state === 'published' ? this.publishedPath(taskId) : this.donePath(taskId);
-      await writeFileAtomic(file, JSON.stringify(marker), { durable: false });
+      writeSmallFileAtomicSync(file, JSON.stringify(marker));
     } catch (error) {
       throw new StorageError('write a done marker', this.dir, error);
     }
