@@ -6,7 +6,7 @@ require('prom-client');
 const [url, queue] = process.argv.slice(2);
 
 async function main() {
-  const connection = await amqp.connect(url);
+  const connection = await amqp.connect(url, { noDelay: true }); // as the worker: no Nagle delay on each request
   const channel = await connection.createChannel();
   await channel.consume(queue, (msg) => channel.nack(msg, false, true));
   process.stdout.write('BENCH ready\n');

@@ -6,7 +6,7 @@ const amqp = require('amqplib');
 const [url, queue, resultQueue, prefetch, max] = process.argv.slice(2);
 
 async function main() {
-  const connection = await amqp.connect(url);
+  const connection = await amqp.connect(url, { noDelay: true }); // as the worker: no Nagle delay on each request
   const channel = await connection.createConfirmChannel();
   await channel.assertQueue(resultQueue, { durable: true });
   await channel.prefetch(Number(prefetch));

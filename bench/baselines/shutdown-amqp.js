@@ -23,7 +23,7 @@ function writeDurably() {
 }
 
 async function main() {
-  const connection = await amqp.connect(url);
+  const connection = await amqp.connect(url, { noDelay: true }); // as the worker: no Nagle delay on each request
   const channel = await connection.createConfirmChannel();
   await channel.prefetch(1);
   let held;

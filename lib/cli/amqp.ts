@@ -77,6 +77,8 @@ export async function connectBroker(url: string, connectionName: string): Promis
     return await amqp.connect(url, {
       clientProperties: { connection_name: connectionName },
       timeout: 10_000,
+      // Seeding publishes with confirms: without this each waits on a delayed ACK (Nagle).
+      noDelay: true,
     });
   } catch (error) {
     throw new CliError(describeConnectError(error, shown, url));
