@@ -3,6 +3,7 @@ import {
   closeSync,
   promises as fs,
   linkSync,
+  mkdirSync,
   openSync,
   readFileSync,
   renameSync,
@@ -274,10 +275,11 @@ export class TaskCheckpoints {
 
   /** Creates the directory if needed and proves it writable; throws with the OS error otherwise. */
   async prepare(): Promise<void> {
-    await fs.mkdir(this.dir, { recursive: true });
-    // Proves create, write and rename; an fsync would only add to every cold start.
-    await writeFileAtomic(path.join(this.dir, `.probe.${WRITER_ID}`), 'ok', { durable: false });
-    await unlinkIfPresent(path.join(this.dir, `.probe.${WRITER_ID}`));
+    // Synchronous, as the small-file bookkeeping: nothing else runs yet, and each async call
+    // would add its thread-pool round-trip to the cold start. Proves create, write and rename.
+    mkdirSync(this.dir, { recursive: true });
+    writeSmallFileAtomicSync(path.join(this.dir, `.probe.${WRITER_ID}`), 'ok');
+    unlinkIfPresentSync(path.join(this.dir, `.probe.${WRITER_ID}`));
   }
 
   checkpointPath(taskId: string): string {
