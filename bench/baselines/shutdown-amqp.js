@@ -2,25 +2,10 @@
 // shutdown protocol and nothing else. Holds one task and 1 MB of state; on SIGTERM it cancels the
 // consumer, writes the state durably (temp file, fsync, rename, fsync directory), publishes the
 // task back with a confirm, acks it, closes the channel and the connection, and exits 75.
-const fs = require('node:fs');
-const path = require('node:path');
 const amqp = require('amqplib');
+const { writeStateDurably } = require('./durable-state');
 
 const [url, queue, dir] = process.argv.slice(2);
-const state = JSON.stringify({ context: 'y'.repeat(1024 * 1024) });
-
-function writeDurably() {
-  const file = path.join(dir, 'state.json');
-  const tmp = `${file}.${process.pid}.tmp`;
-  const fd = fs.openSync(tmp, 'w');
-  fs.writeSync(fd, state);
-  fs.fsyncSync(fd);
-  fs.closeSync(fd);
-  fs.renameSync(tmp, file);
-  const dfd = fs.openSync(dir, 'r');
-  fs.fsyncSync(dfd);
-  fs.closeSync(dfd);
-}
 
 async function main() {
   const connection = await amqp.connect(url, { noDelay: true }); // as the worker: no Nagle delay on each request
@@ -30,7 +15,7 @@ async function main() {
   let consumerTag;
   process.on('SIGTERM', async () => {
     await channel.cancel(consumerTag);
-    writeDurably();
+    writeStateDurably(dir);
     process.stdout.write('BENCH durable\n');
     if (held) {
       channel.sendToQueue(queue, held.content, { persistent: true });
