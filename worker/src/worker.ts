@@ -473,7 +473,6 @@ export class AgentWorker extends EventEmitter<WorkerEvents> {
     try {
       await this.underLease(delivery, id, attempt, log, async () => {
         // Under the lease, so no other worker is finishing or checkpointing the task meanwhile.
-        // Both reads at once: each is a round-trip on a network volume.
         const [marker, resumed] = await Promise.all([
           this.readDoneMarker(id, log),
           this.readResumeState(id, log),
