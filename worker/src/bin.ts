@@ -4,12 +4,24 @@
  * with the settings from the contract env; exits with the contract's exit codes.
  */
 import { Env, ExitCode } from './contract';
-import { ConfigError } from './errors';
-import { loadHandler } from './load';
-import { createLogger } from './logger';
-import { reportConfigError, runAgent } from './run';
+
+// Loading the runtime and the handler takes a few hundred ms. A SIGTERM meanwhile finds nothing
+// taken (no task, no checkpoint): exit "interrupted" at once, as after any SIGTERM, instead of
+// dying by the signal before any handler exists. So only the contract is loaded before this.
+// The listener stays: removing it could drop a signal already queued for it, which the runtime's
+// own listeners, once installed, receive as well.
+let runtimeStarted = false;
+const exitEarly = () => {
+  if (!runtimeStarted) process.exit(ExitCode.interrupted);
+};
+process.on('SIGTERM', exitEarly);
+process.on('SIGINT', exitEarly);
 
 async function main(): Promise<void> {
+  const { ConfigError } = require('./errors') as typeof import('./errors');
+  const { loadHandler } = require('./load') as typeof import('./load');
+  const { createLogger } = require('./logger') as typeof import('./logger');
+  const { reportConfigError, runAgent } = require('./run') as typeof import('./run');
   let handler: Awaited<ReturnType<typeof loadHandler>>;
   try {
     handler = await loadHandler(process.env[Env.AGENT_HANDLER]);
@@ -20,6 +32,8 @@ async function main(): Promise<void> {
     }
     throw error;
   }
+  // runAgent installs its own listeners before its first await, so none is dispatched between.
+  runtimeStarted = true;
   await runAgent({ handler });
 }
 

@@ -97,6 +97,15 @@ test('a handler ignoring the signal is requeued at the deadline and the worker s
   await client().deleteQueues(setup.taskQueue, setup.deadQueue, setup.resultQueue);
 });
 
+test('SIGTERM while the handler module is still loading exits "interrupted", not by the signal', async () => {
+  const setup = testSetup('early-term');
+  const worker = startWorker(setup.env({ AGENT_HANDLER: path.join(FIXTURES, 'slow-loading-handler.js') }));
+  await worker.waitForLog('handler module loading', (l) => l.fixture === 'loading');
+  worker.kill('SIGTERM');
+  expect(await worker.waitForExit()).toEqual({ code: ExitCode.interrupted, signal: null });
+  expect(worker.lines.some((l) => l.msg === 'consuming')).toBe(false);
+});
+
 test('SIGTERM while idle exits "interrupted", never 0', async () => {
   const setup = testSetup('idle-term');
   const worker = startWorker(setup.env());
