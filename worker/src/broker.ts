@@ -45,6 +45,21 @@ export function retryQueueArguments(taskQueueName: string, delayMs: number): Rec
   };
 }
 
+/** The properties a copy of a task message keeps (headers are set by each caller); always persistent. */
+function copiedProperties(message: amqp.Message): amqp.Options.Publish {
+  const p = message.properties;
+  return {
+    messageId: p.messageId,
+    correlationId: p.correlationId,
+    contentType: p.contentType,
+    contentEncoding: p.contentEncoding,
+    type: p.type,
+    appId: p.appId,
+    timestamp: p.timestamp,
+    persistent: true,
+  };
+}
+
 /** Longest dead-letter detail header written, in characters. */
 const MAX_DETAIL = 1000;
 
@@ -266,14 +281,7 @@ export class Broker {
       this.topology.taskQueueName,
       message.content,
       {
-        messageId: p.messageId,
-        correlationId: p.correlationId,
-        contentType: p.contentType,
-        contentEncoding: p.contentEncoding,
-        type: p.type,
-        appId: p.appId,
-        timestamp: p.timestamp,
-        persistent: true,
+        ...copiedProperties(message),
         headers: {
           ...(p.headers ?? {}),
           [Headers.deadLetterReason]: reason,
@@ -307,14 +315,9 @@ export class Broker {
 
   /**
    * Publishes a copy of the task to the retry tier `tierMs`, to come back to the task queue after
-   * `delayMs` (≤ `tierMs`), with `Headers.attempts` = attempts spent so far and without the
-   * broker's `x-delivery-count` (the copy starts a fresh count). Resolves once confirmed; the caller
-   * then acks the original.
-   */
-  /**
-   * Publishes a copy of `message` (confirmed) carrying `attempts` and `lastError`: to the retry
-   * queue of `tierMs`, expiring after `delayMs`, or straight back to the task queue when `tierMs`
-   * is 0 (an interruption: no delay, and a fresh `x-delivery-count`).
+   * `delayMs` (≤ `tierMs`), or straight to the task queue when `tierMs` is 0 (an interruption),
+   * with `Headers.attempts` = attempts spent so far and without the broker's `x-delivery-count`
+   * (the copy starts a fresh count). Resolves once confirmed; the caller then acks the original.
    */
   publishRetry(
     message: amqp.Message,
@@ -331,14 +334,7 @@ export class Broker {
       direct ? this.topology.taskQueueName : retryQueueFor(this.topology.taskQueueName, opts.tierMs),
       message.content,
       {
-        messageId: p.messageId,
-        correlationId: p.correlationId,
-        contentType: p.contentType,
-        contentEncoding: p.contentEncoding,
-        type: p.type,
-        appId: p.appId,
-        timestamp: p.timestamp,
-        persistent: true,
+        ...copiedProperties(message),
         expiration: direct ? undefined : String(Math.max(0, Math.min(opts.delayMs, opts.tierMs))),
         headers,
       },

@@ -108,31 +108,23 @@ export class CorruptCheckpointError extends Error {
 export type CheckpointProblem = (message: string, error: unknown) => void;
 
 /**
- * Atomic file writes: a temp file with a name unique to this writer in the same directory, rename
- * over the target. A crash leaves the old file or the new one, never a torn one; concurrent writers
- * never share a temp file. Readers open the file anew each time (close-to-open consistency on
- * NFS/EFS).
- *
- * `durable` (the default) adds an fsync of the file before the rename and of the directory after
- * it, so the write also survives a node crash or power loss. Without it the write survives any
- * death of the process (SIGKILL, OOM): the data is in the kernel's page cache, or on an NFS server
- * once the file is closed.
+ * Durable, atomic file writes: a temp file with a name unique to this writer in the same
+ * directory, fsync, rename over the target, fsync the directory. A crash (of the process or the
+ * node) leaves the old file or the new one, never a torn one; concurrent writers never share a
+ * temp file. Readers open the file anew each time (close-to-open consistency on NFS/EFS).
  */
 export async function writeFileAtomic(
   file: string,
   data: string | Buffer,
-  options: { keepPreviousAs?: string; durable?: boolean } = {},
+  options: { keepPreviousAs?: string } = {},
 ): Promise<void> {
-  const durable = options.durable ?? true;
   const dir = path.dirname(file);
   tempCounter += 1;
   const temp = path.join(dir, `.${path.basename(file)}.${WRITER_ID}.${tempCounter}.tmp`);
   const handle = await fs.open(temp, 'wx', 0o640);
   try {
     await handle.writeFile(data);
-    if (durable) {
-      await handle.sync();
-    }
+    await handle.sync();
   } catch (error) {
     await handle.close().catch(() => undefined);
     await fs.rm(temp, { force: true });
@@ -152,9 +144,7 @@ export async function writeFileAtomic(
     await fs.rm(temp, { force: true });
     throw error;
   }
-  if (durable) {
-    await fsyncDir(dir);
-  }
+  await fsyncDir(dir);
 }
 
 async function fsyncDir(dir: string): Promise<void> {
@@ -180,7 +170,7 @@ async function fsyncDir(dir: string): Promise<void> {
  * round-trip to the server. Checkpoints, which can be large and are fsynced, stay asynchronous.
  */
 
-/** `writeFileAtomic` without fsync, synchronously (see above). */
+/** `writeFileAtomic` without the fsyncs, synchronously (see above): survives process death (SIGKILL, OOM), not a node crash. */
 function writeSmallFileAtomicSync(file: string, data: string): void {
   tempCounter += 1;
   const temp = path.join(path.dirname(file), `.${path.basename(file)}.${WRITER_ID}.${tempCounter}.tmp`);

@@ -800,31 +800,18 @@ export class AgentWorker extends EventEmitter<WorkerEvents> {
     log: Logger,
   ): Promise<void> {
     const tierMs = tierFor(delayMs, this.retryTiers);
-    const attempt = attemptsSpent;
-    try {
-      if (delivery.generation !== this.broker.generation) {
-        throw new Error('the channel that delivered the task is gone');
-      }
-      await this.broker.publishRetry(delivery.message, {
-        delayMs,
-        tierMs,
-        attempts: attempt,
-        lastError: why,
-      });
-    } catch (error) {
-      this.release(delivery, id, `${why}; scheduling the retry failed: ${errorText(error)}`, log);
-      return;
+    if (await this.replaceWithCopy(delivery, id, { delayMs, tierMs, attempts: attemptsSpent }, why, log)) {
+      log.warn(
+        { why, attempt: attemptsSpent, retryInMs: delayMs, tierMs },
+        'task failed; retrying after a delay',
+      );
     }
-    log.warn({ why, attempt, retryInMs: delayMs, tierMs }, 'task failed; retrying after a delay');
-    this.settle(delivery, 'ack', log);
-    this.emit('taskReleased', { taskId: id, why });
   }
 
   /**
    * A task stopped by a shutdown goes straight back to the task queue with its attempt unspent
    * (a requeue would count through `x-delivery-count`, and five node drains would dead-letter a
-   * healthy task). The lease goes first, so the next worker need not wait for it. If the copy
-   * cannot be published the delivery is requeued (the attempt then counts).
+   * healthy task). The lease goes first, so the next worker need not wait for it.
    */
   private async returnInterrupted(
     delivery: Delivery,
@@ -837,23 +824,36 @@ export class AgentWorker extends EventEmitter<WorkerEvents> {
     await this.store
       .releaseLease(id, this.leaseHolder)
       .catch((error) => log.warn({ err: error }, 'could not release the task lease'));
+    const copy = { delayMs: 0, tierMs: 0, attempts: attempt - 1 };
+    if (await this.replaceWithCopy(delivery, id, copy, why, log)) {
+      log.warn({ why, attempt }, 'task returned to the queue, attempt not spent');
+    }
+  }
+
+  /**
+   * Replaces the delivery by a confirmed copy (a retry tier, or the task queue itself when
+   * `tierMs` is 0) carrying `attempts`, then acks it. If the copy cannot be published the delivery
+   * is requeued instead (the attempt then counts through `x-delivery-count`). True when copied.
+   */
+  private async replaceWithCopy(
+    delivery: Delivery,
+    id: string,
+    copy: { delayMs: number; tierMs: number; attempts: number },
+    why: string,
+    log: Logger,
+  ): Promise<boolean> {
     try {
       if (delivery.generation !== this.broker.generation) {
         throw new Error('the channel that delivered the task is gone');
       }
-      await this.broker.publishRetry(delivery.message, {
-        delayMs: 0,
-        tierMs: 0,
-        attempts: attempt - 1,
-        lastError: why,
-      });
+      await this.broker.publishRetry(delivery.message, { ...copy, lastError: why });
     } catch (error) {
-      this.release(delivery, id, `${why}; returning it unspent failed: ${errorText(error)}`, log);
-      return;
+      this.release(delivery, id, `${why}; publishing its copy failed: ${errorText(error)}`, log);
+      return false;
     }
-    log.warn({ why, attempt }, 'task returned to the queue, attempt not spent');
     this.settle(delivery, 'ack', log);
     this.emit('taskReleased', { taskId: id, why });
+    return true;
   }
 
   /** Returns the delivery to the queue (or leaves it to the broker when the channel is gone). */
