@@ -167,7 +167,7 @@ export class Broker {
   /**
    * Declares the topology. amqplib sends one request per channel at a time, so the independent
    * parts go over short-lived extra channels at once: a cold start then waits for about a third of
-   * the round-trips (the retry tiers alone are 7 with the default policy). Any refusal (406) still
+   * the round-trips (one per retry tier on top of the rest). Any refusal (406) still
    * fails the whole declaration.
    */
   private async declare(connection: amqp.ChannelModel, channel: amqp.ConfirmChannel): Promise<void> {
