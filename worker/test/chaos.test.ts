@@ -623,7 +623,10 @@ test('the fleet loses nothing under chaos, and prints its figures', async () => 
     ['  succeeded (regular tasks)', `${succeeded.length} of ${regular.length}`],
     ['dead-lettered', deadLetters.length],
     ...[...deadByReason].map(([reason, count]): [string, number] => [`  reason ${reason}`, count]),
-    ['regular tasks dead-lettered', regularDead.length],
+    [
+      'regular tasks dead-lettered (e.g. killed at every attempt)',
+      regularDead.length > 0 ? `${regularDead.length}: ${regularDead.join(' ')}` : 0,
+    ],
     ['lost', `${lost.length}${accountingTimedOut ? ` (${accounting} waiting for them)` : ''}`],
     ['duplicate results', duplicates.length],
     [
