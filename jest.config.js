@@ -1,7 +1,13 @@
 /**
- * One `jest` run covers both packages: the construct library (test/) and the worker
- * runtime (worker/test/, which starts its own throwaway RabbitMQ in a global setup).
+ * One `jest` run covers every package: the runtime contract (contract/test), the construct library
+ * (test/), the worker runtime (worker/test/, which starts its own throwaway RabbitMQ in a global
+ * setup) and the CLI (cli/test/).
  */
 module.exports = {
-  projects: ['<rootDir>/test/jest.config.js', '<rootDir>/worker/jest.config.js'],
+  projects: [
+    '<rootDir>/contract/jest.config.js',
+    '<rootDir>/test/jest.config.js',
+    '<rootDir>/worker/jest.config.js',
+    '<rootDir>/cli/jest.config.js',
+  ],
 };

@@ -6,8 +6,8 @@
 import { writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import { join } from 'node:path';
-import { ExitCode } from '@agent-fleet/worker/contract';
-import { startRabbit } from '../worker/test/support/rabbitmq';
+import { ExitCode } from '@agent-fleet/contract';
+import { startRabbit } from '../testkit/rabbitmq';
 import { median, percentile, ratio, spread } from './stats';
 import { benchSynth } from './synth';
 import { benchShutdown, benchStartup, benchThroughput } from './worker';

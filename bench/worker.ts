@@ -9,10 +9,10 @@ import { get } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { Env, ExitCode } from '@agent-fleet/contract';
 import { TaskCheckpoints } from '@agent-fleet/worker';
-import { Env, ExitCode } from '@agent-fleet/worker/contract';
 import * as amqp from 'amqplib';
-import { freePort } from '../worker/test/support/rabbitmq';
+import { freePort } from '../testkit/ports';
 
 const ROOT = join(__dirname, '..', '..', '..');
 const WORKER_BIN = join(ROOT, 'worker', 'dist', 'bin.js');

@@ -1,12 +1,14 @@
 import { isIPv4, isIPv6 } from 'node:net';
-import { Defaults } from '@agent-fleet/worker/contract';
+import { Defaults } from '@agent-fleet/contract';
 import { type ApiObject, Chart, Names } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-30';
 import { Construct } from 'constructs';
-import { type IAgentWorkload, RESOURCE_NAMES, type ResourceAmounts, renderAmounts } from './agent-pod';
-import { withDirectJson } from './direct-json';
-import { type Quantity, requireQuantity } from './quantity';
-import { invalid, requireDnsLabel, requireLabelValue } from './validation';
+import type { ResourceAmounts } from './agent-pod-props';
+import { RESOURCE_NAMES, renderAmounts } from './internal/agent-pod';
+import { withDirectJson } from './internal/direct-json';
+import { invalid, requireDnsLabel, requireLabelValue, requireQuantity } from './internal/validation';
+import type { Quantity } from './quantity';
+import type { IAgentWorkload } from './workload';
 
 /** The immutable label every namespace carries (a `name` label exists only if someone adds it). */
 export const NAMESPACE_NAME_LABEL = 'kubernetes.io/metadata.name';

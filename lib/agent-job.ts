@@ -1,16 +1,12 @@
 import { type ApiObject, Duration, Names } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-30';
 import { Construct } from 'constructs';
-import {
-  AgentIdentity,
-  AgentPod,
-  type AgentPodProps,
-  type AgentResources,
-  type IAgentWorkload,
-} from './agent-pod';
-import { POD_TEMPLATE_UNION_PATHS, withDirectJson } from './direct-json';
-import { agentPodFailurePolicy, POD_REPLACEMENT_POLICY } from './job-policy';
-import { invalid, requireDnsLabel, requireInt, requireSeconds } from './validation';
+import type { AgentPodProps, AgentResources } from './agent-pod-props';
+import { AgentIdentity, AgentPod } from './internal/agent-pod';
+import { POD_TEMPLATE_UNION_PATHS, withDirectJson } from './internal/direct-json';
+import { agentPodFailurePolicy, POD_REPLACEMENT_POLICY } from './internal/job-policy';
+import { invalid, requireDnsLabel, requireInt, requireSeconds } from './internal/validation';
+import type { IAgentWorkload } from './workload';
 
 /** How the Job counts completions. */
 export enum CompletionMode {

@@ -1,15 +1,11 @@
 import { type ApiObject, Duration, Names } from 'cdk8s';
 import { Construct } from 'constructs';
 import * as keda from '../imports/keda-keda.sh';
-import {
-  AgentIdentity,
-  AgentPod,
-  type AgentPodProps,
-  type AgentResources,
-  type IAgentWorkload,
-} from './agent-pod';
-import { POD_TEMPLATE_UNION_PATHS, withDirectJson } from './direct-json';
-import { agentPodFailurePolicy, POD_REPLACEMENT_POLICY } from './job-policy';
+import type { AgentPodProps, AgentResources } from './agent-pod-props';
+import { AgentIdentity, AgentPod } from './internal/agent-pod';
+import { POD_TEMPLATE_UNION_PATHS, withDirectJson } from './internal/direct-json';
+import { agentPodFailurePolicy, POD_REPLACEMENT_POLICY } from './internal/job-policy';
+import { invalid, requireDnsLabel, requireInt, requireSeconds } from './internal/validation';
 import { KEDA_DEFAULT_MAX_REPLICA_COUNT } from './scaling/keda-scaledjob';
 import {
   DEFAULT_LLM_MAX_UTILIZATION,
@@ -19,7 +15,7 @@ import {
   llmCapacityGuard,
 } from './scaling/llm-capacity';
 import { type BoundTrigger, ScaledJobTrigger, type TriggerAuth } from './triggers';
-import { invalid, requireDnsLabel, requireInt, requireSeconds } from './validation';
+import type { IAgentWorkload } from './workload';
 
 /** KEDA's strategies for how many Jobs to create per polling cycle. */
 export class ScalingStrategy {

@@ -1,8 +1,8 @@
 import { k8s } from 'cdk8s-plus-30';
 import { Construct } from 'constructs';
-import { withDirectJson } from './direct-json';
-import { Quantity, requireQuantity } from './quantity';
-import { invalid, requireDnsSubdomain } from './validation';
+import { withDirectJson } from './internal/direct-json';
+import { invalid, requireDnsSubdomain, requireQuantity } from './internal/validation';
+import { Quantity } from './quantity';
 
 const KubePersistentVolumeClaim = withDirectJson(k8s.KubePersistentVolumeClaim, [
   'spec.resources.limits.*',

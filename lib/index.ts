@@ -1,12 +1,94 @@
-export * from './agent-guardrails';
-export * from './agent-job';
-export * from './agent-pod';
-export * from './agent-scaled-job';
-export * from './checkpoint-store';
-export * from './job-policy';
-export * from './observability';
-export * from './quantity';
-export * from './queue';
-export * from './scaling';
-export * from './triggers';
-export * from './validation';
+export {
+  AgentGuardrails,
+  type AgentGuardrailsProps,
+  type DnsOptions,
+  EgressPeer,
+  type IpBlockPeerOptions,
+  type LimitRangeOptions,
+  type NamespacePeerOptions,
+  NamespaceQuota,
+  type PeerPort,
+  Protocol,
+  type QuotaAmounts,
+  UnhealthyPodEvictionPolicy,
+} from './agent-guardrails';
+export { AgentJob, type AgentJobProps, CompletionMode } from './agent-job';
+export {
+  type AgentPodProps,
+  type AgentResources,
+  type AgentToleration,
+  DEFAULT_AGENT_RESOURCES,
+  type ResourceAmounts,
+  TaintEffect,
+} from './agent-pod-props';
+export {
+  AgentScaledJob,
+  type AgentScaledJobProps,
+  type LlmCapacity,
+  MultipleScalersCalculation,
+  RolloutStrategy,
+  ScalingStrategy,
+} from './agent-scaled-job';
+export {
+  CheckpointAccessMode,
+  CheckpointStore,
+  type CheckpointStoreProps,
+  type ICheckpointStore,
+} from './checkpoint-store';
+export {
+  type AgentAlertOptions,
+  type AgentDashboardOptions,
+  AgentObservability,
+  type AgentObservabilityProps,
+  type ExternalMetricLabels,
+} from './observability/agent-observability';
+export { AgentAlert, AlertSeverity } from './observability/alerts';
+export { Quantity } from './quantity';
+export { QueueConnection } from './queue';
+export {
+  decideScaledJobScale,
+  KEDA_DEFAULT_MAX_REPLICA_COUNT,
+  kedaMaxReplicaCount,
+  type MultipleScalersCalculationName,
+  type RabbitMqMetricOptions,
+  type RabbitMqProtocol,
+  type RabbitMqQueueDepth,
+  rabbitMqQueueLengthMetric,
+  type ScaledJobScaleDecision,
+  type ScaledJobScaleInput,
+  type ScaledJobScalingStrategy,
+  type ScalerFigures,
+  type ScalerMetric,
+  type ScalingStrategyName,
+} from './scaling/keda-scaledjob';
+export {
+  DEFAULT_LLM_MAX_UTILIZATION,
+  type DurationLike,
+  type LlmBindingLimit,
+  type LlmCapacityInput,
+  type LlmCapacityResult,
+  type LlmGatewayCapacity,
+  type LlmLoad,
+  type LlmTaskProfile,
+  llmCapacityGuard,
+  llmLoadForJobs,
+} from './scaling/llm-capacity';
+export {
+  type AwsSqsTriggerOptions,
+  KafkaSasl,
+  type KafkaTriggerOptions,
+  type PodIdentityOptions,
+  PodIdentityProvider,
+  RabbitMqMode,
+  RabbitMqProtocolName,
+  type RabbitMqTriggerOptions,
+  type RedisListTriggerOptions,
+  type RedisStreamTriggerOptions,
+  ScaledJobTrigger,
+  type SecretKeyRef,
+  secretKey,
+  TriggerAuth,
+  type TriggerAuthOptions,
+} from './triggers';
+export { AgentFleetValidationError } from './validation-error';
+export { type IAgentWorkload, WORKLOAD_LABEL } from './workload';

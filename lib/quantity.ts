@@ -1,6 +1,3 @@
-import type { IConstruct } from 'constructs';
-import { invalid } from './validation';
-
 /**
  * The grammar Kubernetes accepts for a resource quantity (k8s.io/apimachinery resource.Quantity):
  * a non-negative decimal number followed by a binary-SI suffix (Ki…Ei), a decimal-SI suffix
@@ -82,19 +79,4 @@ export class Quantity {
   toString(): string {
     return this.value;
   }
-}
-
-/** The quantity's amount, or a synth-time error naming `prop` when Kubernetes would refuse it. */
-export function requireQuantity(scope: IConstruct, prop: string, quantity: Quantity): number {
-  const amount = quantity.toNumber();
-  if (amount === undefined) {
-    invalid(
-      scope,
-      prop,
-      quantity.value,
-      'is not a Kubernetes quantity',
-      'write a number with an optional suffix and no space, e.g. "500m", "2", "512Mi", "4Gi" (not "4Gb" or "2 Gi"), or use Quantity.gibibytes()/Quantity.cpuMillis()',
-    );
-  }
-  return amount;
 }

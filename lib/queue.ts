@@ -1,6 +1,6 @@
 import type { ISecret } from 'cdk8s-plus-30';
 import type { Construct } from 'constructs';
-import { invalid, requireDnsSubdomain } from './validation';
+import { invalid, requireDnsSubdomain } from './internal/validation';
 
 /**
  * Where agents find the task queue's connection URL: always a key of a Kubernetes Secret, injected

@@ -1,6 +1,6 @@
 import type { ISecret } from 'cdk8s-plus-30';
 import type { Construct } from 'constructs';
-import { invalid, requireDnsSubdomain, requireNoCredential } from './validation';
+import { invalid, requireDnsSubdomain, requireNoCredential } from './internal/validation';
 
 /** A key of a Kubernetes Secret. `QueueConnection` is one too. */
 export interface SecretKeyRef {

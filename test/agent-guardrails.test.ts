@@ -1,4 +1,4 @@
-import { Defaults } from '@agent-fleet/worker/contract';
+import { Defaults } from '@agent-fleet/contract';
 import { Chart, Testing } from 'cdk8s';
 import fc from 'fast-check';
 import { AgentFleetChart } from '../examples/main';
@@ -11,17 +11,15 @@ import {
   AgentScaledJob,
   EgressPeer,
   type IAgentWorkload,
-  minAvailableFor,
-  NAMESPACE_NAME_LABEL,
   NamespaceQuota,
   Protocol,
   Quantity,
   QueueConnection,
   ScaledJobTrigger,
   UnhealthyPodEvictionPolicy,
-  WARNING_METADATA,
   WORKLOAD_LABEL,
 } from '../lib';
+import { minAvailableFor, NAMESPACE_NAME_LABEL, WARNING_METADATA } from '../lib/agent-guardrails';
 import { type Manifest, only, synthValid } from './support/manifests';
 
 const queue = QueueConnection.fromSecretName('agent-secrets', 'queue-url');

@@ -1,4 +1,4 @@
-import { Defaults, Env, ExitCode, Http, SHUTDOWN_MARGIN_SECONDS } from '@agent-fleet/worker/contract';
+import { Defaults, Env, ExitCode, Http, SHUTDOWN_MARGIN_SECONDS } from '@agent-fleet/contract';
 import { ApiObject, type Chart, Duration, JsonPatch, Testing } from 'cdk8s';
 import { ServiceAccount } from 'cdk8s-plus-30';
 import fc from 'fast-check';
@@ -370,12 +370,12 @@ describe('AgentJob rejects at synth time', () => {
     [
       'fails when results would go to the task queue',
       { queueName: 'q', resultQueueName: 'q' },
-      /resultQueueName = "q" is the same queue as queueName/,
+      /resultQueueName = "q" names the task queue too/,
     ],
     [
       'fails on a reserved queue name',
       { queueName: 'amq.tasks' },
-      /queueName = "amq.tasks" is not a usable queue name/,
+      /queueName = "amq.tasks" starts with "amq."/,
     ],
     [
       'fails on a relative handler path',

@@ -1,4 +1,4 @@
-import { Defaults, Http, Metrics } from '@agent-fleet/worker/contract';
+import { Defaults, Http, Metrics } from '@agent-fleet/contract';
 import { Chart, Duration, Testing } from 'cdk8s';
 import { AgentFleetChart } from '../examples/main';
 import {
@@ -10,15 +10,14 @@ import {
   type AgentObservabilityProps,
   AgentScaledJob,
   type AgentScaledJobProps,
-  DASHBOARD_SCHEMA_VERSION,
-  EXTERNAL_METRIC_NAMES,
-  KubeStateMetrics,
   llmCapacityGuard,
   QueueConnection,
   ScaledJobTrigger,
   WORKLOAD_LABEL,
-  WORKLOAD_TARGET_LABEL,
 } from '../lib';
+import { EXTERNAL_METRIC_NAMES, KubeStateMetrics } from '../lib/internal/external-metrics';
+import { WORKLOAD_TARGET_LABEL } from '../lib/internal/promql';
+import { DASHBOARD_SCHEMA_VERSION } from '../lib/observability/dashboard';
 import { type Manifest, only, synthValid } from './support/manifests';
 import { checkRules, promtoolPath, testRules } from './support/promtool';
 

@@ -1,4 +1,4 @@
-import { Defaults, Env, ExitCode, SHUTDOWN_MARGIN_SECONDS } from '@agent-fleet/worker/contract';
+import { Defaults, Env, ExitCode, SHUTDOWN_MARGIN_SECONDS } from '@agent-fleet/contract';
 import { ApiObject, Chart, Duration, JsonPatch, Testing } from 'cdk8s';
 import { ServiceAccount } from 'cdk8s-plus-30';
 import fc from 'fast-check';
@@ -8,7 +8,6 @@ import {
   AgentJob,
   AgentScaledJob,
   type AgentScaledJobProps,
-  agentPodFailurePolicy,
   CheckpointAccessMode,
   CheckpointStore,
   CompletionMode,
@@ -29,6 +28,7 @@ import {
   TriggerAuth,
   WORKLOAD_LABEL,
 } from '../lib';
+import { agentPodFailurePolicy } from '../lib/internal/job-policy';
 import { envOf, type Manifest, only, synthValid } from './support/manifests';
 
 const queue = QueueConnection.fromSecretName('agent-secrets', 'queue-url');

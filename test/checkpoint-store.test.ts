@@ -1,4 +1,4 @@
-import { Defaults } from '@agent-fleet/worker/contract';
+import { Defaults } from '@agent-fleet/contract';
 import { ApiObject, JsonPatch, Testing } from 'cdk8s';
 import { AgentJob, CheckpointAccessMode, CheckpointStore, Quantity, QueueConnection } from '../lib';
 import { only, synthValid } from './support/manifests';

@@ -14,7 +14,7 @@ import {
   Quantity,
   QueueConnection,
 } from '../lib';
-import { generatedJson, withDirectJson } from '../lib/direct-json';
+import { generatedJson, withDirectJson } from '../lib/internal/direct-json';
 
 const checked = () => (globalThis as { directJsonChecked?: number }).directJsonChecked ?? 0;
 

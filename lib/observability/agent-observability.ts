@@ -1,4 +1,4 @@
-import { Defaults, Http } from '@agent-fleet/worker/contract';
+import { Defaults, Http } from '@agent-fleet/contract';
 import { type ApiObject, Chart, Duration, Names } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-30';
 import { Construct } from 'constructs';
@@ -8,7 +8,6 @@ import {
   PrometheusRule,
   PrometheusRuleSpecGroupsRulesExpr,
 } from '../../imports/monitoring-monitoring.coreos.com';
-import { type IAgentWorkload, WORKLOAD_LABEL } from '../agent-pod';
 import { AgentScaledJob } from '../agent-scaled-job';
 import {
   invalid,
@@ -17,7 +16,8 @@ import {
   requireInt,
   requireLabelValue,
   requireSeconds,
-} from '../validation';
+} from '../internal/validation';
+import { type IAgentWorkload, WORKLOAD_LABEL } from '../workload';
 import {
   type AlertRuleGroup,
   type AlertTarget,

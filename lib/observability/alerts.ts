@@ -4,8 +4,8 @@
  *
  * @module
  */
-import { Metrics } from '@agent-fleet/worker/contract';
-import { KEDA_SCALED_JOB_TYPE, KedaMetrics, KubeStateMetrics } from './external-metrics';
+import { Metrics } from '@agent-fleet/contract';
+import { KEDA_SCALED_JOB_TYPE, KedaMetrics, KubeStateMetrics } from '../internal/external-metrics';
 import {
   jobNameMatcher,
   type Matcher,
@@ -13,7 +13,7 @@ import {
   promDuration,
   selector,
   WORKLOAD_TARGET_LABEL,
-} from './promql';
+} from '../internal/promql';
 
 /** Severity label of an alert, for Alertmanager routing. */
 export enum AlertSeverity {

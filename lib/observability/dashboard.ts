@@ -5,7 +5,9 @@
  *
  * @module
  */
-import { Metrics } from '@agent-fleet/worker/contract';
+import { Metrics } from '@agent-fleet/contract';
+import { KedaMetrics, KubeStateMetrics } from '../internal/external-metrics';
+import { selector, WORKLOAD_TARGET_LABEL } from '../internal/promql';
 import {
   type AlertTarget,
   jobSelector,
@@ -13,8 +15,6 @@ import {
   podSelector,
   type ResolvedAlertSettings,
 } from './alerts';
-import { KedaMetrics, KubeStateMetrics } from './external-metrics';
-import { selector, WORKLOAD_TARGET_LABEL } from './promql';
 
 /** Grafana dashboard JSON schema version written. */
 export const DASHBOARD_SCHEMA_VERSION = 39;

@@ -43,7 +43,7 @@
  * @module
  */
 
-import { show } from '../show';
+import { show } from '../internal/show';
 
 /**
  * The value of `spec.scalingStrategy.strategy`. KEDA silently treats an unknown string as `default`;

@@ -18,7 +18,7 @@
  * @module
  */
 
-import { show } from '../show';
+import { show } from '../internal/show';
 
 /** Anything that converts to seconds, such as cdk8s `Duration`. */
 export interface DurationLike {

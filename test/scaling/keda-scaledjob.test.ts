@@ -6,7 +6,7 @@ import {
   type ScaledJobScaleInput,
   type ScaledJobScalingStrategy,
   type ScalingStrategyName,
-} from '../../lib/scaling';
+} from '../../lib';
 
 /** Jobs created for a single trigger. */
 function jobs(

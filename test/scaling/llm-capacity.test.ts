@@ -6,7 +6,7 @@ import {
   type LlmTaskProfile,
   llmCapacityGuard,
   llmLoadForJobs,
-} from '../../lib/scaling';
+} from '../../lib';
 
 describe('llmCapacityGuard: hand-computed cases', () => {
   test('tokens bind: 500 rpm / 200k tpm gateway, 10 requests and 20k tokens per 2-minute task', () => {

@@ -5,7 +5,7 @@
  * stopped running shows up in test/direct-json.test.ts.
  */
 import { ApiObject, Chart } from 'cdk8s';
-import { generatedJson } from '../../lib/direct-json';
+import { generatedJson } from '../../lib/internal/direct-json';
 
 const render = Chart.prototype.toJson;
 const state = globalThis as { directJsonChecked?: number };

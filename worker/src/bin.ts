@@ -3,7 +3,7 @@
  * `agent-worker`: the image's entrypoint. Loads the handler named by AGENT_HANDLER and runs it
  * with the settings from the contract env; exits with the contract's exit codes.
  */
-import { Env, ExitCode } from './contract';
+import { Env, ExitCode } from '@agent-fleet/contract';
 
 // Loading the runtime and the handler takes a few hundred ms. A SIGTERM meanwhile finds nothing
 // taken (no task, no checkpoint): exit "interrupted" at once, as after any SIGTERM, instead of

@@ -1,11 +1,12 @@
-import * as amqp from 'amqplib';
 import {
   deadLetterExchangeFor,
   deadLetterQueueFor,
   Headers,
+  retryQueueArguments,
   retryQueueFor,
-  TASK_QUEUE_DELIVERY_LIMIT,
-} from './contract';
+  taskQueueArguments,
+} from '@agent-fleet/contract';
+import * as amqp from 'amqplib';
 
 /**
  * Broker I/O, kept apart from the loop: connect, declare the topology, consume, publish with
@@ -13,37 +14,6 @@ import {
  * each connection is a new *generation*, and a delivery can only be acked or nacked on the
  * generation that received it (a delivery tag of a closed channel means nothing on a new one).
  */
-
-/** Arguments of the task queue. Redeclaring a queue with other arguments fails (406 PRECONDITION_FAILED). */
-export function taskQueueArguments(taskQueueName: string): Record<string, unknown> {
-  return {
-    'x-queue-type': 'quorum',
-    'x-dead-letter-exchange': deadLetterExchangeFor(taskQueueName),
-    // At-least-once dead-lettering (DESIGN fact 9) needs reject-publish overflow.
-    'x-dead-letter-strategy': 'at-least-once',
-    'x-overflow': 'reject-publish',
-    // Explicit, so RabbitMQ 3.x (no limit) and 4.x (default 20) behave alike; see TASK_QUEUE_DELIVERY_LIMIT.
-    'x-delivery-limit': TASK_QUEUE_DELIVERY_LIMIT,
-  };
-}
-
-/**
- * Arguments of one retry tier: messages wait `delayMs` at most (queue TTL; the per-message
- * expiration may be shorter), then the broker dead-letters them to the task queue through the
- * default exchange. Quorum queues with at-least-once dead-lettering (RabbitMQ 3.10+): a classic
- * queue dead-letters at most once, without confirms, so a task whose delay ran out while the task
- * queue had no leader (a broker restart) was dropped; the chaos suite caught exactly that.
- */
-export function retryQueueArguments(taskQueueName: string, delayMs: number): Record<string, unknown> {
-  return {
-    'x-queue-type': 'quorum',
-    'x-message-ttl': delayMs,
-    'x-dead-letter-exchange': '',
-    'x-dead-letter-routing-key': taskQueueName,
-    'x-dead-letter-strategy': 'at-least-once',
-    'x-overflow': 'reject-publish',
-  };
-}
 
 /** The properties a copy of a task message keeps (headers are set by each caller); always persistent. */
 function copiedProperties(message: amqp.Message): amqp.Options.Publish {

@@ -1,6 +1,16 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Defaults, Env, MIN_SHUTDOWN_SECONDS, shutdownSecondsFor } from './contract';
+import {
+  BROKER_URL_EXAMPLE,
+  brokerUrlViolation,
+  Defaults,
+  Env,
+  MIN_SHUTDOWN_SECONDS,
+  queueNameViolation,
+  redact,
+  resultQueueViolation,
+  shutdownSecondsFor,
+} from '@agent-fleet/contract';
 import { ConfigError, type ConfigProblem } from './errors';
 
 /**
@@ -93,22 +103,6 @@ export const WORKER_DEFAULTS = {
   cgroupRoot: Defaults.cgroupRoot,
 } as const;
 
-/** Longest queue name AMQP 0-9-1 carries (a short string). */
-const MAX_QUEUE_NAME_BYTES = 255;
-
-/** Replaces the password of a URL with `***`; returns `<unparsable URL>` for anything that isn't one. */
-export function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) {
-      parsed.password = '***';
-    }
-    return parsed.toString();
-  } catch {
-    return '<unparsable URL>';
-  }
-}
-
 type Source = Readonly<Record<string, string | undefined>>;
 
 /**
@@ -142,11 +136,12 @@ export function resolveOptions(overrides: WorkerOptions = {}, env: Source = proc
     WORKER_DEFAULTS.resultQueueName,
     problems,
   );
-  if (taskQueueName === resultQueueName) {
+  const sameQueue = resultQueueViolation(taskQueueName, resultQueueName);
+  if (sameQueue) {
     problems.push({
       variable: Env.RESULT_QUEUE_NAME,
       value: resultQueueName,
-      message: `must differ from ${Env.TASK_QUEUE_NAME}, or the worker would consume its own results; set it to e.g. "${taskQueueName}-results"`,
+      message: `${sameQueue.problem}; ${sameQueue.fix}`,
     });
   }
   const podName = raw('podName', Env.POD_NAME) ?? host;
@@ -291,36 +286,15 @@ function parseUrl(value: string | undefined, problems: ConfigProblem[]): string 
     problems.push({
       variable,
       value,
-      message:
-        'is required; set it to the broker URL, e.g. amqp://user:password@rabbitmq:5672/ (from a Secret)',
+      message: `is required; set it to the broker URL, e.g. ${BROKER_URL_EXAMPLE} (from a Secret)`,
     });
     return undefined;
   }
-  let parsed: URL;
-  try {
-    parsed = new URL(value);
-  } catch {
-    problems.push({
-      variable,
-      value: '<unparsable URL>',
-      message: 'is not a URL; set it to amqp://user:password@host:5672/vhost (amqps:// for TLS)',
-    });
-    return undefined;
-  }
-  if (parsed.protocol !== 'amqp:' && parsed.protocol !== 'amqps:') {
-    problems.push({
-      variable,
-      value: redactUrl(value),
-      message: `uses the scheme "${parsed.protocol}"; use amqp:// or amqps://`,
-    });
-    return undefined;
-  }
-  if (!parsed.hostname) {
-    problems.push({
-      variable,
-      value: redactUrl(value),
-      message: 'has no host; use amqp://user:password@host:5672/',
-    });
+  const violation = brokerUrlViolation(value);
+  if (violation) {
+    // An unparsable value is not shown at all: it may be a password pasted in the wrong place.
+    const shown = URL.canParse(value) ? redact(value) : '<not shown>';
+    problems.push({ variable, value: shown, message: `${violation.problem}; ${violation.fix}` });
     return undefined;
   }
   return value;
@@ -333,17 +307,12 @@ function parseQueueName(
   problems: ConfigProblem[],
 ): string {
   const name = value ?? fallback;
-  if (Buffer.byteLength(name, 'utf8') > MAX_QUEUE_NAME_BYTES) {
+  const violation = queueNameViolation(name);
+  if (violation) {
     problems.push({
       variable,
-      value: `${name.slice(0, 40)}…`,
-      message: `is longer than ${MAX_QUEUE_NAME_BYTES} bytes, the AMQP limit; use a shorter queue name`,
-    });
-  } else if (name.startsWith('amq.')) {
-    problems.push({
-      variable,
-      value: name,
-      message: 'starts with "amq.", a prefix reserved by the broker; use another name, e.g. "agent-tasks"',
+      value: name.length > 40 ? `${name.slice(0, 40)}…` : name,
+      message: `${violation.problem}; ${violation.fix}`,
     });
   }
   return name;

@@ -1,4 +1,4 @@
-import type { DeadLetterReason, TaskStatus } from './contract';
+import type { DeadLetterReason, TaskStatus } from '@agent-fleet/contract';
 
 /**
  * Typed events of one worker. Metrics (and anything else that observes the loop) subscribe to

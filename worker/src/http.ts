@@ -1,7 +1,7 @@
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Http } from '@agent-fleet/contract';
 import type { Registry } from 'prom-client';
-import { Http } from './contract';
 
 /** Serves `/metrics`, `/healthz` (process alive) and `/readyz` (consuming) on one port. */
 export class HealthServer {

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { Env } from './contract';
+import { Env } from '@agent-fleet/contract';
 import { ConfigError, errorText } from './errors';
 import type { AgentHandler } from './worker';
 

@@ -1,6 +1,6 @@
 import type { EventEmitter } from 'node:events';
+import { Metrics } from '@agent-fleet/contract';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import { Metrics } from './contract';
 
 /**
  * Task durations: agent tasks take seconds to hours, so the buckets run from 1 s to 4 h

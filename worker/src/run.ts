@@ -1,6 +1,6 @@
+import { Env, ExitCode, redact } from '@agent-fleet/contract';
 import type { ResolvedOptions, WorkerOptions } from './config';
-import { redactUrl, resolveOptions } from './config';
-import { Env, ExitCode } from './contract';
+import { resolveOptions } from './config';
 import { ConfigError, errorText } from './errors';
 import { HealthServer } from './http';
 import { createLogger, type Logger } from './logger';
@@ -70,7 +70,7 @@ export async function runAgent<I, O, S>(options: RunAgentOptions<I, O, S>): Prom
   const log = createLogger({ agentIndex: resolved.agentIndex, pod: resolved.podName });
   log.info(
     {
-      broker: redactUrl(resolved.taskQueueUrl),
+      broker: redact(resolved.taskQueueUrl),
       taskQueue: resolved.taskQueueName,
       resultQueue: resolved.resultQueueName,
       checkpointDir: resolved.checkpointDir,

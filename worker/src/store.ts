@@ -11,7 +11,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import * as path from 'node:path';
-import type { DeadLetterReason, ResultMessage } from './contract';
+import type { DeadLetterReason, ResultMessage } from '@agent-fleet/contract';
 import { StorageError } from './errors';
 
 /**

@@ -3,8 +3,9 @@
  * means. No I/O here, so they are unit-tested with generated inputs, and issue 6 (delays, limits,
  * breakers) extends `decideFailure` without touching the loop.
  */
+
+import { type DeadLetterReason, DeadLetterReasons, Headers, type TaskMessage } from '@agent-fleet/contract';
 import { backoffDelayMs, type RetryPolicy } from './backoff';
-import { type DeadLetterReason, DeadLetterReasons, Headers, type TaskMessage } from './contract';
 import { errorText, isPermanentError } from './errors';
 
 /** Longest task id accepted; ids name files (hashed) and AMQP `messageId`s (short strings). */

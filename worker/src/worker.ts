@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
+import { Env, ExitCode, type ResultMessage } from '@agent-fleet/contract';
 import type * as amqp from 'amqplib';
 import { backoffDelayMs, type RetryPolicy, retryTiersMs, tierFor } from './backoff';
 import { Broker } from './broker';
 import type { ResolvedOptions } from './config';
-import { Env, ExitCode, type ResultMessage } from './contract';
 import { ConfigError, errorText, isStorageError, PermanentError } from './errors';
 import type { WorkerEvents } from './events';
 import { DependencyGuards, dependencyUnavailable, type GuardOptions } from './guard';

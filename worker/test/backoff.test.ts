@@ -1,6 +1,6 @@
+import { DeadLetterReasons } from '@agent-fleet/contract';
 import fc from 'fast-check';
 import { backoffDelayMs, ceilingDelayMs, type RetryPolicy, retryTiersMs, tierFor } from '../src/backoff';
-import { DeadLetterReasons } from '../src/contract';
 import { decideFailure, exceededAttempts } from '../src/task';
 
 const policy = fc

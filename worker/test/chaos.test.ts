@@ -14,9 +14,10 @@
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { type DeadLetterReason, Headers, type ResultMessage, retryQueueFor } from '@agent-fleet/contract';
 import type * as amqp from 'amqplib';
+import { startRabbit, type TestRabbit } from '../../testkit/rabbitmq';
 import { ceilingDelayMs, retryTiersMs } from '../src/backoff';
-import { type DeadLetterReason, Headers, type ResultMessage, retryQueueFor } from '../src/contract';
 import { TaskCheckpoints } from '../src/store';
 import {
   brokerLog,
@@ -44,7 +45,6 @@ import {
   type WorkerProcess,
   waitFor,
 } from './support/harness';
-import { startRabbit, type TestRabbit } from './support/rabbitmq';
 
 const FILE_STARTED = Date.now();
 const DEFAULT_SEED = 20261127;

@@ -1,6 +1,6 @@
+import { Defaults, Env, MIN_SHUTDOWN_SECONDS, shutdownSecondsFor } from '@agent-fleet/contract';
 import fc from 'fast-check';
-import { redactUrl, resolveOptions, WORKER_DEFAULTS } from '../src/config';
-import { Defaults, Env, MIN_SHUTDOWN_SECONDS, shutdownSecondsFor } from '../src/contract';
+import { resolveOptions, WORKER_DEFAULTS } from '../src/config';
 import { ConfigError } from '../src/errors';
 
 const URL_ENV = { [Env.TASK_QUEUE_URL]: 'amqp://user:hunter2@rabbit:5672/' };
@@ -161,7 +161,4 @@ test('no error message ever contains the URL password', () => {
       },
     ),
   );
-  expect(redactUrl('amqp://u:p%40ss@h:1/v')).toBe('amqp://u:***@h:1/v');
-  expect(redactUrl('amqp://h/')).toBe('amqp://h/');
-  expect(redactUrl('::not a url::')).toBe('<unparsable URL>');
 });

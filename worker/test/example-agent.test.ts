@@ -6,8 +6,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
+import { Metrics } from '@agent-fleet/contract';
 import * as ts from 'typescript';
-import { Metrics } from '../src/contract';
 import {
   declareTopology,
   httpGet,

@@ -8,7 +8,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { Env, ExitCode } from '../src/contract';
+import { Env, ExitCode } from '@agent-fleet/contract';
 import { makeTempDir, WORKER_ROOT } from './support/harness';
 
 test('the packed package installs and its agent-worker bin runs', () => {

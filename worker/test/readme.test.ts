@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { Defaults, Env, ExitCode, Metrics } from '../src/contract';
+import { Defaults, Env, ExitCode, Metrics } from '@agent-fleet/contract';
 
 // The README documents the contract; this keeps the two from drifting apart.
 const readme = readFileSync(path.join(__dirname, '..', 'README.md'), 'utf8');

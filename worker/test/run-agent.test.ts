@@ -1,4 +1,4 @@
-import { Env } from '../src/contract';
+import { Env } from '@agent-fleet/contract';
 import { ConfigError } from '../src/errors';
 import { runAgent } from '../src/run';
 

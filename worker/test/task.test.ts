@@ -1,5 +1,5 @@
+import { DeadLetterReasons, Headers } from '@agent-fleet/contract';
 import fc from 'fast-check';
-import { DeadLetterReasons, Headers } from '../src/contract';
 import { PermanentError } from '../src/errors';
 import { attemptOf, decideFailure, MAX_TASK_ID_LENGTH, parseTask } from '../src/task';
 

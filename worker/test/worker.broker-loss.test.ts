@@ -2,10 +2,10 @@
  * Issue 6, points 7 and 4: a broker that is down at startup, a broker restart mid-task, and a
  * channel closed by `consumer_timeout`, each against a throwaway broker of its own (real processes).
  */
-import { ExitCode } from '../src/contract';
+import { ExitCode } from '@agent-fleet/contract';
+import { startRabbit, type TestRabbit } from '../../testkit/rabbitmq';
 import { TaskCheckpoints } from '../src/store';
 import { declareTopology, startWorker, TestClient, testSetup, waitFor } from './support/harness';
-import { startRabbit, type TestRabbit } from './support/rabbitmq';
 
 let rabbit: TestRabbit;
 let client: TestClient | undefined;

@@ -6,7 +6,7 @@
  */
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Metrics } from '../src/contract';
+import { Metrics } from '@agent-fleet/contract';
 import {
   declareTopology,
   httpGet,

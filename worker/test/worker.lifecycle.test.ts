@@ -5,7 +5,7 @@
  */
 import { existsSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { ExitCode } from '../src/contract';
+import { ExitCode } from '@agent-fleet/contract';
 import { TaskCheckpoints } from '../src/store';
 import {
   declareTopology,
@@ -21,7 +21,7 @@ import {
 const client = useTestClient();
 afterAll(expectNoPasswordInWorkerOutput);
 
-import { freePort } from './support/rabbitmq';
+import { freePort } from '../../testkit/ports';
 
 const blocking = { mode: 'steps', steps: 4, blockOnAttempt: 1, blockAfter: 2 };
 

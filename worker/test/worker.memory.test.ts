@@ -5,7 +5,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { ExitCode } from '../src/contract';
+import { ExitCode } from '@agent-fleet/contract';
 import { declareTopology, makeTempDir, startWorker, testSetup, useTestClient } from './support/harness';
 
 const client = useTestClient();

@@ -2,7 +2,7 @@
  * Metrics and health (issue 5, point 5): /metrics carries every contract series and they move;
  * /healthz and /readyz; no per-agent label.
  */
-import { Metrics } from '../src/contract';
+import { Metrics } from '@agent-fleet/contract';
 import { TaskCheckpoints } from '../src/store';
 import {
   declareTopology,

@@ -3,7 +3,13 @@
  * broker and real `agent-worker` processes.
  */
 import { existsSync } from 'node:fs';
-import { DeadLetterReasons, deadLetterExchangeFor, ExitCode, Headers, retryQueueFor } from '../src/contract';
+import {
+  DeadLetterReasons,
+  deadLetterExchangeFor,
+  ExitCode,
+  Headers,
+  retryQueueFor,
+} from '@agent-fleet/contract';
 import { TaskCheckpoints } from '../src/store';
 import {
   declareTopology,

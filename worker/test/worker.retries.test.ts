@@ -2,7 +2,7 @@
  * Issue 6, point 1: delayed, bounded retries through broker-side TTL queues, attempts counted
  * across pods, dead-lettering with a reason and a failed result after the limit.
  */
-import { DeadLetterReasons, Headers, retryQueueFor } from '../src/contract';
+import { DeadLetterReasons, Headers, retryQueueFor } from '@agent-fleet/contract';
 import { declareTopology, startWorker, testSetup, useTestClient } from './support/harness';
 
 const client = useTestClient();

@@ -3,9 +3,9 @@
  * its first broker connection exits "interrupted" (75), as after any SIGTERM, not "dependency
  * unreachable" (69).
  */
-import { ExitCode } from '../src/contract';
+import { ExitCode } from '@agent-fleet/contract';
+import { freePort } from '../../testkit/ports';
 import { startWorker, testSetup } from './support/harness';
-import { freePort } from './support/rabbitmq';
 
 test('SIGTERM while retrying the first connection exits "interrupted"', async () => {
   const setup = testSetup('startup-signal');

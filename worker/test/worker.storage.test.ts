@@ -4,7 +4,7 @@
  * and stops the worker with a clear error. Real processes, real broker.
  */
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { ExitCode } from '../src/contract';
+import { ExitCode } from '@agent-fleet/contract';
 import { TaskCheckpoints } from '../src/store';
 import { declareTopology, startWorker, testSetup, useTestClient } from './support/harness';
 

@@ -12,17 +12,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { startWorker, type WorkerProcess } from './harness';
 
-/** mulberry32: a small seeded PRNG returning numbers in [0, 1). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { prng } from '../../../testkit/random';
 
 export interface FleetMember {
   readonly slot: number;

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
-import { passwordOf, startRabbit, type TestRabbit } from './rabbitmq';
+import { passwordOf, startRabbit, type TestRabbit } from '../../../testkit/rabbitmq';
 
 /**
  * Builds worker/dist (the tests run the real `agent-worker` bin as child processes) and starts one

@@ -8,9 +8,13 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { deadLetterQueueFor, Env, type ResultMessage } from '@agent-fleet/contract';
 import * as amqp from 'amqplib';
+import { waitFor } from '../../../testkit/wait';
 import { Broker } from '../../src/broker';
-import { deadLetterQueueFor, Env, type ResultMessage } from '../../src/contract';
+
+/** Re-exported so worker tests find every helper in one import. */
+export { waitFor };
 
 export const WORKER_ROOT = path.join(__dirname, '..', '..');
 export const BIN = path.join(WORKER_ROOT, 'dist', 'bin.js');
@@ -26,26 +30,6 @@ export function brokerUrl(): string {
 
 export function brokerPassword(): string {
   return process.env.AGENT_TEST_AMQP_PASSWORD ?? '';
-}
-
-/** Polls `probe` until it returns a value other than undefined/false, or fails after `timeoutMs`. */
-export async function waitFor<T>(
-  what: string,
-  probe: () => T | undefined | false | Promise<T | undefined | false>,
-  timeoutMs = 30_000,
-  intervalMs = 50,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined && value !== false) {
-      return value;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, intervalMs));
-  }
 }
 
 export interface LogLine {

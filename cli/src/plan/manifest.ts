@@ -1,0 +1,191 @@
+/**
+ * Reads the ScaledJob settings `plan` needs from a synthesized manifest file (`cdk8s synth` output or any
+ * multi-document YAML).
+ */
+import { readFileSync } from 'node:fs';
+import type { RabbitMqProtocol, ScaledJobScalingStrategy, ScalingStrategyName } from '@agent-fleet/cdk8s';
+import { Defaults, Env } from '@agent-fleet/contract';
+import { parseAllDocuments } from 'yaml';
+import { usageError } from '../io';
+
+/** What `--from` contributes; flags given on the command line override each field. */
+export interface ScaledJobSettings {
+  readonly name: string;
+  readonly value: number;
+  readonly activationValue?: number;
+  readonly minReplicaCount?: number;
+  readonly maxReplicaCount?: number;
+  readonly pollingInterval: number;
+  readonly scalingStrategy: ScaledJobScalingStrategy;
+  readonly protocol: RabbitMqProtocol;
+  readonly excludeUnacknowledged?: boolean;
+  readonly queueName?: string;
+  /** AGENT_MAX_TASKS of the agent container, when set literally. */
+  readonly maxTasksPerJob?: number;
+  /** AGENT_IDLE_EXIT_SECONDS of the agent container, when set literally. */
+  readonly idleExitSeconds?: number;
+  /** Notes about assumptions made while reading (printed by `plan`). */
+  readonly notes: readonly string[];
+}
+
+/** KEDA's default `pollingInterval` for a ScaledJob, in seconds. */
+export const KEDA_DEFAULT_POLLING_INTERVAL = 30;
+
+type Obj = Record<string, unknown>;
+
+function isObj(v: unknown): v is Obj {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Every ScaledJob object in a YAML text. */
+export function scaledJobsIn(text: string, fileName: string): Obj[] {
+  const docs = parseAllDocuments(text);
+  const out: Obj[] = [];
+  for (const doc of docs) {
+    if (!('errors' in doc) || doc.errors.length > 0) {
+      const err = 'errors' in doc ? doc.errors[0] : undefined;
+      throw usageError(`${fileName} is not valid YAML: ${err?.message ?? 'unknown error'}.`);
+    }
+    const value = doc.toJS() as unknown;
+    if (isObj(value) && value.kind === 'ScaledJob' && String(value.apiVersion ?? '').startsWith('keda.sh/')) {
+      out.push(value);
+    }
+  }
+  return out;
+}
+
+/** Picks the ScaledJob (by name when several) and reads its settings. */
+export function readScaledJob(fileName: string, name: string | undefined): ScaledJobSettings {
+  let text: string;
+  try {
+    text = readFileSync(fileName, 'utf8');
+  } catch (error) {
+    throw usageError(
+      `cannot read --from ${fileName}: ${(error as NodeJS.ErrnoException).code ?? String(error)}.`,
+    );
+  }
+  return pickScaledJob(scaledJobsIn(text, fileName), fileName, name);
+}
+
+export function pickScaledJob(
+  all: readonly Obj[],
+  fileName: string,
+  name: string | undefined,
+): ScaledJobSettings {
+  const nameOf = (o: Obj) => String((o.metadata as Obj | undefined)?.name ?? '');
+  if (all.length === 0) {
+    throw usageError(`${fileName} holds no KEDA ScaledJob (kind: ScaledJob, apiVersion: keda.sh/v1alpha1).`);
+  }
+  let chosen: Obj | undefined;
+  if (name !== undefined) {
+    chosen = all.find((o) => nameOf(o) === name);
+    if (!chosen) {
+      throw usageError(
+        `${fileName} has no ScaledJob named "${name}"; it has: ${all.map(nameOf).join(', ')}.`,
+      );
+    }
+  } else if (all.length > 1) {
+    throw usageError(
+      `${fileName} holds ${all.length} ScaledJobs (${all.map(nameOf).join(', ')}); pick one with --name.`,
+    );
+  } else {
+    chosen = all[0]!;
+  }
+  return settingsOf(chosen, fileName);
+}
+
+function num(v: unknown, field: string, where: string): number | undefined {
+  if (v === undefined || v === null || v === '') {
+    return undefined;
+  }
+  const n = typeof v === 'number' ? v : Number(String(v));
+  if (!Number.isFinite(n)) {
+    throw usageError(`${where}: ${field} is not a number (${JSON.stringify(v)}).`);
+  }
+  return n;
+}
+
+function settingsOf(sj: Obj, fileName: string): ScaledJobSettings {
+  const name = String((sj.metadata as Obj | undefined)?.name ?? '');
+  const where = `${fileName}: ScaledJob "${name}"`;
+  const spec = isObj(sj.spec) ? sj.spec : {};
+  const notes: string[] = [];
+  const triggers = Array.isArray(spec.triggers) ? spec.triggers.filter(isObj) : [];
+  const rabbit = triggers.filter((t) => t.type === 'rabbitmq');
+  if (rabbit.length === 0) {
+    throw usageError(`${where} has no rabbitmq trigger; plan simulates RabbitMQ queue-length scaling only.`);
+  }
+  if (triggers.length > 1) {
+    notes.push(`${triggers.length} triggers: simulating the first rabbitmq trigger only.`);
+  }
+  const meta = isObj(rabbit[0]!.metadata) ? (rabbit[0]!.metadata as Obj) : {};
+  const mode = String(meta.mode ?? 'QueueLength');
+  if (mode !== 'QueueLength') {
+    throw usageError(`${where}: trigger mode ${mode} is not simulated; plan models mode QueueLength.`);
+  }
+  const value = num(meta.value, 'trigger metadata.value', where);
+  if (value === undefined || value <= 0) {
+    throw usageError(`${where}: the rabbitmq trigger needs metadata.value > 0 (messages per Job).`);
+  }
+  let protocol: RabbitMqProtocol;
+  const rawProtocol = String(meta.protocol ?? 'auto');
+  if (rawProtocol === 'amqp' || rawProtocol === 'http') {
+    protocol = rawProtocol;
+  } else {
+    const host = String(meta.host ?? '');
+    protocol = /^https?:/.test(host) ? 'http' : 'amqp';
+    notes.push(
+      `trigger protocol "${rawProtocol}" resolves from the host URL${host ? '' : ' (not in the manifest)'}: assuming ${protocol}; pass --protocol to change.`,
+    );
+  }
+  const ss = isObj(spec.scalingStrategy) ? spec.scalingStrategy : {};
+  const scalingStrategy: ScaledJobScalingStrategy = {
+    strategy: (ss.strategy as ScalingStrategyName | undefined) ?? undefined,
+    customScalingQueueLengthDeduction: num(
+      ss.customScalingQueueLengthDeduction,
+      'customScalingQueueLengthDeduction',
+      where,
+    ),
+    customScalingRunningJobPercentage: ss.customScalingRunningJobPercentage as string | number | undefined,
+  };
+  const containers = (
+    ((spec.jobTargetRef as Obj | undefined)?.template as Obj | undefined)?.spec as Obj | undefined
+  )?.containers;
+  let maxTasksPerJob: number | undefined;
+  let idleExitSeconds: number | undefined;
+  if (Array.isArray(containers)) {
+    for (const c of containers.filter(isObj)) {
+      const env = Array.isArray(c.env) ? c.env.filter(isObj) : [];
+      for (const e of env) {
+        if (e.name === Env.AGENT_MAX_TASKS && e.value !== undefined) {
+          maxTasksPerJob = num(e.value, Env.AGENT_MAX_TASKS, where);
+        }
+        if (e.name === Env.AGENT_IDLE_EXIT_SECONDS && e.value !== undefined) {
+          idleExitSeconds = num(e.value, Env.AGENT_IDLE_EXIT_SECONDS, where);
+        }
+      }
+    }
+  }
+  return {
+    name,
+    value,
+    activationValue: num(meta.activationValue, 'trigger metadata.activationValue', where),
+    minReplicaCount: num(spec.minReplicaCount, 'minReplicaCount', where),
+    maxReplicaCount: num(spec.maxReplicaCount, 'maxReplicaCount', where),
+    pollingInterval: num(spec.pollingInterval, 'pollingInterval', where) ?? KEDA_DEFAULT_POLLING_INTERVAL,
+    scalingStrategy,
+    protocol,
+    excludeUnacknowledged:
+      meta.excludeUnacknowledged === undefined ? undefined : String(meta.excludeUnacknowledged) === 'true',
+    queueName: meta.queueName === undefined ? undefined : String(meta.queueName),
+    maxTasksPerJob,
+    idleExitSeconds,
+    notes,
+  };
+}
+
+/** The worker's defaults for the fields a manifest may leave out. */
+export const WORKER_PLAN_DEFAULTS = {
+  maxTasksPerJob: Defaults.maxTasks,
+  idleExitSeconds: Defaults.idleExitSeconds,
+} as const;

@@ -1,0 +1,133 @@
+/**
+ * The `agent-fleet` command line: one commander program per call, output through the given streams,
+ * errors turned into exit codes here (never `process.exit` inside a command).
+ */
+
+import { Defaults, Env, redact } from '@agent-fleet/contract';
+import { Command, CommanderError } from 'commander';
+import { CliError, CliExit, type CliIo, writeLine } from './io';
+import { type PlanFlags, runPlan } from './plan/command';
+import { runSeed, type SeedFlags } from './seed';
+import { runVerify, type VerifyFlags } from './verify';
+import { CLI_VERSION } from './version';
+
+function urlOptions(cmd: Command): Command {
+  return cmd
+    .option('--url <url>', 'AMQP URL of the broker (amqp://user:password@host:5672/vhost)')
+    .option('--url-env <var>', `environment variable holding the AMQP URL (default ${Env.TASK_QUEUE_URL})`);
+}
+
+/** Builds the program; `setResult` receives each command's exit code. */
+export function buildProgram(io: CliIo, setResult: (code: number) => void): Command {
+  const program = new Command();
+  program
+    .name('agent-fleet')
+    .description('Seed an agent task queue, simulate KEDA ScaledJob scaling, verify a deployed agent fleet.')
+    .version(CLI_VERSION, '-V, --version', 'print the version of @agent-fleet/cli')
+    .exitOverride()
+    .showHelpAfterError('(run with --help for usage)')
+    .configureOutput({
+      writeOut: (s) => io.stdout.write(s),
+      writeErr: (s) => io.stderr.write(s),
+    });
+
+  urlOptions(
+    program
+      .command('seed')
+      .description(
+        'publish test tasks (or one task per JSONL line) to the task queue, with publisher confirms',
+      )
+      .option('--count <n>', 'number of test tasks to publish')
+      .option('--file <tasks.jsonl>', 'publish one task per line: {"id"?: string, "input": any}')
+      .option('--queue <name>', 'task queue', Defaults.taskQueueName)
+      .option('--id-prefix <prefix>', 'prefix of generated task ids (default: seed-<random>)')
+      .option('--no-progress', 'no progress bar (it is drawn on stderr only when stderr is a terminal)'),
+  ).action(async (flags: SeedFlags) => setResult(await runSeed(flags, io)));
+
+  program
+    .command('plan')
+    .description('simulate KEDA ScaledJob scaling over time with KEDA 2.16 arithmetic; table, SVG and HTML')
+    .option('--from <file.k8s.yaml>', 'read the ScaledJob from a synthesized manifest')
+    .option('--name <scaledjob>', 'which ScaledJob in --from (needed when there are several)')
+    .option('--value <n>', 'trigger value: messages per Job')
+    .option('--activation-value <n>', 'trigger activationValue')
+    .option('--max <n>', 'maxReplicaCount (Jobs)')
+    .option('--min <n>', 'minReplicaCount')
+    .option('--polling-interval <duration>', 'pollingInterval (e.g. 30, 30s)')
+    .option('--strategy <name>', 'scaling strategy: default, accurate, eager or custom')
+    .option('--custom-deduction <n>', 'customScalingQueueLengthDeduction (custom strategy)')
+    .option('--custom-percentage <fraction>', 'customScalingRunningJobPercentage (custom strategy)')
+    .option('--protocol <protocol>', 'RabbitMQ trigger protocol: amqp (ready only) or http')
+    .option('--exclude-unacknowledged', 'http only: count ready messages only')
+    .option('--max-tasks <n>', `tasks per Job before it exits (${Env.AGENT_MAX_TASKS}; 0 = no limit)`)
+    .option('--idle-exit <duration>', `idle time before a Job exits (${Env.AGENT_IDLE_EXIT_SECONDS})`)
+    .option('--burst <n>', 'arrivals: N tasks at time 0')
+    .option('--rate <n>', 'arrivals: N tasks per minute (with --for)')
+    .option('--for <duration>', 'how long tasks arrive at --rate (e.g. 10m)')
+    .option('--task-duration <dist>', 'task duration: 60s, uniform:30-90, exp:60, normal:60,15 (default 60s)')
+    .option('--startup <duration>', 'pod start-up delay from Job creation (default 10s)')
+    .option('--seed <n>', 'PRNG seed for task durations (default 1)')
+    .option('--horizon <duration>', 'simulate at most this long (default 1h)')
+    .option('--llm-requests-per-task <n>', 'LLM requests per task')
+    .option('--llm-tokens-per-task <n>', 'LLM tokens per task')
+    .option('--llm-rpm <n>', 'gateway limit: requests per minute')
+    .option('--llm-tpm <n>', 'gateway limit: tokens per minute')
+    .option('--llm-utilization <fraction>', 'share of the gateway limits the fleet may use (default 0.8)')
+    .option('--svg <file>', 'write the chart (queue depth vs Jobs over time) as SVG')
+    .option('--html <file>', 'write an HTML page embedding the chart, summary and table')
+    .option('--json', 'print the polls and summary as JSON instead of the table')
+    .action(async (flags: PlanFlags) => setResult(await runPlan(flags, io)));
+
+  urlOptions(
+    program
+      .command('verify')
+      .description('seed tasks into a deployed fleet and check that agents complete them (needs a cluster)')
+      .requiredOption('-n, --namespace <namespace>', 'namespace of the ScaledJob')
+      .option('--count <n>', 'tasks to seed', '10')
+      .option('--name <scaledjob>', 'which ScaledJob (needed when the namespace has several)')
+      .option('--queue <name>', "task queue (default: the ScaledJob trigger's queueName)")
+      .option('--kubeconfig <file>', 'kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)')
+      .option('--timeout <duration>', 'give up after this long (default 10m)')
+      .option('--interval <duration>', 'time between polls of the cluster (default 2s)'),
+  ).action(async (flags: VerifyFlags) => setResult(await runVerify(flags, io)));
+
+  return program;
+}
+
+/** Runs the CLI with user arguments (no `node` / script entries); resolves to the exit code. */
+export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+  let code: number = CliExit.ok;
+  const program = buildProgram(io, (c) => {
+    code = c;
+  });
+  if (argv.length === 0) {
+    program.outputHelp({ error: true });
+    return CliExit.usage;
+  }
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return code;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Help and version exit 0; commander already printed its message.
+      if (
+        error.code === 'commander.helpDisplayed' ||
+        error.code === 'commander.help' ||
+        error.code === 'commander.version'
+      ) {
+        return CliExit.ok;
+      }
+      return CliExit.usage;
+    }
+    if (error instanceof CliError) {
+      writeLine(io.stderr, `agent-fleet: ${error.message}`);
+      return error.exitCode;
+    }
+    // The message only: a stack could carry a URL with its password.
+    writeLine(
+      io.stderr,
+      `agent-fleet: unexpected error: ${redact(String((error as Error)?.message ?? error))}`,
+    );
+    return CliExit.failure;
+  }
+}

@@ -1,0 +1,443 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { pollTable } from '../src/plan/command';
+import { drawSeconds, mulberry32, parseDistribution } from '../src/plan/random';
+import { arrivalTimes, type PlanInput, simulatePlan } from '../src/plan/simulate';
+import { cli } from './support/io';
+import { allElements, parseXml } from './support/xml';
+
+const tmp = mkdtempSync(path.join(os.tmpdir(), 'agent-fleet-plan-'));
+/** `npm run synth`'s output, synthesized afresh from the compiled example app (built before jest). */
+const MANIFEST = path.join(tmp, 'agent-fleet.k8s.yaml');
+
+beforeAll(() => {
+  execFileSync(process.execPath, [path.join(__dirname, '..', '..', 'dist', 'examples', 'main.js')], {
+    env: { ...process.env, CDK8S_OUTDIR: tmp },
+  });
+});
+
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+/** Flags of a small scenario whose polls are computed by hand below. */
+const SMALL = [
+  '--burst',
+  '10',
+  '--value',
+  '2',
+  '--max',
+  '3',
+  '--polling-interval',
+  '10',
+  '--startup',
+  '5',
+  '--task-duration',
+  '20',
+  '--max-tasks',
+  '2',
+  '--idle-exit',
+  '30',
+  '--strategy',
+  'accurate',
+  '--protocol',
+  'amqp',
+];
+
+/** The stall scenario: a steady stream of 5-minute tasks, one task per Job, over amqp. */
+function stallScenario(strategy: string, protocol = 'amqp'): string[] {
+  return [
+    '--value',
+    '1',
+    '--max',
+    '100',
+    '--polling-interval',
+    '30',
+    '--strategy',
+    strategy,
+    '--protocol',
+    protocol,
+    '--max-tasks',
+    '1',
+    '--rate',
+    '6',
+    '--for',
+    '10m',
+    '--task-duration',
+    '5m',
+    '--startup',
+    '10',
+    '--horizon',
+    '2h',
+  ];
+}
+
+async function planJson(args: string[]) {
+  const run = await cli(['plan', ...args, '--json']);
+  expect(run.stderr).toBe('');
+  expect(run.code).toBe(0);
+  return JSON.parse(run.stdout) as {
+    polls: Array<Record<string, number>>;
+    summary: Record<string, unknown> & { drainedAt?: number };
+  };
+}
+
+describe('plan arithmetic against hand-computed polls', () => {
+  // burst 10, value 2, max 3, poll every 10 s, pods start 5 s after creation, tasks 20 s, 2 tasks per Job,
+  // accurate over amqp. By hand:
+  //  t=0  ready 10: maxScale ceil(min(10/2, 3)) = 3, accurate 3 - pending 0 -> create 3 (start at 5)
+  //  t=5  3 Jobs take a task each (done at 25): ready 7, unacked 3
+  //  t=10 metric 7 -> maxScale 3; 3 + running 3 > 3 -> 3 - 3 = 0. Same at t=20.
+  //  t=25 first tasks done, next taken (done at 45): ready 4. t=30, 40: nothing created.
+  //  t=45 second tasks done: every Job reached 2 tasks and exits. 6 completed.
+  //  t=50 ready 4, no Jobs: maxScale 2 -> create 2 (start at 55). t=55 both take a task (done 75): ready 2.
+  //  t=60 metric 2 -> maxScale 1; 1 + 2 > 3 is false -> 1 - pending 0 = 1 -> create 1 (start 65, takes one: ready 1)
+  //  t=70 metric 1 -> maxScale 1; 1 + 3 > 3 -> 3 - 3 = 0.
+  //  t=75 Jobs 4 and 5 finish; Job 4 (oldest) takes the last task (done 95), Job 5 goes idle.
+  //  t=85 Job 6 finishes its task; t=95 Job 4 finishes its second task and exits: drained at 95.
+  //  t=105 Job 5 idle for 30 s exits; t=115 Job 6 idle for 30 s exits: the simulation ends.
+  const expected = [
+    // time, ready, unacked, metric, running, pending, created
+    [0, 10, 0, 10, 0, 0, 3],
+    [10, 7, 3, 7, 3, 0, 0],
+    [20, 7, 3, 7, 3, 0, 0],
+    [30, 4, 3, 4, 3, 0, 0],
+    [40, 4, 3, 4, 3, 0, 0],
+    [50, 4, 0, 4, 0, 0, 2],
+    [60, 2, 2, 2, 2, 0, 1],
+    [70, 1, 3, 1, 3, 0, 0],
+    [80, 0, 2, 0, 3, 0, 0],
+    [90, 0, 1, 0, 3, 0, 0],
+    [100, 0, 0, 0, 2, 0, 0],
+    [110, 0, 0, 0, 1, 0, 0],
+  ];
+
+  test('every poll matches', async () => {
+    const { polls, summary } = await planJson(SMALL);
+    expect(polls.map((p) => [p.time, p.ready, p.unacked, p.metric, p.running, p.pending, p.created])).toEqual(
+      expected,
+    );
+    expect(summary).toMatchObject({
+      totalTasks: 10,
+      completedTasks: 10,
+      drainedAt: 95,
+      endTime: 115,
+      jobsCreated: 6,
+      peakJobs: 3,
+      peakPods: 3,
+      peakBusyJobs: 3,
+      maxWaitSeconds: 75,
+    });
+  });
+
+  test('the table printed by default shows the same polls', async () => {
+    const run = await cli(['plan', ...SMALL]);
+    expect(run.code).toBe(0);
+    const rows = run.stdout
+      .split('\n')
+      .filter((l) => /^\s*\d+(\s+\d+){6}\s*$/.test(l))
+      .map((l) => l.trim().split(/\s+/).map(Number));
+    expect(rows).toEqual(expected);
+    expect(run.stdout).toMatch(/time to drain: 95 s/);
+    expect(run.stdout).toMatch(/peak Jobs 3 \(incl\. starting\), peak pods running 3/);
+  });
+
+  test('pending Jobs are counted while pods start (default strategy subtracts them as running)', () => {
+    // burst 6, value 1, max 10, startup 15 s > pollingInterval 10 s, tasks 100 s, default over http.
+    // t=0: metric 6 -> create 6. t=10: pods still starting: running 0, pending 6; http metric 6
+    // (nothing consumed yet); default: 6 - 6 = 0. t=20: all 6 busy: metric 6 (ready 0 + unacked 6) - 6 = 0.
+    const input: PlanInput = {
+      scaledJob: {
+        value: 1,
+        maxReplicaCount: 10,
+        pollingInterval: 10,
+        scalingStrategy: { strategy: 'default' },
+        protocol: 'http',
+      },
+      maxTasksPerJob: 1,
+      idleExitSeconds: 30,
+      startupSeconds: 15,
+      arrivals: { kind: 'burst', count: 6 },
+      taskDuration: { kind: 'fixed', seconds: 100 },
+      seed: 1,
+      horizonSeconds: 300,
+    };
+    const result = simulatePlan(input);
+    expect(result.polls.slice(0, 3)).toEqual([
+      { time: 0, ready: 6, unacked: 0, metric: 6, running: 0, pending: 0, created: 6 },
+      { time: 10, ready: 6, unacked: 0, metric: 6, running: 0, pending: 6, created: 0 },
+      { time: 20, ready: 0, unacked: 6, metric: 6, running: 6, pending: 0, created: 0 },
+    ]);
+    expect(result.drainedAt).toBe(115);
+    expect(pollTable(result)[0]).toEqual([
+      'time (s)',
+      'ready',
+      'unacked',
+      'metric',
+      'running',
+      'pending',
+      'created',
+    ]);
+  });
+
+  test('rate arrivals are evenly spaced', () => {
+    expect(arrivalTimes({ kind: 'rate', perMinute: 4, durationSeconds: 60 })).toEqual([0, 15, 30, 45]);
+    expect(arrivalTimes({ kind: 'rate', perMinute: 7, durationSeconds: 30 })).toEqual([0, 8, 17]);
+    expect(arrivalTimes({ kind: 'burst', count: 3 })).toEqual([0, 0, 0]);
+  });
+});
+
+describe('default over amqp (kedacore/keda issue 6571)', () => {
+  test('the same stream drains much slower with default than with accurate over amqp', async () => {
+    const accurate = (await planJson(stallScenario('accurate'))).summary;
+    const stalled = (await planJson(stallScenario('default'))).summary;
+    const http = (await planJson(stallScenario('default', 'http'))).summary;
+    // Numbers of this model (tasks arrive 6/min for 10 min, 5 min each): accurate keeps up.
+    expect(accurate.drainedAt).toBe(910);
+    expect(http.drainedAt).toBe(910);
+    // default over amqp: ready work waits while running Jobs are subtracted again.
+    expect(stalled.drainedAt).toBe(2380);
+    expect(stalled.drainedAt! / accurate.drainedAt!).toBeGreaterThan(2);
+    expect(stalled.maxWaitSeconds as number).toBeGreaterThan(20 * (accurate.maxWaitSeconds as number));
+  });
+
+  test('with a short horizon default does not drain at all, and the output says so', async () => {
+    const run = await cli(['plan', ...stallScenario('default'), '--horizon', '1500']);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/NOT drained within the 1500 s horizon: \d+\/60 tasks completed/);
+    expect(run.stdout).toMatch(/issue 6571/);
+    const ok = await cli(['plan', ...stallScenario('accurate'), '--horizon', '1500']);
+    expect(ok.stdout).toMatch(/time to drain: 910 s/);
+  });
+
+  test('a poll of the stall: ready work waits although maxReplicaCount has room', async () => {
+    const { polls } = await planJson(stallScenario('default'));
+    const stuck = polls.filter((p) => p.metric > 0 && p.created === 0 && p.running + p.pending < 100);
+    expect(stuck.length).toBeGreaterThan(5);
+  });
+});
+
+describe('plan input', () => {
+  test('--from reads the synthesized ScaledJob (value 5, max 500, accurate, polling 15 s, 5 tasks per Job)', async () => {
+    const { polls, summary } = await planJson(['--from', MANIFEST, '--burst', '10', '--task-duration', '60']);
+    // t=0: 10 ready / 5 = 2 Jobs; the next poll is at 15 s.
+    expect(polls[0]).toEqual({
+      time: 0,
+      ready: 10,
+      unacked: 0,
+      metric: 10,
+      running: 0,
+      pending: 0,
+      created: 2,
+    });
+    expect(polls[1]!.time).toBe(15);
+    expect(summary.totalTasks).toBe(10);
+    const text = await cli(['plan', '--from', MANIFEST, '--burst', '10']);
+    expect(text.stdout).toMatch(
+      /ScaledJob agent-workers: value 5, maxReplicaCount 500, minReplicaCount 0, pollingInterval 15 s, strategy accurate, protocol amqp/,
+    );
+    expect(text.stdout).toMatch(/5 task\(s\) per Job, idle exit 30 s/);
+  });
+
+  test('--name picks one of several ScaledJobs; several without --name is an error', async () => {
+    const sj = (name: string, value: number) =>
+      [
+        'apiVersion: keda.sh/v1alpha1',
+        'kind: ScaledJob',
+        `metadata: { name: ${name} }`,
+        'spec:',
+        '  pollingInterval: 10',
+        '  maxReplicaCount: 4',
+        '  triggers:',
+        `    - { type: rabbitmq, metadata: { mode: QueueLength, protocol: amqp, queueName: q, value: "${value}" } }`,
+      ].join('\n');
+    const file = path.join(tmp, 'two.k8s.yaml');
+    writeFileSync(
+      file,
+      `${sj('alpha', 1)}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: { name: x }\n---\n${sj('beta', 4)}\n`,
+    );
+    const two = await cli(['plan', '--from', file, '--burst', '8']);
+    expect(two.code).toBe(2);
+    expect(two.stderr).toMatch(/holds 2 ScaledJobs \(alpha, beta\); pick one with --name/);
+    const beta = await planJson(['--from', file, '--name', 'beta', '--burst', '8']);
+    expect(beta.polls[0]).toMatchObject({ metric: 8, created: 2 }); // 8 / 4
+    const alpha = await planJson(['--from', file, '--name', 'alpha', '--burst', '8']);
+    expect(alpha.polls[0]).toMatchObject({ created: 4 }); // min(8 / 1, max 4)
+    const missing = await cli(['plan', '--from', file, '--name', 'gamma', '--burst', '8']);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/no ScaledJob named "gamma"; it has: alpha, beta/);
+  });
+
+  test('task-duration distributions are deterministic with --seed and differ across seeds', async () => {
+    const args = [
+      '--burst',
+      '40',
+      '--value',
+      '2',
+      '--max',
+      '10',
+      '--task-duration',
+      'exp:60',
+      '--horizon',
+      '4h',
+    ];
+    const a = await planJson([...args, '--seed', '7']);
+    const b = await planJson([...args, '--seed', '7']);
+    const c = await planJson([...args, '--seed', '8']);
+    expect(a).toEqual(b);
+    expect(JSON.stringify(c.polls)).not.toEqual(JSON.stringify(a.polls));
+    const r1 = mulberry32(42);
+    const r2 = mulberry32(42);
+    const d = parseDistribution('--task-duration', 'uniform:30-90');
+    const xs = Array.from({ length: 50 }, () => drawSeconds(d, r1));
+    expect(xs).toEqual(Array.from({ length: 50 }, () => drawSeconds(d, r2)));
+    expect(Math.min(...xs)).toBeGreaterThanOrEqual(30);
+    expect(Math.max(...xs)).toBeLessThanOrEqual(90);
+    expect(parseDistribution('x', '2m')).toEqual({ kind: 'fixed', seconds: 120 });
+    expect(parseDistribution('x', 'normal:60,15')).toEqual({ kind: 'normal', mean: 60, stddev: 15 });
+  });
+
+  test('LLM load at peak against the budget, with the capacity guard', async () => {
+    // Peak 3 busy Jobs (the hand-computed scenario); 10 requests / 20000 tokens per 20 s task:
+    // per Job 30 req/min and 60000 tok/min -> 90 req/min and 180000 tok/min at peak.
+    const run = await cli([
+      'plan',
+      ...SMALL,
+      '--llm-requests-per-task',
+      '10',
+      '--llm-tokens-per-task',
+      '20000',
+      '--llm-rpm',
+      '100',
+      '--llm-tpm',
+      '200000',
+    ]);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/LLM load at peak \(3 busy Jobs\): 90 requests\/min, 180000 tokens\/min/);
+    // Budget 80%: 80 req/min, 160000 tok/min -> over; safe maxReplicaCount = floor(80 / 30) = 2.
+    expect(run.stdout).toMatch(
+      /80 requests\/min, 160000 tokens\/min -> OVER BUDGET at peak; safe maxReplicaCount 2 \(bound by both\)/,
+    );
+    expect(run.stdout).toMatch(/warning: maxReplicaCount 3 allows more busy Jobs than the LLM budget \(2\)/);
+    const fits = await cli([
+      'plan',
+      ...SMALL,
+      '--llm-requests-per-task',
+      '10',
+      '--llm-tokens-per-task',
+      '20000',
+      '--llm-rpm',
+      '1000',
+      '--llm-tpm',
+      '2000000',
+    ]);
+    expect(fits.stdout).toMatch(/within budget at peak/);
+  });
+});
+
+describe('plan picture', () => {
+  test('writes a well-formed SVG and an HTML page embedding it', async () => {
+    const svgFile = path.join(tmp, 'plan.svg');
+    const htmlFile = path.join(tmp, 'plan.html');
+    const run = await cli(['plan', ...stallScenario('default'), '--svg', svgFile, '--html', htmlFile]);
+    expect(run.code).toBe(0);
+    const svg = readFileSync(svgFile, 'utf8');
+    const root = parseXml(svg);
+    expect(root.name).toBe('svg');
+    expect(root.attributes.xmlns).toBe('http://www.w3.org/2000/svg');
+    const elements = allElements(root);
+    const byId = (id: string) => elements.find((e) => e.attributes.id === id);
+    for (const id of ['queue-depth', 'running-jobs']) {
+      const d = byId(id)?.attributes.d ?? '';
+      expect(d).toMatch(/^M-?\d+(\.\d+)?,-?\d+(\.\d+)?( L-?\d+(\.\d+)?,-?\d+(\.\d+)?)+$/);
+      // Every point lies inside the 900 x 420 canvas.
+      for (const [, x, y] of d.matchAll(/(-?[\d.]+),(-?[\d.]+)/g)) {
+        expect(Number(x)).toBeGreaterThanOrEqual(0);
+        expect(Number(x)).toBeLessThanOrEqual(900);
+        expect(Number(y)).toBeGreaterThanOrEqual(0);
+        expect(Number(y)).toBeLessThanOrEqual(420);
+      }
+    }
+    expect(elements.find((e) => e.name === 'title')?.text).toMatch(/default over amqp/);
+    const html = readFileSync(htmlFile, 'utf8');
+    expect(html.startsWith('<!DOCTYPE html>')).toBe(true);
+    // The page embeds the same SVG inline, which is well-formed on its own.
+    const inline = html.slice(html.indexOf('<svg'), html.indexOf('</svg>') + '</svg>'.length);
+    expect(parseXml(inline).name).toBe('svg');
+    expect(svg).toContain(inline);
+    expect(html).toMatch(/time to drain: 2380 s/);
+  });
+
+  test('the well-formedness check itself rejects broken markup', () => {
+    expect(() => parseXml('<svg><g></svg>')).toThrow(/does not match/);
+    expect(() => parseXml('<svg><text>a & b</text></svg>')).toThrow(/bare "&"/);
+    expect(() => parseXml('<svg width=10></svg>')).toThrow(/not quoted/);
+    expect(() => parseXml('<svg a="1" a="2"/>')).toThrow(/duplicate/);
+    expect(() => parseXml('<svg/><svg/>')).toThrow(/second root/);
+    expect(() => parseXml('<svg><g>')).toThrow(/unclosed/);
+    expect(parseXml('<?xml version="1.0"?>\n<svg><text>a &amp; b</text></svg>').children[0]!.text).toBe(
+      'a &amp; b',
+    );
+  });
+});
+
+describe('plan flags', () => {
+  test.each([
+    [['--value', '2'], /arrival pattern: --burst N .* or --rate N --for DURATION/],
+    [['--burst', '5', '--rate', '2', '--for', '1m'], /either --burst N or --rate/],
+    [['--rate', '2'], /--rate needs --for/],
+    [['--burst', 'many'], /--burst must be a whole number >= 1, got "many"/],
+    [['--burst', '0'], /--burst must be a whole number >= 1/],
+    [
+      ['--burst', '5', '--strategy', 'fastest'],
+      /--strategy must be one of default, accurate, eager, custom, got "fastest"/,
+    ],
+    [['--burst', '5', '--protocol', 'auto'], /--protocol must be amqp or http/],
+    [['--burst', '5', '--task-duration', 'gauss:3'], /--task-duration must be a duration/],
+    [['--burst', '5', '--task-duration', 'uniform:90-30'], /upper bound is below the lower bound/],
+    [['--burst', '5', '--polling-interval', 'soon'], /--polling-interval must be a duration/],
+    [['--burst', '5', '--value', '0'], /--value must be a number > 0/],
+    [['--burst', '5', '--llm-rpm', '100'], /--llm-requests-per-task and --llm-tokens-per-task/],
+    [
+      ['--burst', '5', '--llm-requests-per-task', '1', '--llm-tokens-per-task', '1', '--llm-rpm', '10'],
+      /both --llm-rpm and --llm-tpm/,
+    ],
+    [
+      ['--burst', '5', '--protocol', 'amqp', '--exclude-unacknowledged'],
+      /excludeUnacknowledged is true with protocol 'amqp'/,
+    ],
+    [['--burst', '5', '--name', 'x'], /--name picks a ScaledJob from the --from file/],
+    [
+      ['--burst', '5', '--from', '/nonexistent/file.yaml'],
+      /cannot read --from \/nonexistent\/file.yaml: ENOENT/,
+    ],
+    [['--burst', '5', '--horizon', '30d'], /--horizon must be a duration/],
+  ])('plan %j fails with a usage error', async (args, message) => {
+    const run = await cli(['plan', ...args]);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(message);
+    expect(run.stdout).toBe('');
+  });
+
+  test('unknown options and commands exit 2; --help exits 0', async () => {
+    const unknown = await cli(['plan', '--burst', '5', '--speed', '3']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/unknown option '--speed'/);
+    const command = await cli(['deploy']);
+    expect(command.code).toBe(2);
+    expect(command.stderr).toMatch(/unknown command 'deploy'/);
+    const none = await cli([]);
+    expect(none.code).toBe(2);
+    const help = await cli(['plan', '--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/--task-duration <dist>/);
+  });
+
+  test('an invalid manifest names the file', async () => {
+    const file = path.join(tmp, 'bad.yaml');
+    writeFileSync(file, 'kind: ScaledJob\n  bad: [indent\n');
+    const run = await cli(['plan', '--from', file, '--burst', '1']);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/bad\.yaml is not valid YAML/);
+  });
+});

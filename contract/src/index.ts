@@ -1,0 +1,36 @@
+export { BROKER_URL_EXAMPLE, BROKER_URL_SCHEMES, brokerUrlViolation } from './broker-url';
+export {
+  type DeadLetterReason,
+  DeadLetterReasons,
+  Defaults,
+  Env,
+  type EnvName,
+  ExitCode,
+  type ExitCodeName,
+  Headers,
+  Http,
+  Metrics,
+  MIN_SHUTDOWN_SECONDS,
+  type ResultMessage,
+  SHUTDOWN_MARGIN_SECONDS,
+  shutdownSecondsFor,
+  type TaskMessage,
+  type TaskStatus,
+} from './contract';
+export {
+  MAX_SHORTSTR_BYTES,
+  queueNameViolation,
+  RESERVED_QUEUE_PREFIX,
+  type RuleViolation,
+  resultQueueViolation,
+  utf8Length,
+} from './queue-names';
+export {
+  deadLetterExchangeFor,
+  deadLetterQueueFor,
+  retryQueueArguments,
+  retryQueueFor,
+  TASK_QUEUE_DELIVERY_LIMIT,
+  taskQueueArguments,
+} from './queue-topology';
+export { credentialsOf, REDACTED, redact } from './redaction';

@@ -1,0 +1,117 @@
+import { redact } from '@agent-fleet/contract';
+import type { Duration } from 'cdk8s';
+import type { IConstruct } from 'constructs';
+import type { Quantity } from '../quantity';
+import { AgentFleetValidationError } from '../validation-error';
+
+/** Throws an {@link AgentFleetValidationError} for `scope`. */
+export function invalid(
+  scope: IConstruct,
+  prop: string,
+  value: unknown,
+  problem: string,
+  fix: string,
+): never {
+  throw new AgentFleetValidationError(scope.node.path || scope.node.id, prop, value, problem, fix);
+}
+
+/** A whole number ≥ `min` (default 1). */
+export function requireInt(scope: IConstruct, prop: string, value: number, min = 1): number {
+  if (!Number.isInteger(value) || value < min) {
+    invalid(scope, prop, value, `is not a whole number ≥ ${min}`, `use an integer of at least ${min}`);
+  }
+  return value;
+}
+
+const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
+
+/** Kubernetes object names that also become label values or host names (Jobs, Services): ≤ 63 chars. */
+export function requireDnsLabel(scope: IConstruct, prop: string, value: string): string {
+  if (value.length > 63 || !DNS1123_LABEL.test(value)) {
+    invalid(
+      scope,
+      prop,
+      value,
+      'is not a DNS-1123 label',
+      'use at most 63 lowercase letters, digits and "-", starting and ending with a letter or digit',
+    );
+  }
+  return value;
+}
+
+/** Kubernetes object names (Secrets, claims, classes): DNS-1123 subdomain, ≤ 253 chars. */
+export function requireDnsSubdomain(scope: IConstruct, prop: string, value: string): string {
+  if (value.length > 253 || !DNS1123_SUBDOMAIN.test(value)) {
+    invalid(
+      scope,
+      prop,
+      value,
+      'is not a DNS-1123 subdomain',
+      'use lowercase letters, digits, "-" and ".", starting and ending with a letter or digit (at most 253)',
+    );
+  }
+  return value;
+}
+
+export function requireLabelValue(scope: IConstruct, prop: string, value: string): string {
+  if (value.length > 63 || !LABEL_VALUE.test(value)) {
+    invalid(
+      scope,
+      prop,
+      value,
+      'is not a valid label value',
+      'use at most 63 letters, digits, "-", "_" or ".", starting and ending with a letter or digit',
+    );
+  }
+  return value;
+}
+
+/** `scheme://user:password@host`: a URL that carries a credential. */
+const CREDENTIAL_URL = /[a-z][a-z0-9+.-]*:\/\/[^\s/?#@:]*:[^\s/?#@]+@/i;
+/** `?password=…`, `&token=…` and friends in a URL query. */
+const CREDENTIAL_QUERY = /[?&](password|passwd|pwd|token|secret|api[_-]?key|access[_-]?key)=[^&\s]+/i;
+
+/** True when `value` holds a URL with an embedded credential. */
+export function carriesCredential(value: string): boolean {
+  return CREDENTIAL_URL.test(value) || CREDENTIAL_QUERY.test(value);
+}
+
+/** Rejects a credential written as plain text where a manifest would publish it. */
+export function requireNoCredential(scope: IConstruct, prop: string, value: string, fix: string): string {
+  if (carriesCredential(value)) {
+    invalid(scope, prop, redact(value), 'carries a credential in plain text', fix);
+  }
+  return value;
+}
+
+/** A Duration as whole seconds ≥ `min`, or an error naming `prop`. */
+export function requireSeconds(scope: IConstruct, prop: string, duration: Duration, min = 0): number {
+  const seconds = duration.toSeconds({ integral: false });
+  if (!Number.isInteger(seconds) || seconds < min) {
+    invalid(
+      scope,
+      prop,
+      duration.toHumanString(),
+      `is not a whole number of seconds ≥ ${min}`,
+      `use e.g. Duration.seconds(${Math.max(min, Math.ceil(seconds))})`,
+    );
+  }
+  return seconds;
+}
+
+/** The quantity's amount, or a synth-time error naming `prop` when Kubernetes would refuse it. */
+export function requireQuantity(scope: IConstruct, prop: string, quantity: Quantity): number {
+  const amount = quantity.toNumber();
+  if (amount === undefined) {
+    invalid(
+      scope,
+      prop,
+      quantity.value,
+      'is not a Kubernetes quantity',
+      'write a number with an optional suffix and no space, e.g. "500m", "2", "512Mi", "4Gi" (not "4Gb" or "2 Gi"), or use Quantity.gibibytes()/Quantity.cpuMillis()',
+    );
+  }
+  return amount;
+}

@@ -1,2 +1,0 @@
-export * from './keda-scaledjob';
-export * from './llm-capacity';
