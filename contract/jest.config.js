@@ -7,4 +7,6 @@ module.exports = {
   testMatch: ['**/*.test.ts'],
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: '<rootDir>/tsconfig.test.json' }] },
   testEnvironment: 'node',
+  // Tests run against the contract's source, so a change there needs no build before jest.
+  moduleNameMapper: { '^@agent-fleet/contract$': '<rootDir>/contract/src/index.ts' },
 };

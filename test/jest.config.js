@@ -7,6 +7,8 @@ module.exports = {
   testMatch: ['**/*.test.ts'],
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: '<rootDir>/tsconfig.test.json' }] },
   testEnvironment: 'node',
+  // Tests run against the contract's source, so a change there needs no build before jest.
+  moduleNameMapper: { '^@agent-fleet/contract$': '<rootDir>/contract/src/index.ts' },
   globalSetup: '<rootDir>/test/support/global-setup.js',
   setupFiles: ['<rootDir>/test/support/direct-json-check.ts'],
 };

@@ -9,6 +9,8 @@ module.exports = {
     '^.+\\.ts$': ['ts-jest', { tsconfig: '<rootDir>/tsconfig.test.json' }],
   },
   testEnvironment: 'node',
+  // Tests run against the contract's source, so a change there needs no build before jest.
+  moduleNameMapper: { '^@agent-fleet/contract$': '<rootDir>/contract/src/index.ts' },
   // Builds worker/dist and starts a throwaway RabbitMQ (or uses RABBITMQ_URL); stops it afterwards.
   globalSetup: '<rootDir>/worker/test/support/global-setup.ts',
   globalTeardown: '<rootDir>/worker/test/support/global-teardown.ts',
