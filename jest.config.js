@@ -9,5 +9,6 @@ module.exports = {
     '<rootDir>/test/jest.config.js',
     '<rootDir>/worker/jest.config.js',
     '<rootDir>/cli/jest.config.js',
+    '<rootDir>/test/packaging/jest.config.js',
   ],
 };

@@ -4,9 +4,7 @@
  * guardrails (PDB, LimitRange, ResourceQuota, NetworkPolicy) and observability (Services, PodMonitor,
  * PrometheusRule, Grafana dashboard).
  */
-import { App, Chart, type ChartProps, Duration } from 'cdk8s';
-import { Secret } from 'cdk8s-plus-30';
-import type { Construct } from 'constructs';
+
 import {
   AgentGuardrails,
   AgentJob,
@@ -19,7 +17,10 @@ import {
   Quantity,
   QueueConnection,
   ScaledJobTrigger,
-} from '../lib';
+} from '@agent-fleet/cdk8s';
+import { App, Chart, type ChartProps, Duration } from 'cdk8s';
+import { Secret } from 'cdk8s-plus-30';
+import type { Construct } from 'constructs';
 
 export class AgentFleetChart extends Chart {
   constructor(scope: Construct, id: string, props: ChartProps = {}) {
@@ -82,6 +83,9 @@ export class AgentFleetChart extends Chart {
     new AgentGuardrails(this, 'Guardrails', {
       agents: [batch, workers],
       maxDisruptedPercent: 10,
+      // The queue-driven workers get no PodDisruptionBudget (their pod count moves with the queue);
+      // evicting them is safe, so the synth-time notice about it is acknowledged.
+      acknowledgeNoDisruptionBudget: [workers],
       limitRange: {
         containerDefault: { cpu: Quantity.cpus(2), memory: Quantity.gibibytes(4) },
         containerDefaultRequest: { cpu: Quantity.cpuMillis(500), memory: Quantity.gibibytes(2) },

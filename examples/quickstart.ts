@@ -1,5 +1,5 @@
+import { AgentJob, CheckpointStore, Quantity, QueueConnection } from '@agent-fleet/cdk8s';
 import { App, Chart, Duration } from 'cdk8s';
-import { AgentJob, CheckpointStore, Quantity, QueueConnection } from '../lib'; // in your repo: '@agent-fleet/cdk8s'
 
 const app = new App();
 const chart = new Chart(app, 'research-agents', { namespace: 'agents' });

@@ -15,6 +15,8 @@ export const NAMESPACE_NAME_LABEL = 'kubernetes.io/metadata.name';
 
 /** Metadata type under which {@link AgentGuardrails} records synth-time warnings (`node.metadata`). */
 export const WARNING_METADATA = 'agent-fleet:warning';
+/** Metadata type of a notice the user acknowledged: kept in the construct tree, not printed. */
+export const ACKNOWLEDGED_WARNING_METADATA = 'agent-fleet:acknowledged-warning';
 
 let warnedOnStderr = false;
 
@@ -244,6 +246,14 @@ export interface AgentGuardrailsProps {
    * @default - every pod of the monitoring namespace
    */
   readonly monitoringPodSelector?: Record<string, string>;
+  /**
+   * Queue-driven workloads (AgentScaledJob) whose missing PodDisruptionBudget you accept, so the
+   * synth-time notice about it is no longer printed. The notice stays in the construct tree as
+   * `node.metadata` of type `agent-fleet:acknowledged-warning`, for tools and reviews that read it.
+   * Each entry must be one of `agents` and queue-driven.
+   * @default - none: the notice is printed (once per process) and recorded as `agent-fleet:warning`
+   */
+  readonly acknowledgeNoDisruptionBudget?: IAgentWorkload[];
 }
 
 /**
@@ -274,6 +284,8 @@ export class AgentGuardrails extends Construct {
   readonly resourceQuota?: ApiObject;
   /** Synth-time warnings, also recorded as `node.metadata` entries of type {@link WARNING_METADATA}. */
   readonly warnings: string[] = [];
+  /** Notices the user acknowledged: recorded as {@link ACKNOWLEDGED_WARNING_METADATA}, never printed. */
+  readonly acknowledgedWarnings: string[] = [];
 
   constructor(scope: Construct, id: string, props: AgentGuardrailsProps) {
     super(scope, id);
@@ -290,6 +302,7 @@ export class AgentGuardrails extends Construct {
     }
     const unhealthyPodEvictionPolicy =
       props.unhealthyPodEvictionPolicy ?? UnhealthyPodEvictionPolicy.ALWAYS_ALLOW;
+    const acknowledged = validateAcknowledged(this, props.acknowledgeNoDisruptionBudget ?? [], agents);
 
     for (const agent of agents) {
       if (agent.scaling === 'fixed') {
@@ -304,11 +317,13 @@ export class AgentGuardrails extends Construct {
           }),
         );
       } else {
-        this.warn(
+        this.notice(
+          acknowledged.has(agent),
           `no PodDisruptionBudget for queue-driven workload "${agent.name}": its pod count moves between 0 and ` +
             `maxReplicaCount (${agent.maxConcurrentPods}), so an integer minAvailable would block every eviction ` +
             'whenever fewer pods run. Evictions are safe without one: the worker checkpoints on SIGTERM and exits ' +
-            'non-zero, and the podFailurePolicy ignores DisruptionTarget failures',
+            'non-zero, and the podFailurePolicy ignores DisruptionTarget failures. To stop printing this notice, ' +
+            'list the workload in acknowledgeNoDisruptionBudget',
         );
       }
     }
@@ -368,7 +383,12 @@ export class AgentGuardrails extends Construct {
     }
   }
 
-  private warn(message: string): void {
+  private notice(acknowledged: boolean, message: string): void {
+    if (acknowledged) {
+      this.acknowledgedWarnings.push(message);
+      this.node.addMetadata(ACKNOWLEDGED_WARNING_METADATA, message);
+      return;
+    }
     this.warnings.push(message);
     this.node.addMetadata(WARNING_METADATA, message);
     // Also on stderr, so `cdk8s synth` shows it; once per process, since an app with hundreds of
@@ -378,6 +398,34 @@ export class AgentGuardrails extends Construct {
       process.emitWarning(`${this.node.path}: ${message}`, { type: 'AgentFleetWarning' });
     }
   }
+}
+
+function validateAcknowledged(
+  scope: Construct,
+  acknowledged: readonly IAgentWorkload[],
+  agents: readonly IAgentWorkload[],
+): Set<IAgentWorkload> {
+  for (const [i, workload] of acknowledged.entries()) {
+    if (!agents.includes(workload)) {
+      invalid(
+        scope,
+        `acknowledgeNoDisruptionBudget[${i}]`,
+        workload?.name,
+        'is not one of `agents`',
+        'list only workloads these guardrails protect, or add it to `agents`',
+      );
+    }
+    if (workload.scaling !== 'queue-driven') {
+      invalid(
+        scope,
+        `acknowledgeNoDisruptionBudget[${i}]`,
+        workload.name,
+        'has a fixed pod count and gets a PodDisruptionBudget, so there is nothing to acknowledge',
+        'remove it from acknowledgeNoDisruptionBudget',
+      );
+    }
+  }
+  return new Set(acknowledged);
 }
 
 /**

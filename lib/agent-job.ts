@@ -74,11 +74,11 @@ export interface AgentJobProps extends AgentPodProps {
    */
   readonly activeDeadline?: Duration;
   /**
-   * Tasks each agent takes from the queue before it exits 0 and its index completes
-   * (`AGENT_MAX_TASKS`; 0 = until the queue stays empty).
+   * Tasks each agent (pod) takes from the queue before it exits 0 and its index completes; it becomes
+   * the agent container's `AGENT_MAX_TASKS`. 0 = until the queue stays empty for `idleExit`.
    * @default 1
    */
-  readonly tasksPerAgent?: number;
+  readonly maxTasks?: number;
 }
 
 /**
@@ -120,7 +120,7 @@ export class AgentJob extends Construct implements IAgentWorkload {
     const mode = props.completionMode ?? CompletionMode.INDEXED;
     const perIndex = resolvePerIndexLimits(this, props, mode, completions);
     if (props.backoffLimit !== undefined) requireInt(this, 'backoffLimit', props.backoffLimit, 0);
-    const tasksPerAgent = requireInt(this, 'tasksPerAgent', props.tasksPerAgent ?? 1, 0);
+    const maxTasks = requireInt(this, 'maxTasks', props.maxTasks ?? 1, 0);
 
     const pod = new AgentPod(this, props, {
       workloadName: this.name,
@@ -149,7 +149,7 @@ export class AgentJob extends Construct implements IAgentWorkload {
         ),
         activeDeadlineSeconds:
           props.activeDeadline && requireSeconds(this, 'activeDeadline', props.activeDeadline, 1),
-        template: pod.template(tasksPerAgent),
+        template: pod.template(maxTasks),
       },
     });
   }

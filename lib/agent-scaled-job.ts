@@ -6,7 +6,8 @@ import { AgentIdentity, AgentPod } from './internal/agent-pod';
 import { POD_TEMPLATE_UNION_PATHS, withDirectJson } from './internal/direct-json';
 import { agentPodFailurePolicy, POD_REPLACEMENT_POLICY } from './internal/job-policy';
 import { invalid, requireDnsLabel, requireInt, requireSeconds } from './internal/validation';
-import { KEDA_DEFAULT_MAX_REPLICA_COUNT } from './scaling/keda-scaledjob';
+import { KedaDefaults } from './scaling/keda-defaults';
+import { type MultipleScalersCalculation, ScalingStrategy } from './scaling/keda-scaledjob';
 import {
   DEFAULT_LLM_MAX_UTILIZATION,
   type LlmCapacityResult,
@@ -16,49 +17,6 @@ import {
 } from './scaling/llm-capacity';
 import { type BoundTrigger, ScaledJobTrigger, type TriggerAuth } from './triggers';
 import type { IAgentWorkload } from './workload';
-
-/** KEDA's strategies for how many Jobs to create per polling cycle. */
-export class ScalingStrategy {
-  /** Create `maxScale − running` Jobs. Right when the metric includes in-flight work. */
-  static default(): ScalingStrategy {
-    return new ScalingStrategy('default');
-  }
-
-  /**
-   * Create `maxScale − pending` Jobs (or fill up to max). Right when the metric excludes in-flight
-   * work, as RabbitMQ over amqp does (ready messages only).
-   */
-  static accurate(): ScalingStrategy {
-    return new ScalingStrategy('accurate');
-  }
-
-  /** Fill every free slot up to maxReplicaCount while messages wait. */
-  static eager(): ScalingStrategy {
-    return new ScalingStrategy('eager');
-  }
-
-  /** `min(maxScale − queueLengthDeduction − running × runningJobPercentage, max)`. */
-  static custom(options: {
-    readonly queueLengthDeduction: number;
-    readonly runningJobPercentage: number;
-  }): ScalingStrategy {
-    return new ScalingStrategy('custom', options.queueLengthDeduction, options.runningJobPercentage);
-  }
-
-  private constructor(
-    readonly name: 'default' | 'accurate' | 'eager' | 'custom',
-    readonly queueLengthDeduction?: number,
-    readonly runningJobPercentage?: number,
-  ) {}
-}
-
-/** How KEDA combines several triggers. */
-export enum MultipleScalersCalculation {
-  MAX = 'max',
-  MIN = 'min',
-  AVG = 'avg',
-  SUM = 'sum',
-}
 
 /** What happens to running Jobs when the ScaledJob changes. */
 export enum RolloutStrategy {
@@ -92,12 +50,13 @@ export interface AgentScaledJobProps extends AgentPodProps {
   readonly triggers?: ScaledJobTrigger[];
   /**
    * How often KEDA checks the triggers.
-   * @default Duration.seconds(30) (KEDA's default)
+   * @default Duration.seconds(30) (KEDA's default, `KedaDefaults.pollingIntervalSeconds`)
    */
   readonly pollingInterval?: Duration;
   /**
    * Most Jobs (hence agents) at once. Capped by `llmCapacity` when that is given.
-   * @default - the LLM capacity guard's figure when `llmCapacity` is given, else 100 (KEDA's default)
+   * @default - the LLM capacity guard's figure when `llmCapacity` is given, else 100 (KEDA's default,
+   * `KedaDefaults.maxReplicaCount`)
    */
   readonly maxReplicaCount?: number;
   /**
@@ -107,12 +66,12 @@ export interface AgentScaledJobProps extends AgentPodProps {
   readonly minReplicaCount?: number;
   /**
    * Finished Jobs kept for inspection.
-   * @default 100 (KEDA's default)
+   * @default 100 (KEDA's default, `KedaDefaults.successfulJobsHistoryLimit`)
    */
   readonly successfulJobsHistoryLimit?: number;
   /**
    * Failed Jobs kept for inspection.
-   * @default 100 (KEDA's default)
+   * @default 100 (KEDA's default, `KedaDefaults.failedJobsHistoryLimit`)
    */
   readonly failedJobsHistoryLimit?: number;
   /**
@@ -167,8 +126,6 @@ const ScaledJob = withDirectJson(
 );
 const TriggerAuthentication = withDirectJson(keda.TriggerAuthentication, []);
 
-const DEFAULT_POLLING = Duration.seconds(30);
-const DEFAULT_HISTORY = 100;
 const DEFAULT_BACKOFF_LIMIT = 3;
 
 /**
@@ -231,7 +188,7 @@ export class AgentScaledJob extends Construct implements IAgentWorkload {
     });
     const bound = triggers.map((t) => t.bind(this, { queueName: pod.queueName, queueSecret: props.queue }));
     // A Job takes the tasks KEDA created it for: the smallest per-Job target among the triggers.
-    const targets = bound.flatMap((b) => (b.targetPerJob === undefined ? [] : [b.targetPerJob]));
+    const targets = bound.flatMap((b) => (b.maxTasks === undefined ? [] : [b.maxTasks]));
     const maxTasks = targets.length > 0 ? Math.min(...targets) : 0;
 
     this.scalingStrategy =
@@ -258,19 +215,24 @@ export class AgentScaledJob extends Construct implements IAgentWorkload {
           // Same JSON shape; the KEDA import types it with its own (structurally identical) classes.
           template: template as unknown as keda.ScaledJobSpecJobTargetRefTemplate,
         },
-        pollingInterval: requireSeconds(this, 'pollingInterval', props.pollingInterval ?? DEFAULT_POLLING, 1),
+        pollingInterval: requireSeconds(
+          this,
+          'pollingInterval',
+          props.pollingInterval ?? Duration.seconds(KedaDefaults.pollingIntervalSeconds),
+          1,
+        ),
         minReplicaCount,
         maxReplicaCount: this.maxReplicaCount,
         successfulJobsHistoryLimit: requireInt(
           this,
           'successfulJobsHistoryLimit',
-          props.successfulJobsHistoryLimit ?? DEFAULT_HISTORY,
+          props.successfulJobsHistoryLimit ?? KedaDefaults.successfulJobsHistoryLimit,
           0,
         ),
         failedJobsHistoryLimit: requireInt(
           this,
           'failedJobsHistoryLimit',
-          props.failedJobsHistoryLimit ?? DEFAULT_HISTORY,
+          props.failedJobsHistoryLimit ?? KedaDefaults.failedJobsHistoryLimit,
           0,
         ),
         rollout: { strategy: props.rollout ?? RolloutStrategy.GRADUAL },
@@ -317,7 +279,7 @@ export class AgentScaledJob extends Construct implements IAgentWorkload {
     const max = requireInt(
       this,
       'maxReplicaCount',
-      props.maxReplicaCount ?? guard ?? KEDA_DEFAULT_MAX_REPLICA_COUNT,
+      props.maxReplicaCount ?? guard ?? KedaDefaults.maxReplicaCount,
       1,
     );
     if (guard !== undefined && max > guard && !props.allowMaxReplicaCountAboveLlmCapacity) {

@@ -25,9 +25,7 @@ export {
   AgentScaledJob,
   type AgentScaledJobProps,
   type LlmCapacity,
-  MultipleScalersCalculation,
   RolloutStrategy,
-  ScalingStrategy,
 } from './agent-scaled-job';
 export {
   CheckpointAccessMode,
@@ -45,20 +43,20 @@ export {
 export { AgentAlert, AlertSeverity } from './observability/alerts';
 export { Quantity } from './quantity';
 export { QueueConnection } from './queue';
+export { KedaDefaults } from './scaling/keda-defaults';
 export {
   decideScaledJobScale,
-  KEDA_DEFAULT_MAX_REPLICA_COUNT,
   kedaMaxReplicaCount,
-  type MultipleScalersCalculationName,
+  MultipleScalersCalculation,
   type RabbitMqMetricOptions,
-  type RabbitMqProtocol,
+  RabbitMqProtocol,
   type RabbitMqQueueDepth,
   rabbitMqQueueLengthMetric,
   type ScaledJobScaleDecision,
   type ScaledJobScaleInput,
-  type ScaledJobScalingStrategy,
   type ScalerFigures,
   type ScalerMetric,
+  ScalingStrategy,
   type ScalingStrategyName,
 } from './scaling/keda-scaledjob';
 export {
@@ -80,7 +78,6 @@ export {
   type PodIdentityOptions,
   PodIdentityProvider,
   RabbitMqMode,
-  RabbitMqProtocolName,
   type RabbitMqTriggerOptions,
   type RedisListTriggerOptions,
   type RedisStreamTriggerOptions,

@@ -1,6 +1,7 @@
 import type { ISecret } from 'cdk8s-plus-30';
 import type { Construct } from 'constructs';
 import { invalid, requireDnsSubdomain, requireNoCredential } from './internal/validation';
+import { RabbitMqProtocol } from './scaling/keda-scaledjob';
 
 /** A key of a Kubernetes Secret. `QueueConnection` is one too. */
 export interface SecretKeyRef {
@@ -78,10 +79,10 @@ export interface BoundTrigger {
   readonly type: string;
   readonly metadata: Record<string, string>;
   /**
-   * Messages (items, lag) per Job: the trigger's target value, which is also how many tasks a Job
-   * takes before exiting. Undefined for rate-based targets.
+   * Tasks a Job takes before exiting (`AGENT_MAX_TASKS`): the trigger's target value, messages (items,
+   * lag) per Job, since KEDA created the Job for that much work. Undefined for rate-based targets.
    */
-  readonly targetPerJob?: number;
+  readonly maxTasks?: number;
   /**
    * Whether the scaler's metric includes work already being processed. When it does not (RabbitMQ
    * over amqp, Redis lists), KEDA's `default` strategy subtracts running Jobs a second time.
@@ -107,14 +108,6 @@ export enum RabbitMqMode {
   MESSAGE_RATE = 'MessageRate',
 }
 
-/** How KEDA reads the queue. */
-export enum RabbitMqProtocolName {
-  /** AMQP passive declare: counts ready messages only. */
-  AMQP = 'amqp',
-  /** Management API: counts ready + unacknowledged unless `excludeUnacknowledged`. */
-  HTTP = 'http',
-}
-
 export interface RabbitMqTriggerOptions extends TriggerAuthOptions {
   /**
    * Queue to watch.
@@ -127,8 +120,9 @@ export interface RabbitMqTriggerOptions extends TriggerAuthOptions {
    */
   readonly mode?: RabbitMqMode;
   /**
-   * Messages per Job (QueueLength) or messages/s per Job (MessageRate). With QueueLength it is
-   * also the number of tasks each Job takes before exiting (`AGENT_MAX_TASKS`).
+   * KEDA's `value`: messages per Job (QueueLength) or messages/s per Job (MessageRate). With
+   * QueueLength it is also the number of tasks each Job takes before exiting: it becomes the agent
+   * container's `AGENT_MAX_TASKS`.
    * @default 1
    */
   readonly value?: number;
@@ -140,9 +134,9 @@ export interface RabbitMqTriggerOptions extends TriggerAuthOptions {
   /**
    * How KEDA reads the queue. `http` needs the management API URL under the `host` parameter,
    * which is a different URL from the agents' AMQP one: give `auth` explicitly.
-   * @default RabbitMqProtocolName.AMQP
+   * @default RabbitMqProtocol.AMQP
    */
-  readonly protocol?: RabbitMqProtocolName;
+  readonly protocol?: RabbitMqProtocol;
   /**
    * Virtual host (overrides the one in the host URL).
    * @default - the vhost of the host URL
@@ -486,7 +480,7 @@ class SimpleTrigger extends ScaledJobTrigger {
     return {
       type: this.type,
       metadata: renderMetadata(scope, prefix, this.metadata),
-      targetPerJob: target,
+      maxTasks: target,
       countsInFlight: this.countsInFlight,
       auth: this.options.auth,
     };
@@ -500,31 +494,31 @@ class RabbitMqTrigger extends ScaledJobTrigger {
 
   bind(scope: Construct, workload: TriggerWorkload): BoundTrigger {
     const o = this.options;
-    const protocol = o.protocol ?? RabbitMqProtocolName.AMQP;
+    const protocol = o.protocol ?? RabbitMqProtocol.AMQP;
     const mode = o.mode ?? RabbitMqMode.QUEUE_LENGTH;
     const value = o.value ?? 1;
     const byCount = mode === RabbitMqMode.QUEUE_LENGTH;
     requireTarget(scope, 'triggers.rabbitmq.value', value, byCount ? 1 : 0.001, byCount);
     requireTarget(scope, 'triggers.rabbitmq.activationValue', o.activationValue, 0, false);
-    if (o.excludeUnacknowledged !== undefined && protocol !== RabbitMqProtocolName.HTTP) {
+    if (o.excludeUnacknowledged !== undefined && protocol !== RabbitMqProtocol.HTTP) {
       invalid(
         scope,
         'triggers.rabbitmq.excludeUnacknowledged',
         o.excludeUnacknowledged,
         'only applies to protocol http (amqp never counts unacknowledged messages)',
-        'drop it, or use protocol: RabbitMqProtocolName.HTTP with the management API URL as host',
+        'drop it, or use protocol: RabbitMqProtocol.HTTP with the management API URL as host',
       );
     }
-    if (mode === RabbitMqMode.MESSAGE_RATE && protocol !== RabbitMqProtocolName.HTTP) {
+    if (mode === RabbitMqMode.MESSAGE_RATE && protocol !== RabbitMqProtocol.HTTP) {
       invalid(
         scope,
         'triggers.rabbitmq.mode',
         mode,
         'needs the management API',
-        'use protocol: RabbitMqProtocolName.HTTP',
+        'use protocol: RabbitMqProtocol.HTTP',
       );
     }
-    if (protocol === RabbitMqProtocolName.HTTP && o.auth === undefined) {
+    if (protocol === RabbitMqProtocol.HTTP && o.auth === undefined) {
       invalid(
         scope,
         'triggers.rabbitmq.auth',
@@ -546,8 +540,8 @@ class RabbitMqTrigger extends ScaledJobTrigger {
         vhostName: o.vhostName,
         excludeUnacknowledged: o.excludeUnacknowledged,
       }),
-      targetPerJob: byCount ? value : undefined,
-      countsInFlight: protocol === RabbitMqProtocolName.HTTP && o.excludeUnacknowledged !== true,
+      maxTasks: byCount ? value : undefined,
+      countsInFlight: protocol === RabbitMqProtocol.HTTP && o.excludeUnacknowledged !== true,
       auth,
     };
   }

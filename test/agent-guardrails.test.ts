@@ -19,7 +19,12 @@ import {
   UnhealthyPodEvictionPolicy,
   WORKLOAD_LABEL,
 } from '../lib';
-import { minAvailableFor, NAMESPACE_NAME_LABEL, WARNING_METADATA } from '../lib/agent-guardrails';
+import {
+  ACKNOWLEDGED_WARNING_METADATA,
+  minAvailableFor,
+  NAMESPACE_NAME_LABEL,
+  WARNING_METADATA,
+} from '../lib/agent-guardrails';
 import { type Manifest, only, synthValid } from './support/manifests';
 
 const queue = QueueConnection.fromSecretName('agent-secrets', 'queue-url');
@@ -122,6 +127,49 @@ describe('AgentGuardrails PodDisruptionBudget', () => {
     expect(warnings[0]).toMatch(/DisruptionTarget/);
     expect(g.warnings).toEqual(warnings);
     expect(g.disruptionBudgets).toHaveLength(1);
+  });
+
+  test('an acknowledged ScaledJob: the notice stays in node.metadata, marked acknowledged, and is not printed', () => {
+    const emitted = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+    try {
+      jest.isolateModules(() => {
+        // A fresh module instance: the once-per-process print has not happened in it yet.
+        const lib = require('../lib') as typeof import('../lib');
+        const chart = Testing.chart();
+        const workers = new lib.AgentScaledJob(chart, 'Workers', { ...jobProps, name: 'workers' });
+        const g = new lib.AgentGuardrails(chart, 'Guardrails', {
+          agents: [workers],
+          acknowledgeNoDisruptionBudget: [workers],
+        });
+        expect(g.warnings).toEqual([]);
+        expect(g.node.metadata.filter((m) => m.type === WARNING_METADATA)).toEqual([]);
+        const acknowledged = g.node.metadata.filter((m) => m.type === ACKNOWLEDGED_WARNING_METADATA);
+        expect(acknowledged.map((m) => m.data)).toEqual(g.acknowledgedWarnings);
+        expect(acknowledged[0]?.data).toMatch(/no PodDisruptionBudget for queue-driven workload "workers"/);
+        expect(emitted).not.toHaveBeenCalled();
+        // The same module instance still prints an unacknowledged workload's notice.
+        const other = new lib.AgentScaledJob(chart, 'Others', { ...jobProps, name: 'others' });
+        new lib.AgentGuardrails(chart, 'MoreGuardrails', { agents: [other] });
+        expect(emitted).toHaveBeenCalledTimes(1);
+        expect(String(emitted.mock.calls[0]?.[0])).toMatch(/"others".*acknowledgeNoDisruptionBudget/);
+      });
+    } finally {
+      emitted.mockRestore();
+    }
+  });
+
+  test('acknowledging a workload that is not guarded, or that gets a PDB, is an error naming the prop', () => {
+    const chart = newChart();
+    const fixed = job(chart);
+    const workers = scaled(chart);
+    expect(() => guard(chart, { agents: [fixed], acknowledgeNoDisruptionBudget: [workers] })).toThrow(
+      /acknowledgeNoDisruptionBudget\[0\] = "workers" is not one of `agents`/,
+    );
+    const chart2 = newChart();
+    const fixed2 = job(chart2);
+    expect(() => guard(chart2, { agents: [fixed2], acknowledgeNoDisruptionBudget: [fixed2] })).toThrow(
+      /acknowledgeNoDisruptionBudget\[0\] = "agents" has a fixed pod count/,
+    );
   });
 
   test('a fixed fleet only: no warning', () => {

@@ -207,11 +207,11 @@ describe('AgentJob props', () => {
     expect(job.spec.podFailurePolicy.rules[1].action).toBe('FailJob');
   });
 
-  test('grace period, idle exit, tasks per agent, deadline and extra env reach the worker', () => {
+  test('grace period, idle exit, maxTasks, deadline and extra env reach the worker', () => {
     const job = synthJob({
       terminationGracePeriod: Duration.minutes(2),
       idleExit: Duration.minutes(1),
-      tasksPerAgent: 0,
+      maxTasks: 0,
       activeDeadline: Duration.hours(6),
       env: { LLM_BASE_URL: 'http://llm-gateway.ai.svc:8000/v1' },
       handlerModule: '/app/dist/handler.js',
@@ -459,7 +459,7 @@ describe('AgentJob properties (fast-check)', () => {
       team: fc.option(fc.stringMatching(/^[a-z][a-z0-9-]{0,20}[a-z0-9]$/), { nil: undefined }),
       queueName: fc.stringMatching(/^[a-z][a-z0-9._-]{0,30}$/),
       withStore: fc.boolean(),
-      tasksPerAgent: fc.integer({ min: 0, max: 50 }),
+      maxTasks: fc.integer({ min: 0, max: 50 }),
     })
     .map((r) => ({
       completions: r.completions,
@@ -478,7 +478,7 @@ describe('AgentJob properties (fast-check)', () => {
       queueName: r.queueName,
       resultQueueName: `${r.queueName}-results`,
       withStore: r.withStore,
-      tasksPerAgent: r.tasksPerAgent,
+      maxTasks: r.maxTasks,
     }));
 
   test('500 random valid configurations synthesize schema-valid, restricted, consistent Jobs', () => {

@@ -19,7 +19,7 @@ import {
   Quantity,
   QueueConnection,
   RabbitMqMode,
-  RabbitMqProtocolName,
+  RabbitMqProtocol,
   RolloutStrategy,
   ScaledJobTrigger,
   ScalingStrategy,
@@ -213,7 +213,7 @@ describe('AgentScaledJob pod template comes from the AgentJob pod builder', () =
       completionMode: CompletionMode.NON_INDEXED,
       completions: 4,
       parallelism: 4,
-      tasksPerAgent: 7,
+      maxTasks: 7,
     });
     const scaledChart = Testing.chart();
     new AgentScaledJob(scaledChart, 'Agents', {
@@ -266,14 +266,14 @@ describe('AgentScaledJob scaling strategy', () => {
     ['rabbitmq amqp (ready messages only)', [ScaledJobTrigger.rabbitmq()], 'accurate'],
     [
       'rabbitmq http (ready + unacknowledged)',
-      [ScaledJobTrigger.rabbitmq({ protocol: RabbitMqProtocolName.HTTP, auth: managementAuth })],
+      [ScaledJobTrigger.rabbitmq({ protocol: RabbitMqProtocol.HTTP, auth: managementAuth })],
       'default',
     ],
     [
       'rabbitmq http with excludeUnacknowledged',
       [
         ScaledJobTrigger.rabbitmq({
-          protocol: RabbitMqProtocolName.HTTP,
+          protocol: RabbitMqProtocol.HTTP,
           excludeUnacknowledged: true,
           auth: managementAuth,
         }),
@@ -284,7 +284,7 @@ describe('AgentScaledJob scaling strategy', () => {
       'rabbitmq http with excludeUnacknowledged false',
       [
         ScaledJobTrigger.rabbitmq({
-          protocol: RabbitMqProtocolName.HTTP,
+          protocol: RabbitMqProtocol.HTTP,
           excludeUnacknowledged: false,
           auth: managementAuth,
         }),
@@ -380,7 +380,7 @@ describe('AgentScaledJob triggers render the fields KEDA 2.16 documents', () => 
         queueName: 'other-tasks',
         value: 20,
         activationValue: 2.5,
-        protocol: RabbitMqProtocolName.HTTP,
+        protocol: RabbitMqProtocol.HTTP,
         vhostName: 'agents',
         excludeUnacknowledged: true,
         auth: managementAuth,
@@ -406,7 +406,7 @@ describe('AgentScaledJob triggers render the fields KEDA 2.16 documents', () => 
       ScaledJobTrigger.rabbitmq({
         mode: RabbitMqMode.MESSAGE_RATE,
         value: 2.5,
-        protocol: RabbitMqProtocolName.HTTP,
+        protocol: RabbitMqProtocol.HTTP,
         auth: managementAuth,
       }),
     );
@@ -553,7 +553,7 @@ describe('AgentScaledJob triggers render the fields KEDA 2.16 documents', () => 
         ScaledJobTrigger.rabbitmq({
           mode: RabbitMqMode.MESSAGE_RATE,
           value: 0.5,
-          protocol: RabbitMqProtocolName.HTTP,
+          protocol: RabbitMqProtocol.HTTP,
           auth: managementAuth,
         }),
       ],
@@ -591,7 +591,7 @@ describe('AgentScaledJob trigger authentication', () => {
   test('podIdentity for Azure carries the identity id', () => {
     const { triggerAuths } = renderTrigger(
       ScaledJobTrigger.rabbitmq({
-        protocol: RabbitMqProtocolName.HTTP,
+        protocol: RabbitMqProtocol.HTTP,
         auth: TriggerAuth.podIdentity(PodIdentityProvider.AZURE_WORKLOAD, { identityId: 'client-id-1' }),
       }),
     );
@@ -879,7 +879,7 @@ describe('AgentScaledJob rejects at synth time', () => {
       'fails on excludeUnacknowledged with amqp',
       { triggers: [ScaledJobTrigger.rabbitmq({ excludeUnacknowledged: true })] },
       'triggers.rabbitmq.excludeUnacknowledged',
-      /excludeUnacknowledged = true only applies to protocol http.*Fix: drop it, or use protocol: RabbitMqProtocolName.HTTP/,
+      /excludeUnacknowledged = true only applies to protocol http.*Fix: drop it, or use protocol: RabbitMqProtocol.HTTP/,
     ],
     [
       'fails on excludeUnacknowledged false with amqp (meaningless there too)',
@@ -891,11 +891,11 @@ describe('AgentScaledJob rejects at synth time', () => {
       'fails on MessageRate with amqp',
       { triggers: [ScaledJobTrigger.rabbitmq({ mode: RabbitMqMode.MESSAGE_RATE })] },
       'triggers.rabbitmq.mode',
-      /mode = "MessageRate" needs the management API.*Fix: use protocol: RabbitMqProtocolName.HTTP/,
+      /mode = "MessageRate" needs the management API.*Fix: use protocol: RabbitMqProtocol.HTTP/,
     ],
     [
       'fails on http without auth',
-      { triggers: [ScaledJobTrigger.rabbitmq({ protocol: RabbitMqProtocolName.HTTP })] },
+      { triggers: [ScaledJobTrigger.rabbitmq({ protocol: RabbitMqProtocol.HTTP })] },
       'triggers.rabbitmq.auth',
       /auth = undefined is required with protocol http.*Fix: pass auth: TriggerAuth\.secrets/,
     ],
@@ -918,7 +918,7 @@ describe('AgentScaledJob rejects at synth time', () => {
           ScaledJobTrigger.rabbitmq({
             mode: RabbitMqMode.MESSAGE_RATE,
             value: 0,
-            protocol: RabbitMqProtocolName.HTTP,
+            protocol: RabbitMqProtocol.HTTP,
             auth: managementAuth,
           }),
         ],
@@ -1036,7 +1036,7 @@ describe('AgentScaledJob rejects at synth time', () => {
       {
         triggers: [
           ScaledJobTrigger.rabbitmq({
-            protocol: RabbitMqProtocolName.HTTP,
+            protocol: RabbitMqProtocol.HTTP,
             auth: TriggerAuth.secrets({ host: secretKey('Rabbit Secrets', 'url') }),
           }),
         ],
@@ -1246,14 +1246,14 @@ describe('AgentScaledJob properties (fast-check)', () => {
         return ScaledJobTrigger.rabbitmq({ value: s.count, auth });
       case 'http':
         return ScaledJobTrigger.rabbitmq({
-          protocol: RabbitMqProtocolName.HTTP,
+          protocol: RabbitMqProtocol.HTTP,
           value: s.count,
           excludeUnacknowledged: s.flag,
           auth: auth ?? managementAuth,
         });
       case 'httpRate':
         return ScaledJobTrigger.rabbitmq({
-          protocol: RabbitMqProtocolName.HTTP,
+          protocol: RabbitMqProtocol.HTTP,
           mode: RabbitMqMode.MESSAGE_RATE,
           value: s.rate,
           auth: auth ?? managementAuth,
@@ -1516,7 +1516,7 @@ describe('AgentScaledJob properties (fast-check)', () => {
       .map(
         (v): Case => [
           'triggers.rabbitmq.auth',
-          { triggers: [ScaledJobTrigger.rabbitmq({ protocol: RabbitMqProtocolName.HTTP, value: v })] },
+          { triggers: [ScaledJobTrigger.rabbitmq({ protocol: RabbitMqProtocol.HTTP, value: v })] },
         ],
       ),
     fc.integer({ max: 0 }).map(

@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { RabbitMqProtocol, ScalingStrategy } from '@agent-fleet/cdk8s';
 import { pollTable } from '../src/plan/command';
 import { drawSeconds, mulberry32, parseDistribution } from '../src/plan/random';
 import { arrivalTimes, type PlanInput, simulatePlan } from '../src/plan/simulate';
@@ -151,10 +152,10 @@ describe('plan arithmetic against hand-computed polls', () => {
         value: 1,
         maxReplicaCount: 10,
         pollingInterval: 10,
-        scalingStrategy: { strategy: 'default' },
-        protocol: 'http',
+        scalingStrategy: ScalingStrategy.default(),
+        protocol: RabbitMqProtocol.HTTP,
       },
-      maxTasksPerJob: 1,
+      maxTasks: 1,
       idleExitSeconds: 30,
       startupSeconds: 15,
       arrivals: { kind: 'burst', count: 6 },
@@ -266,6 +267,62 @@ describe('plan input', () => {
     const missing = await cli(['plan', '--from', file, '--name', 'gamma', '--burst', '8']);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/no ScaledJob named "gamma"; it has: alpha, beta/);
+  });
+
+  test('--from reads spec.scalingStrategy as KEDA does: fallbacks noted, unknown strings rejected naming the field', async () => {
+    const sj = (scalingStrategy: string) =>
+      [
+        'apiVersion: keda.sh/v1alpha1',
+        'kind: ScaledJob',
+        'metadata: { name: gamma }',
+        'spec:',
+        '  pollingInterval: 10',
+        '  maxReplicaCount: 10',
+        `  scalingStrategy: ${scalingStrategy}`,
+        '  triggers:',
+        '    - { type: rabbitmq, metadata: { mode: QueueLength, protocol: amqp, queueName: q, value: "1" } }',
+      ].join('\n');
+    const file = path.join(tmp, 'strategy.k8s.yaml');
+    const plan = (scalingStrategy: string) => {
+      writeFileSync(file, `${sj(scalingStrategy)}\n`);
+      return cli(['plan', '--from', file, '--burst', '4']);
+    };
+    // custom with a percentage KEDA cannot parse runs as default: 4 ready, nothing running -> 4 Jobs.
+    const fallback = await plan(
+      '{ strategy: custom, customScalingQueueLengthDeduction: 1, customScalingRunningJobPercentage: half }',
+    );
+    expect(fallback.code).toBe(0);
+    expect(fallback.stdout).toMatch(
+      /note: custom strategy with scalingStrategy\.customScalingRunningJobPercentage "half", which KEDA cannot parse as a number: KEDA falls back to default/,
+    );
+    expect(fallback.stdout).toMatch(/strategy default, protocol amqp/);
+    // custom that parses: min(maxScale 4 - deduction 1 - trunc(0 * 0.5), 10) = 3 Jobs at t=0.
+    const custom = await planJson([
+      '--from',
+      file,
+      '--burst',
+      '4',
+      '--custom-deduction',
+      '1',
+      '--custom-percentage',
+      '0.5',
+      '--strategy',
+      'custom',
+    ]);
+    expect(custom.polls[0]).toMatchObject({ metric: 4, created: 3 });
+    const typo = await plan('{ strategy: acurate }');
+    expect(typo.code).toBe(2);
+    expect(typo.stderr).toMatch(
+      /ScaledJob "gamma": scalingStrategy\.strategy must be 'default', 'custom', 'accurate' or 'eager', got "acurate"/,
+    );
+    const calc = await plan('{ strategy: accurate, multipleScalersCalculation: median }');
+    expect(calc.code).toBe(2);
+    expect(calc.stderr).toMatch(
+      /ScaledJob "gamma": scalingStrategy\.multipleScalersCalculation must be one of max, min, avg, sum, got "median"/,
+    );
+    const noDeduction = await plan('{ strategy: custom, customScalingRunningJobPercentage: "0.5" }');
+    expect(noDeduction.code).toBe(2);
+    expect(noDeduction.stderr).toMatch(/scalingStrategy\.customScalingQueueLengthDeduction is unset/);
   });
 
   test('task-duration distributions are deterministic with --seed and differ across seeds', async () => {

@@ -213,11 +213,11 @@ describe('seed flags (no broker needed)', () => {
     ],
     [
       ['--count', '1', '--url', 'http://user:hunter2@localhost:15672/'],
-      /must be an amqp:\/\/ or amqps:\/\/ URL, got http:\/\/ \(http:\/\/user:\*\*\*@localhost:15672\/\)/,
+      /--url uses the scheme "http:\/\/" \(http:\/\/user:\*\*\*@localhost:15672\/\)\. Fix: use amqp:\/\/ or amqps:\/\//,
     ],
     [
       ['--count', '1', '--url', 'not a url :hunter2'],
-      /--url is not a valid URL \(not shown, it may hold a password\)/,
+      /--url is not a URL \(not shown: it may hold a password\)/,
     ],
     [['--count', '1', '--url', 'amqp://x', '--url-env', 'Y'], /either --url or --url-env/],
     [['--count', '1'], /no broker URL: pass --url .* or set TASK_QUEUE_URL/],

@@ -28,7 +28,7 @@ import { cli } from './support/io';
 jest.setTimeout(120_000);
 
 const ROOT = path.join(__dirname, '..', '..');
-const BIN = path.join(ROOT, 'dist', 'lib', 'cli', 'main.js');
+const BIN = path.join(ROOT, 'cli', 'dist', 'main.js');
 const NS = 'agents';
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'agent-fleet-verify-'));
 
@@ -408,7 +408,10 @@ describe('verify flags and parsing (in-process)', () => {
     [['--count', '10'], /required option '-n, --namespace <namespace>' not specified/],
     [['-n', NS, '--count', 'x', '--url', 'amqp://h'], /--count must be a whole number >= 1, got "x"/],
     [['-n', NS, '--timeout', 'forever', '--url', 'amqp://h'], /--timeout must be a duration/],
-    [['-n', NS, '--url', 'ftp://h'], /must be an amqp:\/\/ or amqps:\/\/ URL/],
+    [
+      ['-n', NS, '--url', 'ftp://h'],
+      /uses the scheme "ftp:\/\/" \(ftp:\/\/h\)\. Fix: use amqp:\/\/ or amqps:\/\//,
+    ],
     [['-n', NS], /no broker URL/],
     [['-n', NS, '--url', 'amqp://h', '--watch'], /unknown option '--watch'/],
   ])('verify %j exits 2', async (args, message) => {

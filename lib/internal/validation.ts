@@ -74,7 +74,7 @@ const CREDENTIAL_URL = /[a-z][a-z0-9+.-]*:\/\/[^\s/?#@:]*:[^\s/?#@]+@/i;
 const CREDENTIAL_QUERY = /[?&](password|passwd|pwd|token|secret|api[_-]?key|access[_-]?key)=[^&\s]+/i;
 
 /** True when `value` holds a URL with an embedded credential. */
-export function carriesCredential(value: string): boolean {
+function carriesCredential(value: string): boolean {
   return CREDENTIAL_URL.test(value) || CREDENTIAL_QUERY.test(value);
 }
 

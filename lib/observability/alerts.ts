@@ -81,11 +81,7 @@ export interface AlertRuleGroup {
 }
 
 /** Selector of one workload's worker series (scraped through the PodMonitor). */
-export function workerSelector(
-  s: { namespace: string },
-  agent: { name: string },
-  ...extra: Matcher[]
-): string {
+function workerSelector(s: { namespace: string }, agent: { name: string }, ...extra: Matcher[]): string {
   return selector(
     { label: 'namespace', value: s.namespace },
     { label: WORKLOAD_TARGET_LABEL, value: agent.name },

@@ -3,7 +3,10 @@
  *
  * This reproduces, as a pure function, the decision KEDA's operator takes on every `pollingInterval`
  * for a ScaledJob. It exists so that users (and the `agent-fleet plan` simulator) can see what a
- * configuration will do before it reaches a cluster, with every intermediate figure KEDA logs.
+ * configuration will do before it reaches a cluster, with every intermediate figure KEDA logs. The
+ * scaling vocabulary ({@link ScalingStrategy}, {@link MultipleScalersCalculation},
+ * {@link RabbitMqProtocol}) lives here, in this dependency-free module, so that the constructs that
+ * render a ScaledJob and the tools that simulate one share it.
  *
  * Sources read for this port (kedacore/keda, release line 2.16; paths only):
  * - `pkg/scaling/scaledjob/metrics.go` — `CalculateQueueLengthAndMaxValue` (per trigger:
@@ -20,7 +23,8 @@
  *   implementations, the clamp of a negative effective max scale to 0, and `createJobs`
  *   (`scaleTo = min(scaleTo, effectiveMaxScale)`, nothing when `effectiveMaxScale <= 0` or when no
  *   trigger is active). `NewScalingStrategy` falls back to `default` when
- *   `customScalingRunningJobPercentage` does not parse as a float (including when it is empty).
+ *   `customScalingRunningJobPercentage` does not parse as a float (including when it is empty), which
+ *   {@link ScalingStrategy.fromSpec} reproduces.
  *   Running = Jobs without a Complete/Failed condition; pending = unfinished Jobs with no pod Running or
  *   Succeeded (or, with `pendingPodConditions`, not all listed conditions true) — a subset of running.
  * - `apis/keda/v1alpha1/scaledjob_types.go` — `MaxReplicaCount()` is `maxReplicaCount - MinReplicaCount()`
@@ -30,8 +34,9 @@
  *   (ready messages only); over `http` it is the management API's `messages` (ready + unacknowledged),
  *   or `messages_ready` with `excludeUnacknowledged`, which KEDA accepts only with `http`. QueueLength
  *   mode is active when the count is greater than `activationValue` (default 0).
- * - keda-docs `content/docs/2.16/reference/scaledjob-spec.md` (strategies, defaults: max 100, min 0,
- *   multipleScalersCalculation `max`) and `content/docs/2.16/scalers/rabbitmq-queue.md`.
+ * - keda-docs `content/docs/2.16/reference/scaledjob-spec.md` (strategies, defaults: see
+ *   {@link KedaDefaults}, min 0, multipleScalersCalculation `max`) and
+ *   `content/docs/2.16/scalers/rabbitmq-queue.md`.
  *
  * Known consequence (kedacore/keda issue 6571): over `amqp` the metric already excludes the messages that
  * running Jobs hold, and the `default` strategy subtracts the running Jobs again, so ready work can wait
@@ -44,27 +49,128 @@
  */
 
 import { show } from '../internal/show';
+import { INT32_MAX, KedaDefaults } from './keda-defaults';
 
-/**
- * The value of `spec.scalingStrategy.strategy`. KEDA silently treats an unknown string as `default`;
- * {@link decideScaledJobScale} rejects it instead, since it is almost always a typo.
- */
+/** The value of `spec.scalingStrategy.strategy`: the formula KEDA uses for the Jobs a cycle may create. */
 export type ScalingStrategyName = 'default' | 'custom' | 'accurate' | 'eager';
 
 /**
- * The value of `spec.scalingStrategy.multipleScalersCalculation`. KEDA treats an unknown string as `max`;
- * {@link decideScaledJobScale} rejects it instead.
+ * How KEDA combines several triggers (`spec.scalingStrategy.multipleScalersCalculation`). KEDA treats
+ * an unknown string as `max`; {@link decideScaledJobScale} and the manifest readers reject it instead,
+ * since it is almost always a typo.
  */
-export type MultipleScalersCalculationName = 'max' | 'min' | 'avg' | 'sum';
+export enum MultipleScalersCalculation {
+  MAX = 'max',
+  MIN = 'min',
+  AVG = 'avg',
+  SUM = 'sum',
+}
 
-/** RabbitMQ scaler `protocol` once resolved (`auto` resolves from the host URL scheme). */
-export type RabbitMqProtocol = 'amqp' | 'http';
+/**
+ * How KEDA's RabbitMQ scaler reads the queue: the trigger's `protocol` once resolved (KEDA's `auto`
+ * resolves from the host URL scheme: amqp/amqps to AMQP, http/https to HTTP).
+ */
+export enum RabbitMqProtocol {
+  /** AMQP passive declare: counts ready messages only. */
+  AMQP = 'amqp',
+  /** Management API: counts ready + unacknowledged unless `excludeUnacknowledged`. */
+  HTTP = 'http',
+}
 
-/** KEDA's value for `maxReplicaCount` when the field is unset. */
-export const KEDA_DEFAULT_MAX_REPLICA_COUNT = 100;
+/**
+ * KEDA's strategies for how many Jobs to create per polling cycle (`spec.scalingStrategy`). The
+ * constructs render it into a ScaledJob; {@link decideScaledJobScale} computes with it.
+ */
+export class ScalingStrategy {
+  /** Create `maxScale − running` Jobs. Right when the metric includes in-flight work. */
+  static default(): ScalingStrategy {
+    return new ScalingStrategy('default');
+  }
 
-/** Largest value the ScaledJob CRD accepts in its `int32` fields. */
-const INT32_MAX = 2_147_483_647;
+  /**
+   * Create `maxScale − pending` Jobs (or fill up to max). Right when the metric excludes in-flight
+   * work, as RabbitMQ over amqp does (ready messages only).
+   */
+  static accurate(): ScalingStrategy {
+    return new ScalingStrategy('accurate');
+  }
+
+  /** Fill every free slot up to maxReplicaCount while messages wait. */
+  static eager(): ScalingStrategy {
+    return new ScalingStrategy('eager');
+  }
+
+  /**
+   * `min(maxScale − queueLengthDeduction − trunc(running × runningJobPercentage), max)`, where `running`
+   * counts the Jobs above `minReplicaCount`. Checked where it is used: {@link decideScaledJobScale}
+   * accepts what KEDA accepts (an int32 deduction, any finite percentage); `AgentScaledJob` asks for a
+   * deduction of 0 or more and a percentage between 0 and 1.
+   */
+  static custom(options: {
+    /** Jobs subtracted from `maxScale` (`customScalingQueueLengthDeduction`, an int32). */
+    readonly queueLengthDeduction: number;
+    /** Share of the running Jobs subtracted from `maxScale` (`customScalingRunningJobPercentage`). */
+    readonly runningJobPercentage: number;
+  }): ScalingStrategy {
+    return new ScalingStrategy('custom', options.queueLengthDeduction, options.runningJobPercentage);
+  }
+
+  /**
+   * The strategy KEDA 2.16 runs for the raw fields of a manifest's `spec.scalingStrategy`, parsed as KEDA
+   * parses them (`scale_jobs.go` `NewScalingStrategy`):
+   * - `strategy` unset is `default`. An unknown string throws, naming the field: KEDA would silently use
+   *   `default`, and it is almost always a typo.
+   * - `custom` whose `customScalingRunningJobPercentage` is unset, empty or does not parse as a float
+   *   (KEDA stores it as a string) becomes `default`, as in KEDA. A number is taken as is.
+   * - `custom` whose percentage parses needs `customScalingQueueLengthDeduction` (KEDA 2.16 dereferences
+   *   it without a nil check), an int32; throws otherwise.
+   */
+  static fromSpec(spec: {
+    readonly strategy?: string;
+    readonly customScalingQueueLengthDeduction?: number;
+    readonly customScalingRunningJobPercentage?: number | string;
+  }): ScalingStrategy {
+    if (typeof spec !== 'object' || spec === null) {
+      throw new Error(
+        `keda-scaledjob: scalingStrategy must be an object like { strategy: 'accurate' }, got ${show(spec)}. ` +
+          'Pass the fields of spec.scalingStrategy, or {} when the manifest has none.',
+      );
+    }
+    const name = spec.strategy ?? 'default';
+    if (name === 'default' || name === 'accurate' || name === 'eager') {
+      return new ScalingStrategy(name);
+    }
+    if (name !== 'custom') {
+      throw unknownStrategy('scalingStrategy.strategy', name, "Leave it unset for 'default'.");
+    }
+    const percentage = parsePercentage(spec.customScalingRunningJobPercentage);
+    if (percentage === undefined) {
+      // scale_jobs.go NewScalingStrategy: a percentage that fails strconv.ParseFloat selects `default`.
+      return ScalingStrategy.default();
+    }
+    if (spec.customScalingQueueLengthDeduction === undefined) {
+      throw new Error(
+        'keda-scaledjob: scalingStrategy.customScalingQueueLengthDeduction is unset while ' +
+          'customScalingRunningJobPercentage is set; KEDA 2.16 dereferences it unconditionally for the custom ' +
+          'strategy. Set it (0 for no deduction).',
+      );
+    }
+    const deduction = requireDeduction(
+      'scalingStrategy.customScalingQueueLengthDeduction',
+      spec.customScalingQueueLengthDeduction,
+    );
+    return ScalingStrategy.custom({ queueLengthDeduction: deduction, runningJobPercentage: percentage });
+  }
+
+  private constructor(
+    /** Which formula KEDA uses (`spec.scalingStrategy.strategy`). */
+    readonly name: ScalingStrategyName,
+    /** `custom` only: Jobs subtracted from `maxScale` (`customScalingQueueLengthDeduction`). */
+    readonly queueLengthDeduction?: number,
+    /** `custom` only: share of the running Jobs subtracted from `maxScale` (`customScalingRunningJobPercentage`). */
+    readonly runningJobPercentage?: number,
+  ) {}
+}
 
 /** One trigger's reading in one polling cycle. */
 export interface ScalerMetric {
@@ -80,34 +186,6 @@ export interface ScalerMetric {
    * @default 0
    */
   readonly activationValue?: number;
-}
-
-/** Mirrors `spec.scalingStrategy` of a ScaledJob (the fields that affect the arithmetic). */
-export interface ScaledJobScalingStrategy {
-  /**
-   * Which strategy computes the effective max scale.
-   * @default 'default'
-   */
-  readonly strategy?: ScalingStrategyName;
-  /**
-   * `custom` only: Jobs subtracted from `maxScale` (an int32; negative values add Jobs).
-   * KEDA 2.16 dereferences it without a nil check whenever the percentage parses, so it is required
-   * with `customScalingRunningJobPercentage`.
-   * @default - required when `customScalingRunningJobPercentage` is set
-   */
-  readonly customScalingQueueLengthDeduction?: number;
-  /**
-   * `custom` only: the share of running Jobs (above `minReplicaCount`) subtracted from `maxScale`,
-   * truncated toward zero. KEDA stores it as a string and parses it as a float; a string that does not
-   * parse (or no value) makes KEDA use the `default` strategy instead, which this function mirrors.
-   * @default - unset: KEDA falls back to `default`
-   */
-  readonly customScalingRunningJobPercentage?: number | string;
-  /**
-   * How several triggers combine into one queue length and max scale.
-   * @default 'max'
-   */
-  readonly multipleScalersCalculation?: MultipleScalersCalculationName;
 }
 
 /** Everything KEDA 2.16 uses to decide one polling cycle of a ScaledJob. */
@@ -131,14 +209,22 @@ export interface ScaledJobScaleInput {
   readonly minReplicaCount?: number;
   /**
    * `spec.maxReplicaCount`: a cap on Jobs, not pods.
-   * @default - unset: KEDA uses 100 and does not subtract `minReplicaCount` from it
+   * @default - unset: KEDA uses `KedaDefaults.maxReplicaCount` (100) and does not subtract
+   * `minReplicaCount` from it
    */
   readonly maxReplicaCount?: number;
   /**
-   * `spec.scalingStrategy`.
-   * @default - `{ strategy: 'default', multipleScalersCalculation: 'max' }`
+   * `spec.scalingStrategy`: the strategy KEDA runs. From a manifest's raw fields, build it with
+   * {@link ScalingStrategy.fromSpec}, which applies KEDA's fallbacks.
+   * @default ScalingStrategy.default()
    */
-  readonly scalingStrategy?: ScaledJobScalingStrategy;
+  readonly scalingStrategy?: ScalingStrategy;
+  /**
+   * `spec.scalingStrategy.multipleScalersCalculation`: how several triggers combine into one queue
+   * length and max scale.
+   * @default MultipleScalersCalculation.MAX
+   */
+  readonly multipleScalersCalculation?: MultipleScalersCalculation;
 }
 
 /** One trigger's figures as KEDA computes them before combining triggers. */
@@ -156,11 +242,11 @@ export interface ScaledJobScaleDecision {
   readonly jobsToCreate: number;
   /** Whether KEDA treats the ScaledJob as active (no Jobs are created otherwise). */
   readonly isActive: boolean;
-  /** The strategy actually applied (`custom` falls back to `default` as described on the input). */
+  /** The strategy applied: the input's `scalingStrategy.name`, `default` when it is unset. */
   readonly effectiveStrategy: ScalingStrategyName;
   /** `minReplicaCount` after KEDA clamps it to `maxReplicaCount`. */
   readonly minReplicaCount: number;
-  /** KEDA's `MaxReplicaCount()`: `maxReplicaCount - minReplicaCount`, or 100 when unset. */
+  /** KEDA's `MaxReplicaCount()`: `maxReplicaCount - minReplicaCount`, or 100 (`KedaDefaults`) when unset. */
   readonly kedaMaxReplicaCount: number;
   /** Per-trigger figures, in input order. */
   readonly scalers: readonly ScalerFigures[];
@@ -221,14 +307,14 @@ export function rabbitMqQueueLengthMetric(depth: RabbitMqQueueDepth, options: Ra
     'Pass the number of unacknowledged (in-flight) messages (0 or more).',
   );
   const protocol = options.protocol;
-  if (protocol !== 'amqp' && protocol !== 'http') {
+  if (protocol !== RabbitMqProtocol.AMQP && protocol !== RabbitMqProtocol.HTTP) {
     throw new Error(
       `keda-scaledjob: options.protocol must be 'amqp' or 'http', got ${show(protocol)}. ` +
         "Resolve 'auto' from the host URL scheme (amqp/amqps -> 'amqp', http/https -> 'http').",
     );
   }
   const exclude = options.excludeUnacknowledged ?? false;
-  if (protocol === 'amqp') {
+  if (protocol === RabbitMqProtocol.AMQP) {
     if (exclude) {
       throw new Error(
         "keda-scaledjob: options.excludeUnacknowledged is true with protocol 'amqp'; KEDA rejects that " +
@@ -250,7 +336,7 @@ export function kedaMaxReplicaCount(
 ): number {
   const min = minReplicaCount ?? 0;
   if (maxReplicaCount === undefined) {
-    return KEDA_DEFAULT_MAX_REPLICA_COUNT;
+    return KedaDefaults.maxReplicaCount;
   }
   return min > maxReplicaCount ? maxReplicaCount : maxReplicaCount - min;
 }
@@ -293,7 +379,7 @@ export function decideScaledJobScale(input: ScaledJobScaleInput): ScaledJobScale
       : requireInt32(
           'maxReplicaCount',
           input.maxReplicaCount,
-          'Use a Job count such as 100 (the KEDA default).',
+          `Use a Job count such as ${KedaDefaults.maxReplicaCount} (the KEDA default).`,
         );
   if (!Array.isArray(input.scalers)) {
     throw new Error(
@@ -301,15 +387,15 @@ export function decideScaledJobScale(input: ScaledJobScaleInput): ScaledJobScale
         'Pass e.g. [{ queueLength: 50, targetValue: 5 }].',
     );
   }
-  const strategyInput = input.scalingStrategy ?? {};
-  const calculation = strategyInput.multipleScalersCalculation ?? 'max';
-  if (!['max', 'min', 'avg', 'sum'].includes(calculation)) {
+  const calculation = input.multipleScalersCalculation ?? MultipleScalersCalculation.MAX;
+  if (!Object.values(MultipleScalersCalculation).includes(calculation)) {
     throw new Error(
-      `keda-scaledjob: scalingStrategy.multipleScalersCalculation must be 'max', 'min', 'avg' or 'sum', ` +
-        `got ${show(calculation)}. Leave it unset for 'max'.`,
+      `keda-scaledjob: multipleScalersCalculation must be one of ${Object.values(MultipleScalersCalculation)
+        .map((c) => `'${c}'`)
+        .join(', ')}, got ${show(calculation)}. Leave it unset for MultipleScalersCalculation.MAX.`,
     );
   }
-  const strategy = resolveStrategy(strategyInput);
+  const strategy = resolveStrategy(input.scalingStrategy ?? ScalingStrategy.default());
 
   // scaledjob_types.go: MinReplicaCount() and MaxReplicaCount().
   const minReplicas =
@@ -415,37 +501,54 @@ type ResolvedStrategy =
   | { readonly name: 'default' | 'accurate' | 'eager' }
   | { readonly name: 'custom'; readonly deduction: number; readonly percentage: number };
 
-function resolveStrategy(s: ScaledJobScalingStrategy): ResolvedStrategy {
-  const name = s.strategy ?? 'default';
+/**
+ * Checks a {@link ScalingStrategy} at run time: JavaScript callers, and plain objects of the same shape,
+ * bypass its factories.
+ */
+function resolveStrategy(s: ScalingStrategy): ResolvedStrategy {
+  if (typeof s !== 'object' || s === null) {
+    throw new Error(
+      `keda-scaledjob: scalingStrategy must be a ScalingStrategy, got ${show(s)}. Use e.g. ` +
+        'ScalingStrategy.accurate(), or ScalingStrategy.fromSpec(fields) for the fields of a manifest.',
+    );
+  }
+  const name = s.name;
   if (name === 'default' || name === 'accurate' || name === 'eager') {
     return { name };
   }
   if (name !== 'custom') {
-    throw new Error(
-      `keda-scaledjob: scalingStrategy.strategy must be 'default', 'custom', 'accurate' or 'eager', ` +
-        `got ${show(name)}. Leave it unset for 'default'.`,
+    throw unknownStrategy(
+      'scalingStrategy.name',
+      name,
+      'Build the strategy with ScalingStrategy.default(), .accurate(), .eager(), .custom() or .fromSpec().',
     );
   }
-  const percentage = parsePercentage(s.customScalingRunningJobPercentage);
-  if (percentage === undefined) {
-    // scale_jobs.go NewScalingStrategy: a percentage that fails strconv.ParseFloat selects `default`.
-    return { name: 'default' };
-  }
-  if (s.customScalingQueueLengthDeduction === undefined) {
+  const deduction = requireDeduction('scalingStrategy.queueLengthDeduction', s.queueLengthDeduction);
+  const percentage = s.runningJobPercentage;
+  if (typeof percentage !== 'number' || !Number.isFinite(percentage)) {
     throw new Error(
-      'keda-scaledjob: scalingStrategy.customScalingQueueLengthDeduction is unset while ' +
-        'customScalingRunningJobPercentage is set; KEDA 2.16 dereferences it unconditionally for the custom ' +
-        'strategy. Set it (0 for no deduction).',
-    );
-  }
-  const deduction = s.customScalingQueueLengthDeduction;
-  if (!Number.isSafeInteger(deduction) || Math.abs(deduction) > INT32_MAX) {
-    throw new Error(
-      `keda-scaledjob: scalingStrategy.customScalingQueueLengthDeduction must be an int32 integer, got ` +
-        `${show(deduction)}. Use a whole number of Jobs such as 0 or 1.`,
+      `keda-scaledjob: scalingStrategy.runningJobPercentage must be a finite number, got ${show(percentage)}. ` +
+        'Use a fraction such as 0.5 in ScalingStrategy.custom().',
     );
   }
   return { name: 'custom', deduction, percentage };
+}
+
+function unknownStrategy(field: string, name: unknown, fix: string): Error {
+  return new Error(
+    `keda-scaledjob: ${field} must be 'default', 'custom', 'accurate' or 'eager', got ${show(name)}. ${fix}`,
+  );
+}
+
+/** `customScalingQueueLengthDeduction`: KEDA stores it in an int32 and subtracts it as a Job count. */
+function requireDeduction(field: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || Math.abs(value) > INT32_MAX) {
+    throw new Error(
+      `keda-scaledjob: ${field} must be an int32 integer, got ${show(value)}. ` +
+        'Use a whole number of Jobs such as 0 or 1.',
+    );
+  }
+  return value;
 }
 
 /**
@@ -492,12 +595,12 @@ interface Combined {
 }
 
 /** metrics.go IsScaledJobActive: combine triggers (only active ones take part). */
-function combine(scalers: readonly ScalerFigures[], calculation: MultipleScalersCalculationName): Combined {
+function combine(scalers: readonly ScalerFigures[], calculation: MultipleScalersCalculation): Combined {
   let queueLength = 0;
   let maxValue = 0;
   let isActive = false;
   switch (calculation) {
-    case 'min':
+    case MultipleScalersCalculation.MIN:
       for (const m of scalers) {
         if ((queueLength === 0 || m.queueLength < queueLength) && m.isActive) {
           queueLength = m.queueLength;
@@ -506,7 +609,7 @@ function combine(scalers: readonly ScalerFigures[], calculation: MultipleScalers
         }
       }
       break;
-    case 'avg': {
+    case MultipleScalersCalculation.AVG: {
       let queueSum = 0;
       let maxSum = 0;
       let n = 0;
@@ -524,7 +627,7 @@ function combine(scalers: readonly ScalerFigures[], calculation: MultipleScalers
       }
       break;
     }
-    case 'sum':
+    case MultipleScalersCalculation.SUM:
       for (const m of scalers) {
         if (m.isActive) {
           queueLength += m.queueLength;

@@ -19,6 +19,7 @@
  */
 
 import { show } from '../internal/show';
+import { INT32_MAX } from './keda-defaults';
 
 /** Anything that converts to seconds, such as cdk8s `Duration`. */
 export interface DurationLike {
@@ -43,9 +44,6 @@ export interface LlmTaskProfile {
   /** Typical wall-clock time of one task, e.g. cdk8s `Duration.minutes(2)`. Must be greater than 0. */
   readonly taskDuration: DurationLike;
 }
-
-/** Largest value the ScaledJob CRD accepts for `maxReplicaCount` (int32). */
-const INT32_MAX = 2_147_483_647;
 
 /** Default share of each gateway limit the fleet may use. */
 export const DEFAULT_LLM_MAX_UTILIZATION = 0.8;

@@ -1,12 +1,17 @@
 import fc from 'fast-check';
 import {
   decideScaledJobScale,
+  KedaDefaults,
   kedaMaxReplicaCount,
+  MultipleScalersCalculation,
+  RabbitMqProtocol,
   rabbitMqQueueLengthMetric,
   type ScaledJobScaleInput,
-  type ScaledJobScalingStrategy,
+  ScalingStrategy,
   type ScalingStrategyName,
 } from '../../lib';
+
+const { AMQP, HTTP } = RabbitMqProtocol;
 
 /** Jobs created for a single trigger. */
 function jobs(
@@ -56,52 +61,56 @@ describe('decideScaledJobScale: amqp counts ready messages only (kedacore/keda#6
   const base = { runningJobs: 10, pendingJobs: 0, maxReplicaCount: 20 };
 
   test('the amqp metric is 10 and the http metric is 20', () => {
-    expect(rabbitMqQueueLengthMetric(depth, { protocol: 'amqp' })).toBe(10);
-    expect(rabbitMqQueueLengthMetric(depth, { protocol: 'http' })).toBe(20);
-    expect(rabbitMqQueueLengthMetric(depth, { protocol: 'http', excludeUnacknowledged: true })).toBe(10);
+    expect(rabbitMqQueueLengthMetric(depth, { protocol: AMQP })).toBe(10);
+    expect(rabbitMqQueueLengthMetric(depth, { protocol: HTTP })).toBe(20);
+    expect(rabbitMqQueueLengthMetric(depth, { protocol: HTTP, excludeUnacknowledged: true })).toBe(10);
   });
 
   test('default over amqp subtracts in-flight work twice and creates nothing: the stall', () => {
-    const queueLength = rabbitMqQueueLengthMetric(depth, { protocol: 'amqp' });
+    const queueLength = rabbitMqQueueLengthMetric(depth, { protocol: AMQP });
     const d = decideScaledJobScale({ scalers: [{ queueLength, targetValue: 1 }], ...base });
     expect(d).toMatchObject({ maxScale: 10, rawEffectiveMaxScale: 0, jobsToCreate: 0, isActive: true });
   });
 
   test('accurate over amqp creates one Job per ready message', () => {
-    const queueLength = rabbitMqQueueLengthMetric(depth, { protocol: 'amqp' });
+    const queueLength = rabbitMqQueueLengthMetric(depth, { protocol: AMQP });
     const d = decideScaledJobScale({
       scalers: [{ queueLength, targetValue: 1 }],
       ...base,
-      scalingStrategy: { strategy: 'accurate' },
+      scalingStrategy: ScalingStrategy.accurate(),
     });
     // maxScale + running = 20, not above 20, so accurate returns maxScale - pending = 10.
     expect(d).toMatchObject({ maxScale: 10, rawEffectiveMaxScale: 10, jobsToCreate: 10 });
   });
 
   test('default over http (ready + unacked) also creates the 10 Jobs', () => {
-    const queueLength = rabbitMqQueueLengthMetric(depth, { protocol: 'http' });
+    const queueLength = rabbitMqQueueLengthMetric(depth, { protocol: HTTP });
     expect(jobs(queueLength, 1, base)).toBe(10);
   });
 
   test('the same stall at the tutorial value 5: 50 ready, 10 Jobs busy', () => {
     const rest = { runningJobs: 10, maxReplicaCount: 500 };
     expect(jobs(50, 5, rest)).toBe(0);
-    expect(jobs(50, 5, { ...rest, scalingStrategy: { strategy: 'accurate' } })).toBe(10);
+    expect(jobs(50, 5, { ...rest, scalingStrategy: ScalingStrategy.accurate() })).toBe(10);
   });
 });
 
 describe('decideScaledJobScale: one case where every strategy differs', () => {
   // queue 5, value 1, max 10, 3 running of which 1 pending -> maxScale 5.
   const rest = { runningJobs: 3, pendingJobs: 1, maxReplicaCount: 10 };
-  const cases: Array<[string, ScaledJobScalingStrategy, number]> = [
-    ['default: maxScale - running = 5 - 3', { strategy: 'default' }, 2],
+  const cases: Array<[string, ScalingStrategy, number]> = [
+    ['default: maxScale - running = 5 - 3', ScalingStrategy.default(), 2],
     [
       'custom: maxScale - 1 - trunc(3 * 0.5) = 5 - 1 - 1',
-      { strategy: 'custom', customScalingQueueLengthDeduction: 1, customScalingRunningJobPercentage: '0.5' },
+      ScalingStrategy.fromSpec({
+        strategy: 'custom',
+        customScalingQueueLengthDeduction: 1,
+        customScalingRunningJobPercentage: '0.5',
+      }),
       3,
     ],
-    ['accurate: 5 + 3 <= 10, so maxScale - pending = 5 - 1', { strategy: 'accurate' }, 4],
-    ['eager: min(10 - 3 - 1, 5)', { strategy: 'eager' }, 5],
+    ['accurate: 5 + 3 <= 10, so maxScale - pending = 5 - 1', ScalingStrategy.accurate(), 4],
+    ['eager: min(10 - 3 - 1, 5)', ScalingStrategy.eager(), 5],
   ];
   test.each(cases)('%s', (_name, scalingStrategy, expected) => {
     expect(jobs(5, 1, { ...rest, scalingStrategy })).toBe(expected);
@@ -115,21 +124,21 @@ describe('decideScaledJobScale: KEDA unit-test figures (pkg/scaling/executor/sca
   });
 
   test('custom (deduction 1, "0.5"): (3, 2, max 5) -> 1 and (10, 0, max 10) -> 9', () => {
-    const scalingStrategy = {
+    const scalingStrategy = ScalingStrategy.fromSpec({
       strategy: 'custom',
       customScalingQueueLengthDeduction: 1,
       customScalingRunningJobPercentage: '0.5',
-    } as const;
+    });
     expect(jobs(3, 1, { runningJobs: 2, maxReplicaCount: 5, scalingStrategy })).toBe(1);
     expect(jobs(10, 1, { runningJobs: 0, maxReplicaCount: 10, scalingStrategy })).toBe(9);
   });
 
   test('custom (deduction 2, "0"): (3, 2, max 5) -> 1', () => {
-    const scalingStrategy = {
+    const scalingStrategy = ScalingStrategy.fromSpec({
       strategy: 'custom',
       customScalingQueueLengthDeduction: 2,
       customScalingRunningJobPercentage: '0',
-    } as const;
+    });
     expect(jobs(3, 1, { runningJobs: 2, maxReplicaCount: 5, scalingStrategy })).toBe(1);
   });
 
@@ -138,18 +147,18 @@ describe('decideScaledJobScale: KEDA unit-test figures (pkg/scaling/executor/sca
       scalers: [{ queueLength: 3, targetValue: 1 }],
       runningJobs: 2,
       maxReplicaCount: 4,
-      scalingStrategy: {
+      scalingStrategy: ScalingStrategy.fromSpec({
         strategy: 'custom',
         customScalingQueueLengthDeduction: -2,
         customScalingRunningJobPercentage: '0',
-      },
+      }),
     });
     expect(d.rawEffectiveMaxScale).toBe(4);
     expect(d.jobsToCreate).toBe(3);
   });
 
   test('accurate: (3, 2, 0, 5) -> 3; (5, 2, 0, 5) -> 3; (3, 4, 2, 10) -> 1; (5, 4, 2, 5) -> 1', () => {
-    const accurate = { strategy: 'accurate' } as const;
+    const accurate = ScalingStrategy.accurate();
     expect(jobs(3, 1, { runningJobs: 2, maxReplicaCount: 5, scalingStrategy: accurate })).toBe(3);
     expect(jobs(5, 1, { runningJobs: 2, maxReplicaCount: 5, scalingStrategy: accurate })).toBe(3);
     expect(
@@ -161,7 +170,7 @@ describe('decideScaledJobScale: KEDA unit-test figures (pkg/scaling/executor/sca
   });
 
   test('eager: (4, 3, 0, 10) -> 4 with scaleTo 10; (4, 7, 0, 10) -> 3', () => {
-    const eager = { strategy: 'eager' } as const;
+    const eager = ScalingStrategy.eager();
     const d = decideScaledJobScale({
       scalers: [{ queueLength: 4, targetValue: 1 }],
       runningJobs: 3,
@@ -294,9 +303,9 @@ describe('decideScaledJobScale: activation and rounding', () => {
     const d = decideScaledJobScale({
       scalers: [{ queueLength: 3, targetValue: 0.5 }],
       runningJobs: 0,
-      scalingStrategy: { strategy: 'eager' },
+      scalingStrategy: ScalingStrategy.eager(),
     });
-    expect(d).toMatchObject({ maxScale: 6, scaleTo: 100, jobsToCreate: 6 });
+    expect(d).toMatchObject({ maxScale: 6, scaleTo: KedaDefaults.maxReplicaCount, jobsToCreate: 6 });
   });
 
   test('custom truncates the running share toward zero: trunc(3 * 0.9) = 2, trunc(3 * -0.5) = -1', () => {
@@ -304,11 +313,7 @@ describe('decideScaledJobScale: activation and rounding', () => {
       jobs(10, 1, {
         runningJobs: 3,
         maxReplicaCount: 20,
-        scalingStrategy: {
-          strategy: 'custom',
-          customScalingQueueLengthDeduction: 0,
-          customScalingRunningJobPercentage: p,
-        },
+        scalingStrategy: ScalingStrategy.custom({ queueLengthDeduction: 0, runningJobPercentage: p }),
       });
     expect(custom(0.9)).toBe(8);
     expect(custom(-0.5)).toBe(10); // min(10 - 0 + 1, 20) = 11, capped by the queue length 10
@@ -322,16 +327,12 @@ describe('decideScaledJobScale: several triggers (multipleScalersCalculation)', 
     { queueLength: 8, targetValue: 1 },
   ];
   test.each([
-    ['max', 6, 30],
-    ['min', 8, 8],
-    ['avg', 7, 19],
-    ['sum', 14, 38],
-  ] as const)('%s -> %i Jobs (queue length %i)', (calc, expected, queue) => {
-    const d = decideScaledJobScale({
-      scalers,
-      runningJobs: 0,
-      scalingStrategy: { multipleScalersCalculation: calc },
-    });
+    [MultipleScalersCalculation.MAX, 6, 30],
+    [MultipleScalersCalculation.MIN, 8, 8],
+    [MultipleScalersCalculation.AVG, 7, 19],
+    [MultipleScalersCalculation.SUM, 14, 38],
+  ])('%s -> %i Jobs (queue length %i)', (calc, expected, queue) => {
+    const d = decideScaledJobScale({ scalers, runningJobs: 0, multipleScalersCalculation: calc });
     expect(d.queueLength).toBe(queue);
     expect(d.jobsToCreate).toBe(expected);
   });
@@ -343,12 +344,8 @@ describe('decideScaledJobScale: several triggers (multipleScalersCalculation)', 
 
   test('inactive triggers take no part', () => {
     const withIdle = [scalers[0]!, { queueLength: 0, targetValue: 1 }];
-    for (const calc of ['max', 'min', 'avg', 'sum'] as const) {
-      const d = decideScaledJobScale({
-        scalers: withIdle,
-        runningJobs: 0,
-        scalingStrategy: { multipleScalersCalculation: calc },
-      });
+    for (const calc of Object.values(MultipleScalersCalculation)) {
+      const d = decideScaledJobScale({ scalers: withIdle, runningJobs: 0, multipleScalersCalculation: calc });
       expect(d.jobsToCreate).toBe(6);
     }
   });
@@ -358,14 +355,10 @@ describe('decideScaledJobScale: several triggers (multipleScalersCalculation)', 
       { queueLength: 7, targetValue: 2 },
       { queueLength: 3, targetValue: 2 },
     ];
-    const run = (calc: 'avg' | 'sum') =>
-      decideScaledJobScale({
-        scalers: frac,
-        runningJobs: 0,
-        scalingStrategy: { multipleScalersCalculation: calc },
-      });
-    expect(run('avg').maxScale).toBe(3);
-    expect(run('sum').maxScale).toBe(5);
+    const run = (calc: MultipleScalersCalculation) =>
+      decideScaledJobScale({ scalers: frac, runningJobs: 0, multipleScalersCalculation: calc });
+    expect(run(MultipleScalersCalculation.AVG).maxScale).toBe(3);
+    expect(run(MultipleScalersCalculation.SUM).maxScale).toBe(5);
   });
 
   test('no trigger answered: nothing, unless minReplicaCount asks', () => {
@@ -374,13 +367,16 @@ describe('decideScaledJobScale: several triggers (multipleScalersCalculation)', 
   });
 });
 
-describe('decideScaledJobScale: custom strategy parameters', () => {
+describe('ScalingStrategy.fromSpec: KEDA parses the custom strategy parameters', () => {
   test('a percentage given as a string is parsed as a float', () => {
-    const s = (p: number | string): ScaledJobScalingStrategy => ({
-      strategy: 'custom',
-      customScalingQueueLengthDeduction: 0,
-      customScalingRunningJobPercentage: p,
-    });
+    const s = (p: number | string) =>
+      ScalingStrategy.fromSpec({
+        strategy: 'custom',
+        customScalingQueueLengthDeduction: 0,
+        customScalingRunningJobPercentage: p,
+      });
+    expect(s('0.25')).toEqual(s(0.25));
+    expect(s('0.25')).toMatchObject({ name: 'custom', queueLengthDeduction: 0, runningJobPercentage: 0.25 });
     const rest = { runningJobs: 4, maxReplicaCount: 20 };
     expect(jobs(10, 1, { ...rest, scalingStrategy: s('0.25') })).toBe(
       jobs(10, 1, { ...rest, scalingStrategy: s(0.25) }),
@@ -388,15 +384,17 @@ describe('decideScaledJobScale: custom strategy parameters', () => {
   });
 
   test.each([undefined, '', 'half', ' 0.5'])('percentage %p falls back to default, as KEDA does', (p) => {
+    const scalingStrategy = ScalingStrategy.fromSpec({
+      strategy: 'custom',
+      customScalingQueueLengthDeduction: 3,
+      customScalingRunningJobPercentage: p,
+    });
+    expect(scalingStrategy.name).toBe('default');
     const d = decideScaledJobScale({
       scalers: [{ queueLength: 10, targetValue: 1 }],
       runningJobs: 4,
       maxReplicaCount: 20,
-      scalingStrategy: {
-        strategy: 'custom',
-        customScalingQueueLengthDeduction: 3,
-        customScalingRunningJobPercentage: p,
-      },
+      scalingStrategy,
     });
     expect(d.effectiveStrategy).toBe('default');
     expect(d.jobsToCreate).toBe(6);
@@ -404,12 +402,19 @@ describe('decideScaledJobScale: custom strategy parameters', () => {
 
   test('a percentage without a deduction is an error (KEDA dereferences it)', () => {
     expect(() =>
-      decideScaledJobScale({
-        scalers: [{ queueLength: 10, targetValue: 1 }],
-        runningJobs: 0,
-        scalingStrategy: { strategy: 'custom', customScalingRunningJobPercentage: '0.5' },
-      }),
+      ScalingStrategy.fromSpec({ strategy: 'custom', customScalingRunningJobPercentage: '0.5' }),
     ).toThrow(/customScalingQueueLengthDeduction is unset.*Set it \(0 for no deduction\)/);
+  });
+
+  test('no strategy is default; the other names map to their factories and ignore the custom fields', () => {
+    expect(ScalingStrategy.fromSpec({})).toEqual(ScalingStrategy.default());
+    const customFields = { customScalingQueueLengthDeduction: 2, customScalingRunningJobPercentage: '0.5' };
+    for (const name of ['default', 'accurate', 'eager'] as const) {
+      expect(ScalingStrategy.fromSpec({ strategy: name, ...customFields })).toEqual(ScalingStrategy[name]());
+    }
+    expect(ScalingStrategy.fromSpec({ strategy: 'custom', ...customFields })).toEqual(
+      ScalingStrategy.custom({ queueLengthDeduction: 2, runningJobPercentage: 0.5 }),
+    );
   });
 });
 
@@ -446,57 +451,90 @@ describe('decideScaledJobScale: validation', () => {
       /activationValue .* got -1/,
     ],
     [
-      'unknown strategy',
-      { ...ok, scalingStrategy: { strategy: 'fast' as ScalingStrategyName } },
-      /strategy must be 'default', 'custom', 'accurate' or 'eager', got "fast"/,
+      'unknown calculation',
+      { ...ok, multipleScalersCalculation: 'median' as MultipleScalersCalculation },
+      /multipleScalersCalculation .* got "median"/,
+    ],
+    ['scalers not an array', { ...ok, scalers: undefined as unknown as [] }, /scalers must be an array/],
+    [
+      'a strategy object that did not come from a factory, with an unknown name',
+      { ...ok, scalingStrategy: { name: 'fast' as ScalingStrategyName } as ScalingStrategy },
+      /scalingStrategy\.name must be 'default', 'custom', 'accurate' or 'eager', got "fast"/,
     ],
     [
-      'unknown calculation',
-      { ...ok, scalingStrategy: { multipleScalersCalculation: 'median' as 'max' } },
-      /multipleScalersCalculation .* got "median"/,
+      'a custom strategy with a NaN percentage',
+      {
+        ...ok,
+        scalingStrategy: ScalingStrategy.custom({
+          queueLengthDeduction: 0,
+          runningJobPercentage: Number.NaN,
+        }),
+      },
+      /scalingStrategy\.runningJobPercentage must be a finite number, got NaN/,
+    ],
+    [
+      'a custom strategy with a fractional deduction',
+      {
+        ...ok,
+        scalingStrategy: ScalingStrategy.custom({ queueLengthDeduction: 0.5, runningJobPercentage: 0 }),
+      },
+      /scalingStrategy\.queueLengthDeduction must be an int32 integer, got 0\.5/,
+    ],
+  ])('%s', (_name, input, message) => {
+    expect(() => decideScaledJobScale(input)).toThrow(message);
+  });
+
+  test.each<[string, Parameters<typeof ScalingStrategy.fromSpec>[0], RegExp]>([
+    [
+      'unknown strategy',
+      { strategy: 'fast' },
+      /scalingStrategy\.strategy must be 'default', 'custom', 'accurate' or 'eager', got "fast"/,
     ],
     [
       'NaN percentage',
-      {
-        ...ok,
-        scalingStrategy: {
-          strategy: 'custom',
-          customScalingQueueLengthDeduction: 0,
-          customScalingRunningJobPercentage: 'NaN',
-        },
-      },
+      { strategy: 'custom', customScalingQueueLengthDeduction: 0, customScalingRunningJobPercentage: 'NaN' },
       /customScalingRunningJobPercentage "NaN" is not a finite number/,
     ],
     [
       'fractional deduction',
-      {
-        ...ok,
-        scalingStrategy: {
-          strategy: 'custom',
-          customScalingQueueLengthDeduction: 0.5,
-          customScalingRunningJobPercentage: 0,
-        },
-      },
+      { strategy: 'custom', customScalingQueueLengthDeduction: 0.5, customScalingRunningJobPercentage: 0 },
       /customScalingQueueLengthDeduction must be an int32 integer, got 0\.5/,
     ],
-    ['scalers not an array', { ...ok, scalers: undefined as unknown as [] }, /scalers must be an array/],
-  ])('%s', (_name, input, message) => {
-    expect(() => decideScaledJobScale(input)).toThrow(message);
+    [
+      'deduction above int32',
+      {
+        strategy: 'custom',
+        customScalingQueueLengthDeduction: 2 ** 31,
+        customScalingRunningJobPercentage: '0.5',
+      },
+      /customScalingQueueLengthDeduction must be an int32 integer, got 2147483648/,
+    ],
+    [
+      'infinite percentage number',
+      {
+        strategy: 'custom',
+        customScalingQueueLengthDeduction: 0,
+        customScalingRunningJobPercentage: Number.POSITIVE_INFINITY,
+      },
+      /customScalingRunningJobPercentage must be a finite number, got Infinity/,
+    ],
+  ])('ScalingStrategy.fromSpec: %s', (_name, spec, message) => {
+    expect(() => ScalingStrategy.fromSpec(spec)).toThrow(message);
   });
 
   test('rabbitMqQueueLengthMetric rejects excludeUnacknowledged over amqp and unresolved protocols', () => {
     expect(() =>
       rabbitMqQueueLengthMetric(
         { ready: 1, unacknowledged: 0 },
-        { protocol: 'amqp', excludeUnacknowledged: true },
+        { protocol: AMQP, excludeUnacknowledged: true },
       ),
     ).toThrow(
       /excludeUnacknowledged is true with protocol 'amqp'.*drop excludeUnacknowledged, or use 'http'/,
     );
     expect(() =>
-      rabbitMqQueueLengthMetric({ ready: 1, unacknowledged: 0 }, { protocol: 'auto' as 'amqp' }),
+      rabbitMqQueueLengthMetric({ ready: 1, unacknowledged: 0 }, { protocol: 'auto' as RabbitMqProtocol }),
     ).toThrow(/protocol must be 'amqp' or 'http', got "auto"/);
-    expect(() => rabbitMqQueueLengthMetric({ ready: -1, unacknowledged: 0 }, { protocol: 'http' })).toThrow(
+    expect(() => rabbitMqQueueLengthMetric({ ready: -1, unacknowledged: 0 }, { protocol: HTTP })).toThrow(
       /depth\.ready/,
     );
   });
@@ -506,15 +544,16 @@ describe('decideScaledJobScale: validation', () => {
 // Properties. Each holds in KEDA 2.16's code for the stated conditions (derivations in the comments).
 // ---------------------------------------------------------------------------------------------------
 
-const strategyArb: fc.Arbitrary<ScaledJobScalingStrategy> = fc.oneof(
-  fc.constant({ strategy: 'default' as const }),
-  fc.constant({ strategy: 'accurate' as const }),
-  fc.constant({ strategy: 'eager' as const }),
-  fc.record({
-    strategy: fc.constant('custom' as const),
-    customScalingQueueLengthDeduction: fc.integer({ min: -5, max: 5 }),
-    customScalingRunningJobPercentage: fc.double({ min: -1, max: 2, noNaN: true }),
-  }),
+const strategyArb: fc.Arbitrary<ScalingStrategy> = fc.oneof(
+  fc.constant(ScalingStrategy.default()),
+  fc.constant(ScalingStrategy.accurate()),
+  fc.constant(ScalingStrategy.eager()),
+  fc
+    .record({
+      queueLengthDeduction: fc.integer({ min: -5, max: 5 }),
+      runningJobPercentage: fc.double({ min: -1, max: 2, noNaN: true }),
+    })
+    .map((options) => ScalingStrategy.custom(options)),
 );
 
 const valueArb = fc.oneof(fc.integer({ min: 1, max: 50 }), fc.double({ min: 0.1, max: 50, noNaN: true }));
@@ -543,7 +582,7 @@ const stateArb = fc
 type ValueOf<A> = A extends fc.Arbitrary<infer T> ? T : never;
 type State = ValueOf<typeof stateArb>;
 
-function decide(s: State, strategy: ScaledJobScalingStrategy, queue = s.queue) {
+function decide(s: State, strategy: ScalingStrategy, queue = s.queue) {
   return decideScaledJobScale({
     scalers: [{ queueLength: queue, targetValue: s.value, activationValue: s.activation }],
     runningJobs: s.running,
@@ -571,7 +610,7 @@ describe('decideScaledJobScale: properties', () => {
         fc.option(fc.integer({ min: 0, max: 300 }), { nil: undefined }),
         fc.option(fc.integer({ min: 0, max: 300 }), { nil: undefined }),
         strategyArb,
-        fc.constantFrom('max', 'min', 'avg', 'sum'),
+        fc.constantFrom(...Object.values(MultipleScalersCalculation)),
         (scalers, running, pendingShare, min, max, strategy, calc) => {
           const d = decideScaledJobScale({
             scalers,
@@ -579,7 +618,8 @@ describe('decideScaledJobScale: properties', () => {
             pendingJobs: Math.floor(running * pendingShare),
             minReplicaCount: min,
             maxReplicaCount: max,
-            scalingStrategy: { ...strategy, multipleScalersCalculation: calc },
+            scalingStrategy: strategy,
+            multipleScalersCalculation: calc,
           });
           expect(Number.isInteger(d.jobsToCreate)).toBe(true);
           expect(d.jobsToCreate).toBeGreaterThanOrEqual(0);
@@ -595,9 +635,9 @@ describe('decideScaledJobScale: properties', () => {
     fc.assert(
       fc.property(
         stateArb,
-        fc.constantFrom<ScalingStrategyName>('default', 'accurate', 'eager'),
+        fc.constantFrom(ScalingStrategy.default(), ScalingStrategy.accurate(), ScalingStrategy.eager()),
         (s, strategy) => {
-          const d = decide(s, { strategy });
+          const d = decide(s, strategy);
           expect(d.jobsToCreate).toBeLessThanOrEqual(Math.max(0, s.max - s.running));
         },
       ),
@@ -608,7 +648,7 @@ describe('decideScaledJobScale: properties', () => {
     fc.assert(
       fc.property(stateArb, (s) => {
         fc.pre(s.running >= s.min);
-        const d = decide(s, { strategy: 'eager' });
+        const d = decide(s, ScalingStrategy.eager());
         expect(d.jobsToCreate).toBeLessThanOrEqual(Math.max(0, s.max - s.running - s.pending));
       }),
     );
@@ -638,8 +678,8 @@ describe('decideScaledJobScale: properties', () => {
     fc.assert(
       fc.property(stateArb, strategyArb, fc.integer({ min: 0, max: 400 }), (s, strategy, unacked) => {
         const depth = { ready: s.queue, unacknowledged: unacked };
-        const amqp = decide(s, strategy, rabbitMqQueueLengthMetric(depth, { protocol: 'amqp' }));
-        const http = decide(s, strategy, rabbitMqQueueLengthMetric(depth, { protocol: 'http' }));
+        const amqp = decide(s, strategy, rabbitMqQueueLengthMetric(depth, { protocol: AMQP }));
+        const http = decide(s, strategy, rabbitMqQueueLengthMetric(depth, { protocol: HTTP }));
         expect(http.jobsToCreate).toBeGreaterThanOrEqual(amqp.jobsToCreate);
       }),
     );
@@ -649,8 +689,8 @@ describe('decideScaledJobScale: properties', () => {
     fc.assert(
       fc.property(stateArb, (s0) => {
         const s = { ...s0, min: 0 };
-        expect(decide(s, { strategy: 'accurate' }).jobsToCreate).toBeGreaterThanOrEqual(
-          decide(s, { strategy: 'default' }).jobsToCreate,
+        expect(decide(s, ScalingStrategy.accurate()).jobsToCreate).toBeGreaterThanOrEqual(
+          decide(s, ScalingStrategy.default()).jobsToCreate,
         );
       }),
     );
@@ -661,7 +701,7 @@ describe('decideScaledJobScale: properties', () => {
       fc.property(stateArb, (s0) => {
         fc.pre(Number.isInteger(s0.value));
         const s = { ...s0, min: 0, pending: 0 };
-        const d = decide(s, { strategy: 'accurate' });
+        const d = decide(s, ScalingStrategy.accurate());
         const expected = d.isActive ? Math.max(0, Math.min(d.maxScale, s.max - s.running)) : 0;
         expect(d.jobsToCreate).toBe(expected);
         if (d.isActive && s.running < s.max) {
@@ -675,11 +715,11 @@ describe('decideScaledJobScale: properties', () => {
     fc.assert(
       fc.property(stateArb, (s0) => {
         const s = { ...s0, min: 0, running: 0, pending: 0 };
-        const d = decide(s, { strategy: 'default' });
+        const d = decide(s, ScalingStrategy.default());
         const expected = d.isActive ? Math.min(Math.ceil(s.queue), d.maxScale) : 0;
         expect(d.jobsToCreate).toBe(expected);
-        expect(decide(s, { strategy: 'accurate' }).jobsToCreate).toBe(expected);
-        expect(decide(s, { strategy: 'eager' }).jobsToCreate).toBe(
+        expect(decide(s, ScalingStrategy.accurate()).jobsToCreate).toBe(expected);
+        expect(decide(s, ScalingStrategy.eager()).jobsToCreate).toBe(
           d.maxScale > 0 && d.isActive ? d.maxScale : 0,
         );
       }),
@@ -689,13 +729,16 @@ describe('decideScaledJobScale: properties', () => {
   test('custom with deduction 0 and percentage 1 is the default strategy', () => {
     fc.assert(
       fc.property(stateArb, (s) => {
-        const custom = decide(s, {
-          strategy: 'custom',
-          customScalingQueueLengthDeduction: 0,
-          customScalingRunningJobPercentage: '1',
-        });
+        const custom = decide(
+          s,
+          ScalingStrategy.fromSpec({
+            strategy: 'custom',
+            customScalingQueueLengthDeduction: 0,
+            customScalingRunningJobPercentage: '1',
+          }),
+        );
         expect(custom.effectiveStrategy).toBe('custom');
-        expect(custom.jobsToCreate).toBe(decide(s, { strategy: 'default' }).jobsToCreate);
+        expect(custom.jobsToCreate).toBe(decide(s, ScalingStrategy.default()).jobsToCreate);
       }),
     );
   });
@@ -707,6 +750,26 @@ describe('decideScaledJobScale: properties', () => {
         const d = decide(s, strategy);
         expect(d.path).toBe('minReplicaCount');
         expect(d.jobsToCreate).toBe(s.min - s.running);
+      }),
+    );
+  });
+
+  test('fromSpec reads a percentage written as a decimal string as the number itself', () => {
+    // `+ 0` turns -0 into 0: String(-0) is "0", and the number and the string must say the same.
+    const percentage = fc.double({ min: -1, max: 2, noNaN: true }).map((p) => p + 0);
+    fc.assert(
+      fc.property(fc.integer({ min: -5, max: 5 }), percentage, (d, p) => {
+        const spec = { strategy: 'custom', customScalingQueueLengthDeduction: d };
+        const fromString = ScalingStrategy.fromSpec({
+          ...spec,
+          customScalingRunningJobPercentage: String(p),
+        });
+        expect(fromString).toEqual(
+          ScalingStrategy.fromSpec({ ...spec, customScalingRunningJobPercentage: p }),
+        );
+        expect(fromString).toEqual(
+          ScalingStrategy.custom({ queueLengthDeduction: d, runningJobPercentage: p }),
+        );
       }),
     );
   });

@@ -18,6 +18,21 @@ process.on('SIGTERM', exitEarly);
 process.on('SIGINT', exitEarly);
 
 async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  if (args.length > 0) {
+    const { usageText, workerVersion } = require('./usage') as typeof import('./usage');
+    if (args.length === 1 && (args[0] === '--help' || args[0] === '-h')) {
+      process.stdout.write(usageText());
+      return;
+    }
+    if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
+      process.stdout.write(`${workerVersion()}\n`);
+      return;
+    }
+    // Arguments would be ignored: refuse them, so a mistyped flag is not mistaken for a setting.
+    process.stderr.write(`agent-worker: unknown argument ${JSON.stringify(args[0])}\n\n${usageText()}`);
+    process.exit(ExitCode.configError);
+  }
   const { ConfigError } = require('./errors') as typeof import('./errors');
   const { loadHandler } = require('./load') as typeof import('./load');
   const { createLogger } = require('./logger') as typeof import('./logger');

@@ -1,5 +1,5 @@
 /**
- * Issue 5: `agent-worker` works from a plain `npm install` of the worker package, as an image
+ * `agent-worker` works from a plain `npm install` of the worker package, as an image
  * would install it. Packs the package exactly as `npm publish` would, installs the tarball into an
  * empty project (production dependencies only; npm's cache serves them when it has them), and runs
  * the linked bin: with an invalid environment it must start, name the bad variable and exit with the
@@ -13,16 +13,29 @@ import { makeTempDir, WORKER_ROOT } from './support/harness';
 
 test('the packed package installs and its agent-worker bin runs', () => {
   const packDir = makeTempDir('pack-');
-  execFileSync('npm', ['pack', '--pack-destination', packDir], { cwd: WORKER_ROOT, stdio: 'pipe' });
-  const [tarball] = readdirSync(packDir).filter((f) => f.endsWith('.tgz'));
-  expect(tarball).toMatch(/^agent-fleet-worker-.*\.tgz$/);
+  // The worker depends on the contract package, which no registry has yet: pack both.
+  for (const dir of [path.join(WORKER_ROOT, '..', 'contract'), WORKER_ROOT]) {
+    execFileSync('npm', ['pack', '--pack-destination', packDir], { cwd: dir, stdio: 'pipe' });
+  }
+  const tarballs = readdirSync(packDir).filter((f) => f.endsWith('.tgz'));
+  expect(tarballs.sort()).toEqual([
+    expect.stringMatching(/^agent-fleet-contract-.*\.tgz$/),
+    expect.stringMatching(/^agent-fleet-worker-.*\.tgz$/),
+  ]);
 
   const app = makeTempDir('install-');
   writeFileSync(path.join(app, 'package.json'), JSON.stringify({ name: 'agent-image', private: true }));
   writeFileSync(path.join(app, 'handler.js'), 'module.exports = async (input) => input;\n');
   execFileSync(
     'npm',
-    ['install', '--omit=dev', '--prefer-offline', '--no-audit', '--no-fund', path.join(packDir, tarball)],
+    [
+      'install',
+      '--omit=dev',
+      '--prefer-offline',
+      '--no-audit',
+      '--no-fund',
+      ...tarballs.map((t) => path.join(packDir, t)),
+    ],
     { cwd: app, stdio: 'pipe' },
   );
 

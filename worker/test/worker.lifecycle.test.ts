@@ -156,7 +156,7 @@ describe('invalid settings exit "config error" at startup, naming the variable, 
     [{ AGENT_SHUTDOWN_SECONDS: '2' }, /AGENT_SHUTDOWN_SECONDS="2": is outside 5\.\./],
     [
       { TASK_QUEUE_URL: 'http://agent:s3cret-config@host/' },
-      /TASK_QUEUE_URL="http:\/\/agent:\*\*\*@host\/": uses the scheme "http:"/,
+      /TASK_QUEUE_URL="http:\/\/agent:\*\*\*@host\/": uses the scheme "http:\/\/"; use amqp:\/\/ or amqps:\/\//,
     ],
     [{ TASK_QUEUE_URL: '' }, /TASK_QUEUE_URL \(unset\): is required/],
     [{ AGENT_HANDLER: '' }, /AGENT_HANDLER \(unset\): is required/],

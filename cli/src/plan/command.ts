@@ -1,12 +1,18 @@
 /** `agent-fleet plan`: flags and manifest → simulation → table, summary, SVG and HTML. */
 import { writeFileSync } from 'node:fs';
-import type { RabbitMqProtocol, ScaledJobScalingStrategy, ScalingStrategyName } from '@agent-fleet/cdk8s';
+import {
+  KedaDefaults,
+  RabbitMqProtocol,
+  ScalingStrategy,
+  type ScalingStrategyName,
+} from '@agent-fleet/cdk8s';
 import { type CliIo, parseDurationFlag, parseIntFlag, parseNumberFlag, usageError, writeLine } from '../io';
 import { renderHtml, renderSvg } from './chart';
 import {
-  KEDA_DEFAULT_POLLING_INTERVAL,
+  customFallbackNote,
   readScaledJob,
   type ScaledJobSettings,
+  strategyFromSpec,
   WORKER_PLAN_DEFAULTS,
 } from './manifest';
 import { describeDistribution, parseDistribution } from './random';
@@ -45,7 +51,13 @@ export interface PlanFlags {
   readonly json?: boolean;
 }
 
-const STRATEGIES: readonly ScalingStrategyName[] = ['default', 'accurate', 'eager', 'custom'];
+/** Every strategy name, in the order `--help` lists them (the record makes the compiler check the list). */
+const STRATEGIES = Object.keys({
+  default: true,
+  accurate: true,
+  eager: true,
+  custom: true,
+} satisfies Record<ScalingStrategyName, true>);
 
 /** Defaults of the plan model for what neither the manifest nor a flag sets. */
 export const PLAN_DEFAULTS = {
@@ -71,43 +83,29 @@ export function planInputFromFlags(flags: PlanFlags): { input: PlanInput; notes:
     flags.value !== undefined
       ? parseNumberFlag('--value', flags.value)
       : (base?.value ?? PLAN_DEFAULTS.value);
-  const strategyName = flags.strategy ?? base?.scalingStrategy.strategy ?? 'default';
-  if (!STRATEGIES.includes(strategyName as ScalingStrategyName)) {
-    throw usageError(`--strategy must be one of ${STRATEGIES.join(', ')}, got "${strategyName}".`);
-  }
-  const scalingStrategy: ScaledJobScalingStrategy = {
-    strategy: strategyName as ScalingStrategyName,
-    customScalingQueueLengthDeduction:
-      flags.customDeduction !== undefined
-        ? intSigned('--custom-deduction', flags.customDeduction)
-        : base?.scalingStrategy.customScalingQueueLengthDeduction,
-    customScalingRunningJobPercentage:
-      flags.customPercentage ?? base?.scalingStrategy.customScalingRunningJobPercentage,
-  };
-  if (strategyName === 'custom' && scalingStrategy.customScalingRunningJobPercentage === undefined) {
-    notes.push('custom strategy without --custom-percentage: KEDA falls back to default.');
-  }
-  const protocol = flags.protocol ?? base?.protocol ?? 'amqp';
-  if (protocol !== 'amqp' && protocol !== 'http') {
-    throw usageError(`--protocol must be amqp or http, got "${protocol}".`);
+  const scalingStrategy = strategyFromFlags(flags, base?.scalingStrategy, notes);
+  const rawProtocol = flags.protocol ?? base?.protocol ?? RabbitMqProtocol.AMQP;
+  const protocol = Object.values(RabbitMqProtocol).find((p) => p === rawProtocol);
+  if (protocol === undefined) {
+    throw usageError(
+      `--protocol must be ${Object.values(RabbitMqProtocol).join(' or ')}, got "${rawProtocol}".`,
+    );
   }
   const pollingInterval =
     flags.pollingInterval !== undefined
       ? Math.round(parseDurationFlag('--polling-interval', flags.pollingInterval))
-      : (base?.pollingInterval ?? KEDA_DEFAULT_POLLING_INTERVAL);
+      : (base?.pollingInterval ?? KedaDefaults.pollingIntervalSeconds);
   if (pollingInterval < 1) {
     throw usageError('--polling-interval must be at least 1 second.');
   }
-  let maxTasksPerJob: number;
+  let maxTasks: number;
   if (flags.maxTasks !== undefined) {
-    maxTasksPerJob = parseIntFlag('--max-tasks', flags.maxTasks);
+    maxTasks = parseIntFlag('--max-tasks', flags.maxTasks);
   } else if (base) {
-    maxTasksPerJob = base.maxTasksPerJob ?? WORKER_PLAN_DEFAULTS.maxTasksPerJob;
+    maxTasks = base.maxTasks ?? WORKER_PLAN_DEFAULTS.maxTasks;
   } else {
-    maxTasksPerJob = Math.max(1, Math.ceil(value));
-    notes.push(
-      `--max-tasks not given: each Job takes ${maxTasksPerJob} task(s) (the trigger value), then exits.`,
-    );
+    maxTasks = Math.max(1, Math.ceil(value));
+    notes.push(`--max-tasks not given: each Job takes ${maxTasks} task(s) (the trigger value), then exits.`);
   }
   const idleExitSeconds =
     flags.idleExit !== undefined
@@ -172,10 +170,11 @@ export function planInputFromFlags(flags: PlanFlags): { input: PlanInput; notes:
       minReplicaCount: flags.min !== undefined ? parseIntFlag('--min', flags.min) : base?.minReplicaCount,
       pollingInterval,
       scalingStrategy,
-      protocol: protocol as RabbitMqProtocol,
+      multipleScalersCalculation: base?.multipleScalersCalculation,
+      protocol,
       excludeUnacknowledged: flags.excludeUnacknowledged ?? base?.excludeUnacknowledged,
     },
-    maxTasksPerJob,
+    maxTasks,
     idleExitSeconds,
     startupSeconds,
     arrivals,
@@ -185,6 +184,41 @@ export function planInputFromFlags(flags: PlanFlags): { input: PlanInput; notes:
     llm,
   };
   return { input, notes, name: base?.name ?? 'flags' };
+}
+
+/**
+ * The strategy from `--strategy`, `--custom-deduction` and `--custom-percentage`, each overriding the
+ * manifest's field, read as KEDA reads a manifest ({@link ScalingStrategy.fromSpec}).
+ */
+function strategyFromFlags(
+  flags: PlanFlags,
+  base: ScalingStrategy | undefined,
+  notes: string[],
+): ScalingStrategy {
+  const fromManifest = base ?? ScalingStrategy.default();
+  if (
+    flags.strategy === undefined &&
+    flags.customDeduction === undefined &&
+    flags.customPercentage === undefined
+  ) {
+    return fromManifest;
+  }
+  if (flags.strategy !== undefined && !STRATEGIES.includes(flags.strategy)) {
+    throw usageError(`--strategy must be one of ${STRATEGIES.join(', ')}, got "${flags.strategy}".`);
+  }
+  const fields = {
+    strategy: flags.strategy ?? fromManifest.name,
+    customScalingQueueLengthDeduction:
+      flags.customDeduction !== undefined
+        ? intSigned('--custom-deduction', flags.customDeduction)
+        : fromManifest.queueLengthDeduction,
+    customScalingRunningJobPercentage: flags.customPercentage ?? fromManifest.runningJobPercentage,
+  };
+  const strategy = strategyFromSpec(fields, '--strategy, --custom-deduction, --custom-percentage');
+  if (fields.strategy === 'custom' && strategy.name !== 'custom') {
+    notes.push(customFallbackNote('--custom-percentage', fields.customScalingRunningJobPercentage));
+  }
+  return strategy;
 }
 
 function intSigned(flag: string, value: string): number {
@@ -239,12 +273,15 @@ function formatTable(rows: readonly string[][]): string[] {
 
 const round = (n: number) => (Number.isInteger(n) ? String(n) : n.toFixed(1));
 
+/** How the summary shows an unset `maxReplicaCount`. */
+const UNSET_MAX = `unset (${KedaDefaults.maxReplicaCount})`;
+
 /** The summary lines printed under the table (and listed in the HTML page). */
 export function summaryLines(input: PlanInput, result: PlanResult, name: string): string[] {
   const sj = input.scaledJob;
   const lines = [
-    `ScaledJob ${name}: value ${sj.value}, maxReplicaCount ${sj.maxReplicaCount ?? 'unset (100)'}, minReplicaCount ${sj.minReplicaCount ?? 0}, pollingInterval ${sj.pollingInterval} s, strategy ${sj.scalingStrategy.strategy ?? 'default'}, protocol ${sj.protocol}`,
-    `workload: ${result.totalTasks} task(s) (${input.arrivals.kind === 'burst' ? 'burst at 0 s' : `${input.arrivals.perMinute}/min for ${input.arrivals.durationSeconds} s`}), task duration ${describeDistribution(input.taskDuration)}, pod start-up ${input.startupSeconds} s, ${input.maxTasksPerJob === 0 ? 'no task limit per Job' : `${input.maxTasksPerJob} task(s) per Job`}, idle exit ${input.idleExitSeconds} s, seed ${input.seed}`,
+    `ScaledJob ${name}: value ${sj.value}, maxReplicaCount ${sj.maxReplicaCount ?? UNSET_MAX}, minReplicaCount ${sj.minReplicaCount ?? 0}, pollingInterval ${sj.pollingInterval} s, strategy ${sj.scalingStrategy.name}, protocol ${sj.protocol}`,
+    `workload: ${result.totalTasks} task(s) (${input.arrivals.kind === 'burst' ? 'burst at 0 s' : `${input.arrivals.perMinute}/min for ${input.arrivals.durationSeconds} s`}), task duration ${describeDistribution(input.taskDuration)}, pod start-up ${input.startupSeconds} s, ${input.maxTasks === 0 ? 'no task limit per Job' : `${input.maxTasks} task(s) per Job`}, idle exit ${input.idleExitSeconds} s, seed ${input.seed}`,
     `Jobs created: ${result.jobsCreated}; peak Jobs ${result.peakJobs} (incl. starting), peak pods running ${result.peakPods}, peak Jobs busy ${result.peakBusyJobs}`,
     result.drainedAt !== undefined
       ? `time to drain: ${result.drainedAt} s (all ${result.totalTasks} tasks completed); longest wait in queue ${result.maxWaitSeconds} s`
@@ -266,11 +303,11 @@ export function summaryLines(input: PlanInput, result: PlanResult, name: string)
     const max = sj.maxReplicaCount;
     if (max === undefined || max > cap.maxReplicaCount) {
       lines.push(
-        `warning: maxReplicaCount ${max ?? 'unset (100)'} allows more busy Jobs than the LLM budget (${cap.maxReplicaCount}).`,
+        `warning: maxReplicaCount ${max ?? UNSET_MAX} allows more busy Jobs than the LLM budget (${cap.maxReplicaCount}).`,
       );
     }
   }
-  if (sj.protocol === 'amqp' && (sj.scalingStrategy.strategy ?? 'default') === 'default') {
+  if (sj.protocol === RabbitMqProtocol.AMQP && sj.scalingStrategy.name === 'default') {
     lines.push(
       'warning: strategy default over amqp subtracts in-flight work twice (kedacore/keda issue 6571); compare with --strategy accurate.',
     );
@@ -310,7 +347,7 @@ export async function runPlan(flags: PlanFlags, io: CliIo): Promise<number> {
       writeLine(io.stdout, line);
     }
   }
-  const title = `agent-fleet plan: ${name} (${input.scaledJob.scalingStrategy.strategy ?? 'default'} over ${input.scaledJob.protocol})`;
+  const title = `agent-fleet plan: ${name} (${input.scaledJob.scalingStrategy.name} over ${input.scaledJob.protocol})`;
   if (flags.svg !== undefined || flags.html !== undefined) {
     const svg = renderSvg(result, { title });
     if (flags.svg !== undefined) {

@@ -3,7 +3,12 @@
  * multi-document YAML).
  */
 import { readFileSync } from 'node:fs';
-import type { RabbitMqProtocol, ScaledJobScalingStrategy, ScalingStrategyName } from '@agent-fleet/cdk8s';
+import {
+  KedaDefaults,
+  MultipleScalersCalculation,
+  RabbitMqProtocol,
+  ScalingStrategy,
+} from '@agent-fleet/cdk8s';
 import { Defaults, Env } from '@agent-fleet/contract';
 import { parseAllDocuments } from 'yaml';
 import { usageError } from '../io';
@@ -16,20 +21,20 @@ export interface ScaledJobSettings {
   readonly minReplicaCount?: number;
   readonly maxReplicaCount?: number;
   readonly pollingInterval: number;
-  readonly scalingStrategy: ScaledJobScalingStrategy;
+  /** `spec.scalingStrategy` as KEDA parses it ({@link ScalingStrategy.fromSpec}). */
+  readonly scalingStrategy: ScalingStrategy;
+  /** `spec.scalingStrategy.multipleScalersCalculation`, when set. */
+  readonly multipleScalersCalculation?: MultipleScalersCalculation;
   readonly protocol: RabbitMqProtocol;
   readonly excludeUnacknowledged?: boolean;
   readonly queueName?: string;
-  /** AGENT_MAX_TASKS of the agent container, when set literally. */
-  readonly maxTasksPerJob?: number;
+  /** Tasks a Job takes before exiting: AGENT_MAX_TASKS of the agent container, when set literally. */
+  readonly maxTasks?: number;
   /** AGENT_IDLE_EXIT_SECONDS of the agent container, when set literally. */
   readonly idleExitSeconds?: number;
   /** Notes about assumptions made while reading (printed by `plan`). */
   readonly notes: readonly string[];
 }
-
-/** KEDA's default `pollingInterval` for a ScaledJob, in seconds. */
-export const KEDA_DEFAULT_POLLING_INTERVAL = 30;
 
 type Obj = Record<string, unknown>;
 
@@ -127,38 +132,58 @@ function settingsOf(sj: Obj, fileName: string): ScaledJobSettings {
   if (value === undefined || value <= 0) {
     throw usageError(`${where}: the rabbitmq trigger needs metadata.value > 0 (messages per Job).`);
   }
-  let protocol: RabbitMqProtocol;
   const rawProtocol = String(meta.protocol ?? 'auto');
-  if (rawProtocol === 'amqp' || rawProtocol === 'http') {
-    protocol = rawProtocol;
-  } else {
+  let protocol = Object.values(RabbitMqProtocol).find((p) => p === rawProtocol);
+  if (protocol === undefined) {
     const host = String(meta.host ?? '');
-    protocol = /^https?:/.test(host) ? 'http' : 'amqp';
+    protocol = /^https?:/.test(host) ? RabbitMqProtocol.HTTP : RabbitMqProtocol.AMQP;
     notes.push(
       `trigger protocol "${rawProtocol}" resolves from the host URL${host ? '' : ' (not in the manifest)'}: assuming ${protocol}; pass --protocol to change.`,
     );
   }
   const ss = isObj(spec.scalingStrategy) ? spec.scalingStrategy : {};
-  const scalingStrategy: ScaledJobScalingStrategy = {
-    strategy: (ss.strategy as ScalingStrategyName | undefined) ?? undefined,
+  const strategyFields = {
+    strategy: ss.strategy === undefined || ss.strategy === null ? undefined : String(ss.strategy),
     customScalingQueueLengthDeduction: num(
       ss.customScalingQueueLengthDeduction,
-      'customScalingQueueLengthDeduction',
+      'scalingStrategy.customScalingQueueLengthDeduction',
       where,
     ),
     customScalingRunningJobPercentage: ss.customScalingRunningJobPercentage as string | number | undefined,
   };
+  const scalingStrategy = strategyFromSpec(strategyFields, where);
+  if (strategyFields.strategy === 'custom' && scalingStrategy.name !== 'custom') {
+    notes.push(
+      customFallbackNote(
+        'scalingStrategy.customScalingRunningJobPercentage',
+        strategyFields.customScalingRunningJobPercentage,
+      ),
+    );
+  }
+  let multipleScalersCalculation: MultipleScalersCalculation | undefined;
+  if (ss.multipleScalersCalculation !== undefined && ss.multipleScalersCalculation !== null) {
+    const raw = String(ss.multipleScalersCalculation);
+    multipleScalersCalculation = Object.values(MultipleScalersCalculation).find((c) => c === raw);
+    if (multipleScalersCalculation === undefined) {
+      // KEDA would silently use `max`; a typo here would make the plan model another configuration.
+      throw usageError(
+        `${where}: scalingStrategy.multipleScalersCalculation must be one of ` +
+          `${Object.values(MultipleScalersCalculation).join(', ')}, got ${JSON.stringify(raw)}. ` +
+          'Fix the manifest, or remove the field for max.',
+      );
+    }
+  }
   const containers = (
     ((spec.jobTargetRef as Obj | undefined)?.template as Obj | undefined)?.spec as Obj | undefined
   )?.containers;
-  let maxTasksPerJob: number | undefined;
+  let maxTasks: number | undefined;
   let idleExitSeconds: number | undefined;
   if (Array.isArray(containers)) {
     for (const c of containers.filter(isObj)) {
       const env = Array.isArray(c.env) ? c.env.filter(isObj) : [];
       for (const e of env) {
         if (e.name === Env.AGENT_MAX_TASKS && e.value !== undefined) {
-          maxTasksPerJob = num(e.value, Env.AGENT_MAX_TASKS, where);
+          maxTasks = num(e.value, Env.AGENT_MAX_TASKS, where);
         }
         if (e.name === Env.AGENT_IDLE_EXIT_SECONDS && e.value !== undefined) {
           idleExitSeconds = num(e.value, Env.AGENT_IDLE_EXIT_SECONDS, where);
@@ -172,20 +197,45 @@ function settingsOf(sj: Obj, fileName: string): ScaledJobSettings {
     activationValue: num(meta.activationValue, 'trigger metadata.activationValue', where),
     minReplicaCount: num(spec.minReplicaCount, 'minReplicaCount', where),
     maxReplicaCount: num(spec.maxReplicaCount, 'maxReplicaCount', where),
-    pollingInterval: num(spec.pollingInterval, 'pollingInterval', where) ?? KEDA_DEFAULT_POLLING_INTERVAL,
+    pollingInterval:
+      num(spec.pollingInterval, 'pollingInterval', where) ?? KedaDefaults.pollingIntervalSeconds,
     scalingStrategy,
+    multipleScalersCalculation,
     protocol,
     excludeUnacknowledged:
       meta.excludeUnacknowledged === undefined ? undefined : String(meta.excludeUnacknowledged) === 'true',
     queueName: meta.queueName === undefined ? undefined : String(meta.queueName),
-    maxTasksPerJob,
+    maxTasks,
     idleExitSeconds,
     notes,
   };
 }
 
+/**
+ * {@link ScalingStrategy.fromSpec} for the fields of a manifest or of the flags, its errors as usage
+ * errors prefixed with `where`.
+ */
+export function strategyFromSpec(
+  fields: Parameters<typeof ScalingStrategy.fromSpec>[0],
+  where: string,
+): ScalingStrategy {
+  try {
+    return ScalingStrategy.fromSpec(fields);
+  } catch (error) {
+    // The message names the field; `where` says which file or flags it came from.
+    throw usageError(`${where}: ${(error as Error).message.replace(/^keda-scaledjob: /, '')}`);
+  }
+}
+
+/** The note printed when a custom strategy runs as `default`, as KEDA runs it; `field` names the percentage. */
+export function customFallbackNote(field: string, percentage: number | string | undefined): string {
+  return percentage === undefined
+    ? `custom strategy without ${field}: KEDA falls back to default.`
+    : `custom strategy with ${field} ${JSON.stringify(percentage)}, which KEDA cannot parse as a number: KEDA falls back to default.`;
+}
+
 /** The worker's defaults for the fields a manifest may leave out. */
 export const WORKER_PLAN_DEFAULTS = {
-  maxTasksPerJob: Defaults.maxTasks,
+  maxTasks: Defaults.maxTasks,
   idleExitSeconds: Defaults.idleExitSeconds,
 } as const;

@@ -10,7 +10,7 @@
  *    unacknowledged counts, counts unfinished Jobs (running) and Jobs whose pod has not started (pending),
  *    and creates the Jobs `decideScaledJobScale` returns. A new Job's pod starts `startupSeconds` later.
  * 3. Every unfinished Job, oldest first: its pod starts when due; a task whose time is up is acked
- *    (completed); a Job that has now taken `maxTasksPerJob` tasks exits (AGENT_MAX_TASKS, 0 = no limit);
+ *    (completed); a Job that has now taken `maxTasks` tasks exits (AGENT_MAX_TASKS, 0 = no limit);
  *    an idle running Job takes the next ready message (prefetch 1, one task at a time), or exits once it
  *    has been idle `idleExitSeconds` (AGENT_IDLE_EXIT_SECONDS).
  *
@@ -23,9 +23,10 @@ import {
   type LlmLoad,
   llmCapacityGuard,
   llmLoadForJobs,
+  type MultipleScalersCalculation,
   type RabbitMqProtocol,
   rabbitMqQueueLengthMetric,
-  type ScaledJobScalingStrategy,
+  type ScalingStrategy,
 } from '@agent-fleet/cdk8s';
 import { type DurationDistribution, drawSeconds, meanSeconds, mulberry32 } from './random';
 
@@ -35,13 +36,18 @@ export interface PlanScaledJob {
   readonly value: number;
   /** @default 0 */
   readonly activationValue?: number;
-  /** @default - unset (KEDA: 100) */
+  /** @default - unset (KEDA: `KedaDefaults.maxReplicaCount`, 100) */
   readonly maxReplicaCount?: number;
   /** @default 0 */
   readonly minReplicaCount?: number;
   /** Seconds between polls. */
   readonly pollingInterval: number;
-  readonly scalingStrategy: ScaledJobScalingStrategy;
+  readonly scalingStrategy: ScalingStrategy;
+  /**
+   * How several triggers combine (the simulation has one trigger, so only a bad value matters).
+   * @default MultipleScalersCalculation.MAX
+   */
+  readonly multipleScalersCalculation?: MultipleScalersCalculation;
   readonly protocol: RabbitMqProtocol;
   /** @default false */
   readonly excludeUnacknowledged?: boolean;
@@ -64,7 +70,7 @@ export interface LlmPlanOptions {
 export interface PlanInput {
   readonly scaledJob: PlanScaledJob;
   /** Tasks one Job takes before exiting (AGENT_MAX_TASKS; 0 = no limit). */
-  readonly maxTasksPerJob: number;
+  readonly maxTasks: number;
   /** AGENT_IDLE_EXIT_SECONDS. */
   readonly idleExitSeconds: number;
   /** Seconds from Job creation to its pod consuming. */
@@ -197,6 +203,7 @@ export function simulatePlan(input: PlanInput): PlanResult {
         minReplicaCount: sj.minReplicaCount,
         maxReplicaCount: sj.maxReplicaCount,
         scalingStrategy: sj.scalingStrategy,
+        multipleScalersCalculation: sj.multipleScalersCalculation,
       });
       for (let i = 0; i < decision.jobsToCreate; i++) {
         jobs.push({
@@ -239,7 +246,7 @@ export function simulatePlan(input: PlanInput): PlanResult {
         inFlight--;
         completed++;
         job.idleSince = t;
-        if (input.maxTasksPerJob > 0 && job.tasksDone >= input.maxTasksPerJob) {
+        if (input.maxTasks > 0 && job.tasksDone >= input.maxTasks) {
           job.done = true;
           continue;
         }

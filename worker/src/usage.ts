@@ -1,0 +1,78 @@
+/**
+ * What `agent-worker --help` prints: the worker takes no arguments, every setting is a variable of
+ * the runtime contract, so the help lists those with their defaults and the exit codes.
+ */
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { Defaults, Env, ExitCode, SHUTDOWN_MARGIN_SECONDS } from '@agent-fleet/contract';
+
+/** The installed package's version (package.json sits one level above `dist/`). */
+export function workerVersion(): string {
+  return (JSON.parse(readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')) as { version: string })
+    .version;
+}
+
+const SETTINGS: readonly (readonly [string, string])[] = [
+  [Env.TASK_QUEUE_URL, 'required: amqp:// or amqps:// URL with credentials, from a Secret'],
+  [Env.AGENT_HANDLER, 'required: path of the JS module whose default export is the handler'],
+  [Env.TASK_QUEUE_NAME, `queue to consume (default ${Defaults.taskQueueName})`],
+  [Env.RESULT_QUEUE_NAME, `queue receiving one result per task (default ${Defaults.resultQueueName})`],
+  [Env.CHECKPOINT_DIR, `checkpoint store mount (default ${Defaults.checkpointDir})`],
+  [Env.METRICS_PORT, `port of /metrics, /healthz, /readyz (default ${Defaults.metricsPort})`],
+  [Env.AGENT_MAX_TASKS, `tasks taken before exiting 0, 0 = no limit (default ${Defaults.maxTasks})`],
+  [
+    Env.AGENT_IDLE_EXIT_SECONDS,
+    `exit 0 after an empty queue this long (default ${Defaults.idleExitSeconds})`,
+  ],
+  [
+    Env.AGENT_SHUTDOWN_SECONDS,
+    `deadline from SIGTERM to exit (default grace period ${Defaults.terminationGracePeriodSeconds} s − ${SHUTDOWN_MARGIN_SECONDS} s)`,
+  ],
+  [
+    Env.AGENT_MAX_ATTEMPTS,
+    `deliveries of a task before it is dead-lettered (default ${Defaults.maxAttempts})`,
+  ],
+  [Env.AGENT_RETRY_DELAY_SECONDS, `first retry delay, doubling (default ${Defaults.retryDelaySeconds})`],
+  [Env.AGENT_RETRY_MAX_DELAY_SECONDS, `retry delay cap (default ${Defaults.retryMaxDelaySeconds})`],
+  [
+    Env.AGENT_BROKER_CONNECT_SECONDS,
+    `keep (re)connecting this long (default ${Defaults.brokerConnectSeconds})`,
+  ],
+  [Env.AGENT_LEASE_SECONDS, `task lease lifetime (default ${Defaults.leaseSeconds})`],
+  [
+    Env.AGENT_MEMORY_HIGH_FRACTION,
+    `memory-limit share that stops intake (default ${Defaults.memoryHighFraction})`,
+  ],
+  [Env.AGENT_CGROUP_ROOT, `cgroup mount read for memory (default ${Defaults.cgroupRoot})`],
+  [Env.AGENT_INDEX, 'agent identity in logs (default: POD_NAME, else the host name)'],
+  [Env.POD_NAME, 'pod name in logs (default: the host name)'],
+];
+
+const EXITS: readonly (readonly [number, string])[] = [
+  [ExitCode.succeeded, 'every task taken finished'],
+  [ExitCode.interrupted, 'stopped by a signal after checkpointing and requeueing (retry)'],
+  [ExitCode.permanentFailure, 'permanent failure (the podFailurePolicy fails the index)'],
+  [ExitCode.dependencyUnreachable, 'the broker or another dependency stayed unreachable (retry)'],
+  [ExitCode.configError, 'invalid configuration (the podFailurePolicy fails the Job)'],
+];
+
+/** The `--help` text. */
+export function usageText(): string {
+  const width = Math.max(...SETTINGS.map(([name]) => name.length)) + 2;
+  return [
+    'Usage: agent-worker [--help | --version]',
+    '',
+    'Consumes agent tasks from RabbitMQ and runs the handler named by AGENT_HANDLER on each, with',
+    'checkpoints, retries and Prometheus metrics. It takes no arguments: every setting is an',
+    'environment variable of the runtime contract (@agent-fleet/contract).',
+    '',
+    'Environment:',
+    ...SETTINGS.map(([name, text]) => `  ${name.padEnd(width)}${text}`),
+    '',
+    'Exit codes:',
+    ...EXITS.map(([code, text]) => `  ${String(code).padEnd(4)}${text}`),
+    '',
+    'Docs: https://github.com/agent-fleet/agent-fleet/tree/main/worker#readme',
+    '',
+  ].join('\n');
+}
