@@ -13,8 +13,55 @@ export interface UrlOptions {
 }
 
 /**
+ * The broker URL's credentials in every form a message could carry them: as written and decoded
+ * (`credentialsOf`), and as amqplib decodes them for the handshake (`unescape`, which reads each `%XX`
+ * as one character, so a non-ASCII password turns into other characters than `decodeURIComponent`'s).
+ */
+export function brokerSecrets(url: string): string[] {
+  const secrets = credentialsOf(url);
+  for (const secret of [...secrets]) {
+    const amqplibForm = unescape(secret);
+    if (!secrets.includes(amqplibForm)) {
+      secrets.push(amqplibForm);
+    }
+  }
+  return secrets;
+}
+
+/**
+ * Whether an "@" follows the host. A password typed with a raw "/", "?" or "#" ends the host early and
+ * the rest of it lands in the vhost, query or fragment, where no redaction would know it for a password
+ * (and the connection would go to the wrong host). A real vhost writes "@" as %40.
+ */
+function atAfterHost(parsed: URL): boolean {
+  return (parsed.pathname + parsed.search + parsed.hash).includes('@');
+}
+
+/**
+ * How a broker URL may be shown: redacted, as typed, or as the parser re-serialises it when it holds
+ * whitespace or control characters (the parser percent-encodes those in the userinfo, where `redact`
+ * would otherwise stop short). Undefined when it cannot be shown safely: no host (`amqp:TOKEN@host` is
+ * an opaque path to the parser, with no userinfo to tell the token from the rest), or an "@" after the
+ * host.
+ */
+export function shownBrokerUrl(url: string): string | undefined {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return undefined;
+  }
+  if (parsed.hostname === '' || atAfterHost(parsed)) {
+    return undefined;
+  }
+  const plain = !/\s/.test(url) && [...url].every((c) => c >= ' ' && c !== '\x7f');
+  const text = plain ? url : parsed.href;
+  return redact(text, brokerSecrets(url));
+}
+
+/**
  * The broker URL from `--url`, or from the variable named by `--url-env` (default: the worker's own
- * `TASK_QUEUE_URL`). Validates the scheme; errors never contain the password.
+ * `TASK_QUEUE_URL`). Validates the scheme; errors never contain the password or token.
  */
 export function resolveBrokerUrl(options: UrlOptions, env: NodeJS.ProcessEnv): string {
   if (options.url !== undefined && options.urlEnv !== undefined) {
@@ -40,15 +87,25 @@ export function resolveBrokerUrl(options: UrlOptions, env: NodeJS.ProcessEnv): s
   }
   const violation = brokerUrlViolation(url);
   if (violation) {
-    const shown = URL.canParse(url) ? ` (${redact(url)})` : '';
-    throw usageError(`${source} ${violation.problem}${shown}. Fix: ${violation.fix}.`);
+    const shown = shownBrokerUrl(url);
+    const notShown = URL.canParse(url) ? ' (not shown: it may hold a password)' : '';
+    throw usageError(
+      `${source} ${violation.problem}${shown === undefined ? notShown : ` (${shown})`}. Fix: ${violation.fix}.`,
+    );
+  }
+  if (atAfterHost(new URL(url))) {
+    throw usageError(
+      `${source} has an "@" after the host (not shown: it may hold a password). Fix: percent-encode the ` +
+        'user name and password, e.g. with encodeURIComponent: "/" as %2F, "@" as %40, "%" as %25, ' +
+        '":" as %3A, "?" as %3F, "#" as %23.',
+    );
   }
   return url;
 }
 
 /** Connects, turning amqplib's errors into messages that say what to fix (without the password). */
 export async function connectBroker(url: string, connectionName: string): Promise<amqp.ChannelModel> {
-  const shown = redact(url);
+  const shown = shownBrokerUrl(url) ?? 'the broker URL';
   try {
     return await amqp.connect(url, {
       clientProperties: { connection_name: connectionName },
@@ -84,7 +141,7 @@ function describeConnectError(error: unknown, shown: string, url: string): strin
 
 /** `text` with the URL's credentials removed (amqplib sometimes repeats the URL in its messages). */
 export function scrub(text: string, url: string): string {
-  return redact(text, credentialsOf(url));
+  return redact(text, brokerSecrets(url));
 }
 
 /**

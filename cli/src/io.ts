@@ -1,3 +1,5 @@
+import { redact } from '@agent-fleet/contract';
+
 /**
  * What every command gets instead of `process`: output streams, the environment and whether stderr is a
  * terminal. Commands return an exit code; only `main.ts` touches `process.exitCode`.
@@ -8,6 +10,46 @@ export interface CliIo {
   readonly env: NodeJS.ProcessEnv;
   /** Whether stderr is a terminal: progress bars and live lines are drawn only then. */
   readonly stderrIsTTY: boolean;
+}
+
+/**
+ * The credentials a command has learned (its broker URL's, its kubeconfig's), so that whatever it
+ * writes passes through the contract's `redact` with them as `known`.
+ */
+export class Secrets {
+  private readonly values = new Set<string>();
+
+  add(...values: ReadonlyArray<string | undefined>): void {
+    for (const value of values) {
+      if (value !== undefined && value !== '') {
+        this.values.add(value);
+      }
+    }
+  }
+
+  get size(): number {
+    return this.values.size;
+  }
+
+  /**
+   * Longest first: were a short secret replaced inside a longer one first, the rest of the longer one
+   * would stay readable.
+   */
+  get known(): string[] {
+    return [...this.values].sort((a, b) => b.length - a.length);
+  }
+
+  redact(text: string): string {
+    return redact(text, this.known);
+  }
+}
+
+/**
+ * What `runCli` hands a command: the caller's streams wrapped so that every write is redacted with
+ * `secrets`, to which the command adds each credential as soon as it reads one.
+ */
+export interface CommandIo extends CliIo {
+  readonly secrets: Secrets;
 }
 
 /** Exit codes of the `agent-fleet` CLI. */

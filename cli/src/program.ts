@@ -3,9 +3,9 @@
  * errors turned into exit codes here (never `process.exit` inside a command).
  */
 
-import { Defaults, Env, redact } from '@agent-fleet/contract';
+import { Defaults, Env } from '@agent-fleet/contract';
 import { Command, CommanderError } from 'commander';
-import { CliError, CliExit, type CliIo, writeLine } from './io';
+import { CliError, CliExit, type CliIo, type CommandIo, Secrets, writeLine } from './io';
 import { type PlanFlags, runPlan } from './plan/command';
 import { runSeed, type SeedFlags } from './seed';
 import { runVerify, type VerifyFlags } from './verify';
@@ -18,7 +18,7 @@ function urlOptions(cmd: Command): Command {
 }
 
 /** Builds the program; `setResult` receives each command's exit code. */
-export function buildProgram(io: CliIo, setResult: (code: number) => void): Command {
+export function buildProgram(io: CommandIo, setResult: (code: number) => void): Command {
   const program = new Command();
   program
     .name('agent-fleet')
@@ -29,6 +29,8 @@ export function buildProgram(io: CliIo, setResult: (code: number) => void): Comm
     .configureOutput({
       writeOut: (s) => io.stdout.write(s),
       writeErr: (s) => io.stderr.write(s),
+      // Commander repeats what it did not understand, e.g. a mistyped `--uri=amqp://TOKEN@host`.
+      outputError: (s, write) => write(io.secrets.redact(s)),
     });
 
   urlOptions(
@@ -88,14 +90,53 @@ export function buildProgram(io: CliIo, setResult: (code: number) => void): Comm
       .option('--queue <name>', "task queue (default: the ScaledJob trigger's queueName)")
       .option('--kubeconfig <file>', 'kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)')
       .option('--timeout <duration>', 'give up after this long (default 10m)')
-      .option('--interval <duration>', 'time between polls of the cluster (default 2s)'),
+      .option('--interval <duration>', 'time between polls of the cluster (default 2s)')
+      .option(
+        '--allow-insecure-tls',
+        'talk to an API server whose certificate is not verified (insecure-skip-tls-verify), sending it the credentials',
+      ),
   ).action(async (flags: VerifyFlags) => setResult(await runVerify(flags, io)));
 
   return program;
 }
 
+/**
+ * `stream` with every write passed through `secrets.redact` once the command has read a credential;
+ * everything else (isTTY, columns, events) is the stream's own, so progress bars still see a terminal.
+ * Each print site redacts too: this is the net under them, for a message nobody thought could carry a
+ * credential (a library's error text). Before the first credential is read nothing has touched the
+ * network and the output is the CLI's own (help, usage errors with their example URLs), left as it is.
+ */
+function redacting(stream: NodeJS.WritableStream, secrets: Secrets): NodeJS.WritableStream {
+  const clean = (text: string) => (secrets.size === 0 ? text : secrets.redact(text));
+  return new Proxy(stream, {
+    get(target, property) {
+      if (property === 'write') {
+        return (chunk: unknown, ...rest: unknown[]) =>
+          (target.write as (...args: unknown[]) => boolean)(
+            typeof chunk === 'string'
+              ? clean(chunk)
+              : chunk instanceof Uint8Array
+                ? clean(Buffer.from(chunk).toString('utf8'))
+                : chunk,
+            ...rest,
+          );
+      }
+      const value: unknown = Reflect.get(target, property, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}
+
 /** Runs the CLI with user arguments (no `node` / script entries); resolves to the exit code. */
-export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+export async function runCli(argv: readonly string[], callerIo: CliIo): Promise<number> {
+  const secrets = new Secrets();
+  const io: CommandIo = {
+    ...callerIo,
+    stdout: redacting(callerIo.stdout, secrets),
+    stderr: redacting(callerIo.stderr, secrets),
+    secrets,
+  };
   let code: number = CliExit.ok;
   const program = buildProgram(io, (c) => {
     code = c;
@@ -120,13 +161,14 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       return CliExit.usage;
     }
     if (error instanceof CliError) {
+      // Built to be shown (credentials already redacted where it was made); io.stderr adds the known ones.
       writeLine(io.stderr, `agent-fleet: ${error.message}`);
       return error.exitCode;
     }
     // The message only: a stack could carry a URL with its password.
     writeLine(
       io.stderr,
-      `agent-fleet: unexpected error: ${redact(String((error as Error)?.message ?? error))}`,
+      `agent-fleet: unexpected error: ${secrets.redact(String((error as Error)?.message ?? error))}`,
     );
     return CliExit.failure;
   }

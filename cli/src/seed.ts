@@ -3,8 +3,8 @@ import { readFileSync } from 'node:fs';
 import { Defaults, type TaskMessage } from '@agent-fleet/contract';
 import type * as amqp from 'amqplib';
 import { SingleBar } from 'cli-progress';
-import { checkQueue, connectBroker, resolveBrokerUrl, scrub } from './amqp';
-import { CliError, type CliIo, parseIntFlag, usageError, writeLine } from './io';
+import { brokerSecrets, checkQueue, connectBroker, resolveBrokerUrl, scrub } from './amqp';
+import { CliError, type CliIo, type CommandIo, parseIntFlag, usageError, writeLine } from './io';
 
 /** Flags of `agent-fleet seed`, as commander hands them over (strings). */
 export interface SeedFlags {
@@ -225,11 +225,12 @@ export function tasksFromFlags(flags: SeedFlags, prefix: string): TaskMessage[] 
 }
 
 /** `agent-fleet seed`. */
-export async function runSeed(flags: SeedFlags, io: CliIo): Promise<number> {
+export async function runSeed(flags: SeedFlags, io: CommandIo): Promise<number> {
   const prefix = flags.idPrefix ?? defaultIdPrefix('seed');
   const tasks = tasksFromFlags(flags, prefix);
   const queue = flags.queue ?? Defaults.taskQueueName;
   const url = resolveBrokerUrl({ url: flags.url, urlEnv: flags.urlEnv }, io.env);
+  io.secrets.add(...brokerSecrets(url));
   const summary = await seedTasks(url, queue, tasks, io, {
     progress: flags.progress !== false,
     connectionName: 'agent-fleet-seed',

@@ -5,9 +5,25 @@
  * or the timeout passes; print a pass/fail summary with what was seen.
  */
 import { Defaults, Env, Http, Metrics } from '@agent-fleet/contract';
-import { checkQueue, connectBroker, resolveBrokerUrl, scrub } from './amqp';
-import { CliError, CliExit, type CliIo, parseDurationFlag, parseIntFlag, usageError, writeLine } from './io';
-import { ClusterClient, loadKubeConfig, loadKubeModule, type V1Job, type V1Pod } from './kube';
+import { brokerSecrets, checkQueue, connectBroker, resolveBrokerUrl, scrub } from './amqp';
+import {
+  CliError,
+  CliExit,
+  type CommandIo,
+  parseDurationFlag,
+  parseIntFlag,
+  usageError,
+  writeLine,
+} from './io';
+import {
+  ClusterClient,
+  kubeconfigSecrets,
+  loadKubeConfig,
+  loadKubeModule,
+  unverifiedTlsWarning,
+  type V1Job,
+  type V1Pod,
+} from './kube';
 import { defaultIdPrefix, generatedTasks, seedTasks } from './seed';
 
 export interface VerifyFlags {
@@ -20,6 +36,8 @@ export interface VerifyFlags {
   readonly interval?: string;
   readonly url?: string;
   readonly urlEnv?: string;
+  /** Talk to an API server whose certificate is not verified (and send it the credentials). */
+  readonly allowInsecureTls?: boolean;
 }
 
 type Obj = Record<string, unknown>;
@@ -152,7 +170,7 @@ interface Observation {
 }
 
 /** `agent-fleet verify`. */
-export async function runVerify(flags: VerifyFlags, io: CliIo): Promise<number> {
+export async function runVerify(flags: VerifyFlags, io: CommandIo): Promise<number> {
   const count = parseIntFlag('--count', flags.count ?? '10', { min: 1 });
   const timeoutMs = parseDurationFlag('--timeout', flags.timeout ?? '10m') * 1000;
   const intervalMs = parseDurationFlag('--interval', flags.interval ?? '2s') * 1000;
@@ -161,11 +179,26 @@ export async function runVerify(flags: VerifyFlags, io: CliIo): Promise<number> 
   }
   const namespace = flags.namespace;
   const url = resolveBrokerUrl({ url: flags.url, urlEnv: flags.urlEnv }, io.env);
+  io.secrets.add(...brokerSecrets(url));
 
   // Preflight: cluster side first, so nothing is published into a fleet that is not there.
   const k8s = await loadKubeModule();
   const kc = loadKubeConfig(k8s, flags.kubeconfig, io.env);
-  const cluster = new ClusterClient(k8s, kc);
+  io.secrets.add(...kubeconfigSecrets(kc));
+  const cluster = new ClusterClient(k8s, kc, io.secrets);
+  // Every request carries the user's credentials, so this comes before the first one. Refused unless
+  // asked for: whoever sits between here and an unverified server gets a token for the whole cluster,
+  // and a one-off check is rarely worth that.
+  const insecure = unverifiedTlsWarning(kc, io.env, cluster.shownServer);
+  if (insecure !== undefined) {
+    writeLine(io.stderr, `agent-fleet: warning: ${io.secrets.redact(insecure)}`);
+    if (flags.allowInsecureTls !== true) {
+      throw usageError(
+        'not contacting the API server: its TLS certificate would not be verified (see the warning above). ' +
+          'Fix what it names, or pass --allow-insecure-tls to send the credentials anyway.',
+      );
+    }
+  }
   const namespaceKnown = await cluster.checkNamespace(namespace);
   const scaledJobs = await cluster.listScaledJobs(namespace);
   const nameOf = (o: Obj) => String((o.metadata as Obj | undefined)?.name ?? '');
@@ -197,7 +230,7 @@ export async function runVerify(flags: VerifyFlags, io: CliIo): Promise<number> 
   const queue = flags.queue ?? triggerQueueName(scaledJob) ?? Defaults.taskQueueName;
   writeLine(
     io.stderr,
-    `verify: ScaledJob ${namespace}/${sjName}, queue "${queue}", ${count} task(s), API server ${cluster.server}`,
+    `verify: ScaledJob ${namespace}/${sjName}, queue "${queue}", ${count} task(s), API server ${cluster.shownServer}`,
   );
 
   // Baseline: Jobs that exist already, and the counters of agent pods running now.
@@ -219,7 +252,7 @@ export async function runVerify(flags: VerifyFlags, io: CliIo): Promise<number> 
             into.set(name, counts);
             scrapeErrors.delete(name);
           } catch (error) {
-            scrapeErrors.set(name, (error as Error).message);
+            scrapeErrors.set(name, io.secrets.redact(String((error as Error)?.message ?? error)));
           }
         }),
     );

@@ -3,10 +3,12 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Defaults, taskQueueArguments } from '@agent-fleet/contract';
 import * as amqp from 'amqplib';
+import * as fc from 'fast-check';
 import { freePort } from '../../testkit/ports';
 import { startRabbit, type TestRabbit } from '../../testkit/rabbitmq';
 import { parseTasksJsonl } from '../src/seed';
 import { cli } from './support/io';
+import { brokerUrlWith, expectNoSecret, passwords, tokens } from './support/secrets';
 
 // A real, throwaway RabbitMQ (or RABBITMQ_URL); starting it takes a while.
 jest.setTimeout(120_000);
@@ -149,6 +151,7 @@ describe('seed against a real RabbitMQ', () => {
     expect(run.stderr).toMatch(/ 2 of 5 task\(s\) were confirmed before\./);
     expect(run.stdout).toBe('');
     expect(await drain(queue)).toHaveLength(2);
+    expectNoPassword(run.stdout, run.stderr);
   });
 
   test('a missing queue is an error that says how to create it; nothing is declared', async () => {
@@ -232,5 +235,108 @@ describe('seed flags (no broker needed)', () => {
     const run = await cli(['seed', '--count', '1', '--rate', '5']);
     expect(run.code).toBe(2);
     expect(run.stderr).toMatch(/unknown option '--rate'/);
+  });
+});
+
+/**
+ * Token auth (`amqp://TOKEN@host`) and passwords with "/", "@" and "%": whatever fails, the credential
+ * shows up in no output, in no encoding. In-process (cheap), so each property runs a few generated
+ * credentials; verify.test.ts runs the bin.
+ */
+describe('broker credentials never reach the output', () => {
+  type Kind = 'token' | 'password';
+  type Via = '--url' | 'TASK_QUEUE_URL' | '--url-env';
+  const kinds: Kind[] = ['token', 'password'];
+  const vias: Via[] = ['--url', 'TASK_QUEUE_URL', '--url-env'];
+  const cases = kinds.flatMap((kind) => vias.map((via) => [kind, via] as const));
+  const secrets = (kind: Kind) => (kind === 'token' ? tokens : passwords);
+  const RUNS = { numRuns: 8 };
+
+  function seedWith(via: Via, brokerUrlText: string, args: string[] = ['--count', '1']) {
+    if (via === '--url') {
+      return cli(['seed', ...args, '--url', brokerUrlText], { env: {} });
+    }
+    if (via === '--url-env') {
+      return cli(['seed', ...args, '--url-env', 'MY_BROKER'], { env: { MY_BROKER: brokerUrlText } });
+    }
+    return cli(['seed', ...args], { env: { TASK_QUEUE_URL: brokerUrlText } });
+  }
+
+  test.each(cases)('%s via %s: a refused connection', async (kind, via) => {
+    const port = await freePort();
+    await fc.assert(
+      fc.asyncProperty(secrets(kind), async (secret) => {
+        const run = await seedWith(via, brokerUrlWith(kind, secret, `127.0.0.1:${port}`));
+        expect(run.code).toBe(1);
+        const shown = kind === 'token' ? '\\*\\*\\*' : 'agent:\\*\\*\\*';
+        expect(run.stderr).toMatch(
+          new RegExp(
+            `cannot reach the broker at amqp://${shown}@127\\.0\\.0\\.1:${port}/: connection refused`,
+          ),
+        );
+        expectNoSecret([run.stdout, run.stderr], [secret]);
+      }),
+      RUNS,
+    );
+  });
+
+  test.each(cases)(
+    '%s via %s: credentials the real broker refuses, and TLS it does not speak',
+    async (kind, via) => {
+      const hostPort = new URL(url).host;
+      await fc.assert(
+        fc.asyncProperty(secrets(kind), async (secret) => {
+          const run = await seedWith(via, brokerUrlWith(kind, secret, hostPort));
+          expect(run.code).toBe(1);
+          expect(run.stderr).toMatch(/refused the credentials \(ACCESS_REFUSED\)/);
+          // amqps:// to the plain port: the TLS library's own message, passed on as it is (redacted).
+          const tls = await seedWith(via, brokerUrlWith(kind, secret, hostPort).replace('amqp:', 'amqps:'));
+          expect(tls.code).toBe(1);
+          expect(tls.stderr).toMatch(/the broker at amqps:\/\/(agent:)?\*\*\*@127\.0\.0\.1:\d+\/: \S/);
+          expectNoSecret([run.stdout, run.stderr, tls.stdout, tls.stderr], [secret]);
+          expectNoPassword(run.stdout, run.stderr);
+        }),
+        RUNS,
+      );
+    },
+  );
+
+  test.each(cases)('%s via %s: malformed URLs are usage errors that do not show them', async (kind, via) => {
+    await fc.assert(
+      fc.asyncProperty(secrets(kind), async (secret) => {
+        const encoded = encodeURIComponent(secret);
+        const userinfo = kind === 'token' ? encoded : `agent:${encoded}`;
+        const malformed: Array<[string, RegExp]> = [
+          // no "//": the parser sees an opaque path and no userinfo at all
+          [`amqp:${userinfo}@127.0.0.1:5672/`, /has no host \(not shown: it may hold a password\)/],
+          [`amqp://${userinfo}@127.0.0.1:56x72/`, /is not a URL \(not shown: it may hold a password\)/],
+          [`amqp://${userinfo}@/vhost`, /is not a URL/],
+          [
+            `http://${userinfo}@127.0.0.1:5672/`,
+            /uses the scheme "http:\/\/" \(http:\/\/(agent:)?\*\*\*@127/,
+          ],
+          // typed without percent-encoding: "/" ends the host early (port 4321), the rest is a "vhost"
+          [`amqp://agent:4321/${secret}@127.0.0.1:5672/`, /has an "@" after the host \(not shown/],
+        ];
+        for (const [text, message] of malformed) {
+          const run = await seedWith(via, text);
+          expect(run.code).toBe(2);
+          expect(run.stderr).toMatch(message);
+          expectNoSecret([run.stdout, run.stderr], [secret]);
+        }
+      }),
+      RUNS,
+    );
+  });
+
+  test('a mistyped option repeating the URL does not show it; help keeps its example', async () => {
+    const secret = fc.sample(tokens, 1)[0]!;
+    const typo = await cli(['seed', '--count', '1', `--uri=amqp://${encodeURIComponent(secret)}@127.0.0.1/`]);
+    expect(typo.code).toBe(2);
+    expect(typo.stderr).toMatch(/unknown option '--uri=amqp:\/\/\*\*\*@127\.0\.0\.1\/'/);
+    expectNoSecret([typo.stdout, typo.stderr], [secret]);
+    // Help keeps its example URL: nothing is redacted before a credential was read.
+    const help = await cli(['seed', '--help']);
+    expect(help.stdout).toContain('amqp://user:password@host:5672/vhost');
   });
 });

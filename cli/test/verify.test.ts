@@ -4,12 +4,15 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Metrics, taskQueueArguments } from '@agent-fleet/contract';
 import * as amqp from 'amqplib';
+import * as fc from 'fast-check';
 import { freePort } from '../../testkit/ports';
 import { startRabbit, type TestRabbit } from '../../testkit/rabbitmq';
+import { Secrets } from '../src/io';
 import { parseCompletedCounter } from '../src/verify';
 import {
   completedMetrics,
   emptyState,
+  FAKE_TOKEN,
   type FakeApiServer,
   jobAndPod,
   kubeconfigFor,
@@ -19,6 +22,7 @@ import {
   type Tls,
 } from './support/fake-kube';
 import { cli } from './support/io';
+import { brokerUrlWith, expectNoSecret, passwords, tokens } from './support/secrets';
 
 /**
  * `verify` against a fake API server (support/fake-kube.ts) and a real RabbitMQ. The CLI runs as the
@@ -95,10 +99,26 @@ async function workerQueue(): Promise<string> {
   return name;
 }
 
-function kubeconfigFile(server: string, token?: string): string {
+function kubeconfigFile(
+  server: string,
+  token?: string,
+  options: { insecureSkipTlsVerify?: boolean; caCert?: string } = {},
+): string {
   const file = path.join(tmp, `kubeconfig-${++seq}`);
-  writeFileSync(file, kubeconfigFor(server, tls.cert, token));
+  writeFileSync(file, kubeconfigFor(server, options.caCert ?? tls.cert, token, options));
   return file;
+}
+
+/** `https://127.0.0.1:port` with a userinfo, as a kubeconfig may carry it. */
+function withUserinfo(server: string, userinfo: string): string {
+  return server.replace('https://', `https://${userinfo}@`);
+}
+
+async function queueDepth(queue: string): Promise<number> {
+  const channel = await connection.createChannel();
+  const { messageCount } = await channel.checkQueue(queue);
+  await channel.close();
+  return messageCount;
 }
 
 /**
@@ -420,6 +440,15 @@ describe('verify flags and parsing (in-process)', () => {
     expect(run.stderr).toMatch(message);
   });
 
+  test('known credentials are hidden longest first, so a shorter one inside a longer one leaves nothing', () => {
+    const secrets = new Secrets();
+    secrets.add('abc123', 'zz-abc123-zz', undefined, '');
+    expect(secrets.known).toEqual(['zz-abc123-zz', 'abc123']);
+    expect(secrets.redact('token zz-abc123-zz, password abc123, url https://u:zz-abc123-zz@h')).toBe(
+      'token ***, password ***, url https://u:***@h',
+    );
+  });
+
   test('the counter parser sums series by status and ignores other metrics', () => {
     const text = [
       `# TYPE ${Metrics.tasksCompleted} counter`,
@@ -431,5 +460,275 @@ describe('verify flags and parsing (in-process)', () => {
     ].join('\n');
     expect(parseCompletedCounter(text)).toEqual({ succeeded: 6, failed: 1 });
     expect(parseCompletedCounter('agent_tasks_in_flight 1\n')).toBeUndefined();
+  });
+});
+
+describe("broker credentials never reach verify's output (the bin)", () => {
+  type Kind = 'token' | 'password';
+  type Via = '--url' | 'TASK_QUEUE_URL';
+  const cases = (['token', 'password'] as Kind[]).flatMap((kind) =>
+    (['--url', 'TASK_QUEUE_URL'] as Via[]).map((via) => [kind, via] as const),
+  );
+  const secrets = (kind: Kind) => (kind === 'token' ? tokens : passwords);
+  let api: FakeApiServer;
+  let queue: string;
+  beforeAll(async () => {
+    queue = await workerQueue();
+    api = await startFakeApiServer(tls, fleetState(queue));
+  });
+  afterAll(() => api.close());
+
+  function verifyWith(via: Via, brokerUrl: string) {
+    const args = [
+      'verify',
+      '-n',
+      NS,
+      '--count',
+      '1',
+      '--kubeconfig',
+      kubeconfigFile(api.url),
+      '--timeout',
+      '5s',
+    ];
+    return via === '--url'
+      ? runBin([...args, '--url', brokerUrl])
+      : runBin(args, { TASK_QUEUE_URL: brokerUrl });
+  }
+
+  // Each run spawns the bin twice: a few generated credentials only.
+  test.each(cases)(
+    '%s via %s: a refused connection, and credentials the broker refuses',
+    async (kind, via) => {
+      const port = await freePort();
+      const broker = new URL(url).host;
+      await fc.assert(
+        fc.asyncProperty(secrets(kind), async (secret) => {
+          const refused = await verifyWith(via, brokerUrlWith(kind, secret, `127.0.0.1:${port}`));
+          expect(refused.code).toBe(1);
+          expect(refused.stderr).toMatch(
+            kind === 'token'
+              ? /cannot reach the broker at amqp:\/\/\*\*\*@127\.0\.0\.1:\d+\/: connection refused/
+              : /cannot reach the broker at amqp:\/\/agent:\*\*\*@127\.0\.0\.1:\d+\/: connection refused/,
+          );
+          const denied = await verifyWith(via, brokerUrlWith(kind, secret, broker));
+          expect(denied.code).toBe(1);
+          expect(denied.stderr).toMatch(/refused the credentials \(ACCESS_REFUSED\)/);
+          expectNoSecret([refused.stdout, refused.stderr, denied.stdout, denied.stderr], [secret]);
+        }),
+        { numRuns: 2, endOnFailure: true },
+      );
+      expect(await queueDepth(queue)).toBe(0);
+    },
+  );
+
+  test.each(cases)(
+    '%s via %s: malformed URLs are usage errors that do not show them (in-process)',
+    async (kind, via) => {
+      await fc.assert(
+        fc.asyncProperty(secrets(kind), async (secret) => {
+          const userinfo =
+            kind === 'token' ? encodeURIComponent(secret) : `agent:${encodeURIComponent(secret)}`;
+          for (const text of [
+            `amqp:${userinfo}@127.0.0.1:5672/`,
+            `amqp://${userinfo}@127.0.0.1:56x72/`,
+            `https://${userinfo}@127.0.0.1/`,
+            `amqp://agent:4321/${secret}@127.0.0.1:5672/`,
+          ]) {
+            const run =
+              via === '--url'
+                ? await cli(['verify', '-n', NS, '--url', text], { env: {} })
+                : await cli(['verify', '-n', NS], { env: { TASK_QUEUE_URL: text } });
+            expect(run.code).toBe(2);
+            expect(run.stderr).toMatch(/not shown|\*\*\*/);
+            expectNoSecret([run.stdout, run.stderr], [secret]);
+          }
+        }),
+        { numRuns: 8 },
+      );
+    },
+  );
+});
+
+describe("kubeconfig credentials never reach verify's output", () => {
+  test('a server URL with user:password@ and a bearer token: PASS, and neither is printed', async () => {
+    await fc.assert(
+      fc.asyncProperty(passwords, tokens, async (serverPassword, token) => {
+        const queue = await workerQueue();
+        const api = await startFakeApiServer(tls, fleetState(queue), { token });
+        const agent = await fakeAgent(api, queue);
+        try {
+          const server = withUserinfo(api.url, `admin:${encodeURIComponent(serverPassword)}`);
+          const run = await runBin(
+            [
+              'verify',
+              '-n',
+              NS,
+              '--count',
+              '3',
+              '--kubeconfig',
+              kubeconfigFile(server, token),
+              '--interval',
+              '200ms',
+            ],
+            { TASK_QUEUE_URL: url },
+          );
+          expect(run.stdout).toMatch(/verify agents\/agent-workers: PASS/);
+          expect(run.code).toBe(0);
+          expect(run.stderr).toMatch(/API server https:\/\/admin:\*\*\*@127\.0\.0\.1:\d+/);
+          expectNoSecret([run.stdout, run.stderr], [serverPassword, token, password]);
+        } finally {
+          await agent.stop();
+          await api.close();
+        }
+      }),
+      { numRuns: 1, endOnFailure: true },
+    );
+  });
+
+  test('failures name the server without them: missing namespace, 401, unreachable, untrusted certificate, bad YAML', async () => {
+    const otherCa = selfSignedCert();
+    await fc.assert(
+      fc.asyncProperty(passwords, tokens, tokens, async (serverPassword, token, wrongToken) => {
+        const api = await startFakeApiServer(tls, emptyState(), { token });
+        const down = `https://127.0.0.1:${await freePort()}`;
+        const userinfo = `admin:${encodeURIComponent(serverPassword)}`;
+        const badYaml = path.join(tmp, `kubeconfig-bad-${++seq}`);
+        writeFileSync(
+          badYaml,
+          [
+            'apiVersion: v1',
+            'clusters:',
+            `  - name: fake\n    cluster:\n      server: ${withUserinfo(api.url, userinfo)}`,
+            'users:',
+            `  - name: tester\n    user:\n      token: ${token}\n      : : not yaml`,
+            '',
+          ].join('\n'),
+        );
+        try {
+          const runs: Array<[string, RegExp]> = [
+            [
+              kubeconfigFile(withUserinfo(api.url, userinfo), token),
+              /namespace "agents" does not exist in the cluster at https:\/\/admin:\*\*\*@127\.0\.0\.1:\d+; check -n/,
+            ],
+            [
+              kubeconfigFile(withUserinfo(api.url, userinfo), wrongToken),
+              /at https:\/\/admin:\*\*\*@127\.0\.0\.1:\d+ rejected the credentials \(401\)/,
+            ],
+            [
+              kubeconfigFile(withUserinfo(down, userinfo), token),
+              /cannot reach the API server at https:\/\/admin:\*\*\*@127\.0\.0\.1:\d+ \(ECONNREFUSED\): request to https:\/\/admin:\*\*\*@127/,
+            ],
+            // Username-only userinfo, as token auth puts it.
+            [
+              kubeconfigFile(withUserinfo(down, encodeURIComponent(token)), token),
+              /cannot reach the API server at https:\/\/\*\*\*@127\.0\.0\.1:\d+ \(ECONNREFUSED\)/,
+            ],
+            [
+              kubeconfigFile(withUserinfo(api.url, userinfo), token, { caCert: otherCa.cert }),
+              /API server at https:\/\/admin:\*\*\*@127\.0\.0\.1:\d+.*certificate/,
+            ],
+            [badYaml, /cannot load the kubeconfig .*: not valid YAML: .*\(line 10, column \d+\)/],
+          ];
+          for (const [kubeconfig, message] of runs) {
+            const run = await runBin(['verify', '-n', NS, '--url', url, '--kubeconfig', kubeconfig]);
+            expect(run.code).toBe(1);
+            expect(run.stderr).toMatch(message);
+            expectNoSecret([run.stdout, run.stderr], [serverPassword, token, wrongToken, password]);
+          }
+        } finally {
+          await api.close();
+        }
+      }),
+      { numRuns: 1, endOnFailure: true },
+    );
+  });
+});
+
+describe('an API server whose certificate is not verified', () => {
+  test('insecure-skip-tls-verify: a warning naming the cluster and the fix, then a refusal (exit 2) before any request', async () => {
+    const queue = await workerQueue();
+    const api = await startFakeApiServer(tls, fleetState(queue));
+    try {
+      const server = withUserinfo(api.url, 'admin:s3cret%2Fpw');
+      const run = await runBin([
+        'verify',
+        '-n',
+        NS,
+        '--url',
+        url,
+        '--kubeconfig',
+        kubeconfigFile(server, undefined, { insecureSkipTlsVerify: true }),
+      ]);
+      expect(run.code).toBe(2);
+      expect(run.stderr).toMatch(
+        /agent-fleet: warning: TLS verification is off for the API server of cluster "fake" \(context "fake"\) at https:\/\/admin:\*\*\*@127\.0\.0\.1:\d+: the kubeconfig sets insecure-skip-tls-verify: true for cluster "fake"/,
+      );
+      expect(run.stderr).toMatch(
+        /verify would send the bearer token of user "tester" to whatever answers at that address: anyone in the middle of the connection could read it/,
+      );
+      expect(run.stderr).toMatch(
+        /Fix: set certificate-authority .* or certificate-authority-data .* and remove insecure-skip-tls-verify/,
+      );
+      expect(run.stderr).toMatch(
+        /not contacting the API server: .* pass --allow-insecure-tls to send the credentials anyway/,
+      );
+      expect(run.stdout).toBe('');
+      expectNoSecret([run.stderr], ['s3cret/pw', FAKE_TOKEN]);
+      // Nothing was sent to the server, and nothing published.
+      expect(api.requests).toEqual([]);
+      expect(await queueDepth(queue)).toBe(0);
+    } finally {
+      await api.close();
+    }
+  });
+
+  test('with --allow-insecure-tls the warning comes first, then the run proceeds: PASS', async () => {
+    const queue = await workerQueue();
+    const api = await startFakeApiServer(tls, fleetState(queue));
+    const agent = await fakeAgent(api, queue);
+    try {
+      const run = await runBin(
+        [
+          'verify',
+          '-n',
+          NS,
+          '--count',
+          '3',
+          '--kubeconfig',
+          kubeconfigFile(api.url, undefined, { insecureSkipTlsVerify: true }),
+          '--interval',
+          '200ms',
+          '--allow-insecure-tls',
+        ],
+        { TASK_QUEUE_URL: url },
+      );
+      expect(run.stdout).toMatch(/verify agents\/agent-workers: PASS/);
+      expect(run.code).toBe(0);
+      const warning = run.stderr.indexOf('warning: TLS verification is off');
+      expect(warning).toBeGreaterThanOrEqual(0);
+      expect(warning).toBeLessThan(run.stderr.indexOf('verify: ScaledJob agents/agent-workers'));
+      expect(api.requests).toContain(`/api/v1/namespaces/${NS}`);
+      expectNoSecret([run.stdout, run.stderr], [FAKE_TOKEN, password]);
+    } finally {
+      await agent.stop();
+      await api.close();
+    }
+  });
+
+  test('NODE_TLS_REJECT_UNAUTHORIZED=0 turns verification off too: the same refusal', async () => {
+    const api = await startFakeApiServer(tls, emptyState());
+    try {
+      const run = await runBin(['verify', '-n', NS, '--url', url, '--kubeconfig', kubeconfigFile(api.url)], {
+        NODE_TLS_REJECT_UNAUTHORIZED: '0',
+      });
+      expect(run.code).toBe(2);
+      expect(run.stderr).toMatch(
+        /warning: TLS verification is off .*NODE_TLS_REJECT_UNAUTHORIZED=0 .* Fix: unset NODE_TLS_REJECT_UNAUTHORIZED/,
+      );
+      expect(run.stderr).toMatch(/--allow-insecure-tls/);
+      expect(api.requests).toEqual([]);
+    } finally {
+      await api.close();
+    }
   });
 });

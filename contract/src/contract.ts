@@ -51,6 +51,11 @@ export const Env = {
   AGENT_CGROUP_ROOT: 'AGENT_CGROUP_ROOT',
   /** Fraction (0..1] of the container memory limit above which the worker checkpoints and stops taking tasks. */
   AGENT_MEMORY_HIGH_FRACTION: 'AGENT_MEMORY_HIGH_FRACTION',
+  /**
+   * The broker's `max_message_size`, in bytes: the worker refuses to publish a larger body (the
+   * broker would close the channel) and publishes a failed result instead.
+   */
+  AGENT_MAX_MESSAGE_BYTES: 'AGENT_MAX_MESSAGE_BYTES',
 } as const;
 
 /** One of the contract's environment variable names. */
@@ -71,6 +76,8 @@ export const Defaults = {
   leaseSeconds: 30,
   memoryHighFraction: 0.9,
   cgroupRoot: '/sys/fs/cgroup',
+  /** RabbitMQ's own default `max_message_size` since 3.8 (128 MiB); managed brokers often set less. */
+  maxMessageBytes: 134_217_728,
   /** Kubernetes' own default grace period; AGENT_SHUTDOWN_SECONDS defaults to this minus the margin. */
   terminationGracePeriodSeconds: 30,
 } as const;
@@ -183,6 +190,11 @@ export const Headers = {
   deadLetterDetail: 'x-agent-dead-letter-detail',
   /** On retried messages: the error that made the last attempt fail, truncated. */
   lastError: 'x-agent-last-error',
+  /**
+   * On retried and dead-lettered copies whose original headers were too large to encode again:
+   * how many bytes of the publisher's own headers were left out.
+   */
+  droppedHeaderBytes: 'x-agent-dropped-header-bytes',
 } as const;
 
 /**
@@ -198,6 +210,16 @@ export const DeadLetterReasons = {
   permanentError: 'permanent-error',
   /** The task failed `AGENT_MAX_ATTEMPTS` times (or was delivered that often without finishing). */
   maxAttempts: 'max-attempts',
+  /**
+   * The task's outcome cannot be carried by the broker and never will be (a result over
+   * `AGENT_MAX_MESSAGE_BYTES`): the task failed on the spot, its failed result says why and how big.
+   */
+  unpublishable: 'unpublishable',
+  /**
+   * Another task with the same id and a different input already finished or is in progress: this
+   * message was not run. Task ids must name one task; give the new one its own id.
+   */
+  idConflict: 'id-conflict',
 } as const;
 
 export type DeadLetterReason = (typeof DeadLetterReasons)[keyof typeof DeadLetterReasons];

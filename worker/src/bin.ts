@@ -34,18 +34,31 @@ async function main(): Promise<void> {
     process.exit(ExitCode.configError);
   }
   const { ConfigError } = require('./errors') as typeof import('./errors');
+  const { resolveOptions } = require('./config') as typeof import('./config');
   const { loadHandler } = require('./load') as typeof import('./load');
   const { createLogger } = require('./logger') as typeof import('./logger');
   const { reportConfigError, runAgent } = require('./run') as typeof import('./run');
-  let handler: Awaited<ReturnType<typeof loadHandler>>;
+  // Every configuration problem is reported at once, the handler's with the environment's: one
+  // message per problem, so a pod that fails to start needs one fix, not one restart per problem.
+  const problems: import('./errors').ConfigProblem[] = [];
+  const collect = (error: unknown) => {
+    if (!(error instanceof ConfigError)) throw error;
+    problems.push(...error.problems);
+  };
+  try {
+    resolveOptions({}, process.env);
+  } catch (error) {
+    collect(error);
+  }
+  let handler: Awaited<ReturnType<typeof loadHandler>> | undefined;
   try {
     handler = await loadHandler(process.env[Env.AGENT_HANDLER]);
   } catch (error) {
-    if (error instanceof ConfigError) {
-      reportConfigError(error, createLogger({ agentIndex: 'unknown', pod: 'unknown' }));
-      process.exit(ExitCode.configError);
-    }
-    throw error;
+    collect(error);
+  }
+  if (handler === undefined || problems.length > 0) {
+    reportConfigError(new ConfigError(problems), createLogger({ agentIndex: 'unknown', pod: 'unknown' }));
+    process.exit(ExitCode.configError);
   }
   // runAgent installs its own listeners before its first await, so none is dispatched between.
   runtimeStarted = true;

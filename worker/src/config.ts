@@ -57,6 +57,11 @@ export interface WorkerOptions {
   readonly cgroupRoot?: string;
   /** Memory-limit fraction that triggers checkpoint-and-stop. @default - `AGENT_MEMORY_HIGH_FRACTION`, else 0.9 */
   readonly memoryHighFraction?: number;
+  /**
+   * The broker's `max_message_size`: a larger result is never sent (the broker would close the
+   * channel); a failed result saying so is published instead. @default - `AGENT_MAX_MESSAGE_BYTES`, else 134217728 (128 MiB)
+   */
+  readonly maxMessageBytes?: number;
 }
 
 /** `WorkerOptions` after defaults and validation. */
@@ -79,6 +84,7 @@ export interface ResolvedOptions {
   readonly leaseSeconds: number;
   readonly memoryHighFraction: number;
   readonly cgroupRoot: string;
+  readonly maxMessageBytes: number;
 }
 
 /**
@@ -101,7 +107,26 @@ export const WORKER_DEFAULTS = {
   leaseSeconds: Defaults.leaseSeconds,
   memoryHighFraction: Defaults.memoryHighFraction,
   cgroupRoot: Defaults.cgroupRoot,
+  maxMessageBytes: Defaults.maxMessageBytes,
 } as const;
+
+/**
+ * Smallest `AGENT_MAX_MESSAGE_BYTES` accepted: below this even a failed result naming a long task
+ * id and its error would not fit.
+ */
+export const MIN_MAX_MESSAGE_BYTES = 4096;
+
+/** RabbitMQ's own ceiling for `max_message_size` (512 MiB). */
+export const MAX_MAX_MESSAGE_BYTES = 536_870_912;
+
+/** Kernel file systems: nothing can be stored under them, and some paths there hang `mkdir -p`. */
+export const KERNEL_FILE_SYSTEMS: readonly string[] = ['/proc', '/sys'];
+
+/** The kernel file system `dir` (an absolute path) lies under, or undefined. */
+export function kernelFileSystemOf(dir: string): string | undefined {
+  const resolved = path.resolve(dir);
+  return KERNEL_FILE_SYSTEMS.find((root) => resolved === root || resolved.startsWith(`${root}/`));
+}
 
 type Source = Readonly<Record<string, string | undefined>>;
 
@@ -147,6 +172,14 @@ export function resolveOptions(overrides: WorkerOptions = {}, env: Source = proc
   const podName = raw('podName', Env.POD_NAME) ?? host;
   const agentIndex = raw('agentIndex', Env.AGENT_INDEX) ?? podName;
   const checkpointValue = raw('checkpointDir', Env.CHECKPOINT_DIR) ?? WORKER_DEFAULTS.checkpointDir;
+  const kernel = kernelFileSystemOf(checkpointValue);
+  if (kernel !== undefined) {
+    problems.push({
+      variable: Env.CHECKPOINT_DIR,
+      value: checkpointValue,
+      message: `lies under ${kernel}, a kernel file system that cannot hold checkpoints; mount the checkpoint volume elsewhere (e.g. ${WORKER_DEFAULTS.checkpointDir}) and point ${Env.CHECKPOINT_DIR} at it`,
+    });
+  }
 
   const metricsPort = parseNumber(raw('metricsPort', Env.METRICS_PORT), {
     variable: Env.METRICS_PORT,
@@ -255,6 +288,16 @@ export function resolveOptions(overrides: WorkerOptions = {}, env: Source = proc
     problems,
   });
 
+  const maxMessageBytes = parseNumber(raw('maxMessageBytes', Env.AGENT_MAX_MESSAGE_BYTES), {
+    variable: Env.AGENT_MAX_MESSAGE_BYTES,
+    fallback: WORKER_DEFAULTS.maxMessageBytes,
+    integer: true,
+    min: MIN_MAX_MESSAGE_BYTES,
+    max: MAX_MAX_MESSAGE_BYTES,
+    fix: `set it to the broker's max_message_size in bytes (default ${WORKER_DEFAULTS.maxMessageBytes}, RabbitMQ's own default)`,
+    problems,
+  });
+
   if (problems.length > 0) {
     throw new ConfigError(problems);
   }
@@ -277,6 +320,7 @@ export function resolveOptions(overrides: WorkerOptions = {}, env: Source = proc
     leaseSeconds,
     memoryHighFraction,
     cgroupRoot: path.resolve(raw('cgroupRoot', Env.AGENT_CGROUP_ROOT) ?? WORKER_DEFAULTS.cgroupRoot),
+    maxMessageBytes,
   };
 }
 

@@ -1,6 +1,7 @@
 import type * as Cockatiel from 'cockatiel';
 import type { CircuitBreakerPolicy, IPolicy } from 'cockatiel';
 import { errorText, isPermanentError } from './errors';
+import { BoundedLabels, type LabelOverflow, OVERFLOW_LABEL_VALUE } from './label-values';
 
 let loaded: typeof Cockatiel | undefined;
 /**
@@ -76,6 +77,11 @@ export function dependencyUnavailable(error: unknown): DependencyUnavailableErro
 export interface GuardEvents {
   /** The breaker of `dependency` opened (true) or closed again (false). */
   onCircuit(dependency: string, open: boolean, retryAfterMs: number): void;
+  /**
+   * Handler code used more dependency names than a worker keeps breakers for; later names share
+   * the breaker `other`. Told once. @default - a process warning
+   */
+  onOverflow?: LabelOverflow;
 }
 
 interface Guarded {
@@ -84,11 +90,37 @@ interface Guarded {
   readonly options: Required<GuardOptions>;
 }
 
-/** One breaker per dependency name, shared by all tasks of a worker. */
+/**
+ * One breaker per dependency name, shared by all tasks of a worker. Names come from handler code,
+ * so they are bounded like label values (label-values.ts): the first 32 distinct names (cut to 64
+ * characters) get a breaker each, later ones share the breaker `other`, so a handler that passes a
+ * URL or a request id as the name cannot grow the map without limit.
+ */
 export class DependencyGuards {
   private readonly guards = new Map<string, Guarded>();
+  private readonly names: BoundedLabels;
 
-  constructor(private readonly events: GuardEvents) {}
+  constructor(private readonly events: GuardEvents) {
+    this.names = new BoundedLabels('dependency', {
+      onOverflow:
+        events.onOverflow ??
+        (({ maxValues, firstRefused }) =>
+          process.emitWarning(
+            `ctx.guard() was called with more than ${maxValues} dependency names (the latest: ${JSON.stringify(firstRefused)}); further names share the circuit breaker "${OVERFLOW_LABEL_VALUE}"`,
+            { code: 'AGENT_GUARD_NAMES' },
+          )),
+    });
+  }
+
+  /** The breaker key for a dependency name: the name, cut to 64 characters, or `other` past the cap. */
+  keyFor(name: string): string {
+    return this.names.value(name);
+  }
+
+  /** Breakers held (at most the cap plus `other`). */
+  get size(): number {
+    return this.guards.size;
+  }
 
   /** Names of the dependencies whose breaker is not closed. */
   openDependencies(): string[] {
@@ -158,13 +190,14 @@ export class DependencyGuards {
     if (typeof name !== 'string' || name === '') {
       throw new TypeError('ctx.guard(name, fn) needs a dependency name');
     }
-    const guard = this.guardFor(name, opts);
+    const key = this.keyFor(name);
+    const guard = this.guardFor(key, opts);
     const { BrokenCircuitError, CircuitState } = cockatiel();
     try {
       return (await guard.policy.execute(({ signal: callSignal }) => fn(callSignal), signal)) as T;
     } catch (error) {
       if (error instanceof BrokenCircuitError || guard.breaker.state === CircuitState.Open) {
-        throw new DependencyUnavailableError(name, guard.options.halfOpenAfterMs, error);
+        throw new DependencyUnavailableError(key, guard.options.halfOpenAfterMs, error);
       }
       throw error;
     }

@@ -1,6 +1,8 @@
 import type { EventEmitter } from 'node:events';
 import { Metrics } from '@agent-fleet/contract';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { BoundedLabels, type LabelOverflow, OVERFLOW_LABEL_VALUE } from './label-values';
+import type { Logger } from './logger';
 
 /**
  * Task durations: agent tasks take seconds to hours, so the buckets run from 1 s to 4 h
@@ -17,6 +19,10 @@ export const CHECKPOINT_WRITE_BUCKETS = [
  * The worker's Prometheus metrics in a private registry (one per worker, so several workers in
  * one process, as in tests, never clash). No per-agent label: the scrape target already
  * identifies the pod, and such a label would multiply series by the fleet size.
+ *
+ * Label values chosen by handler code (the `model` of `ctx.recordTokens`, the `dependency` of
+ * `ctx.guard`) are bounded (label-values.ts): at most 32 values of 64 characters each per label, any
+ * later new value is counted as `other`, and one warning is logged when a label first fills.
  */
 export class WorkerMetrics {
   readonly registry = new Registry();
@@ -75,7 +81,19 @@ export class WorkerMetrics {
     registers: [this.registry],
   });
 
-  constructor() {
+  private readonly models: BoundedLabels;
+  private readonly dependencies: BoundedLabels;
+
+  constructor(options: { readonly log?: Logger } = {}) {
+    const onOverflow =
+      (metric: string): LabelOverflow =>
+      ({ label, maxValues, firstRefused }) =>
+        options.log?.warn(
+          { metric, label, maxValues, firstRefused },
+          `more than ${maxValues} distinct values of the label "${label}" of ${metric}; counting further ones as "${OVERFLOW_LABEL_VALUE}"`,
+        );
+    this.models = new BoundedLabels('model', { onOverflow: onOverflow(Metrics.llmTokens) });
+    this.dependencies = new BoundedLabels('dependency', { onOverflow: onOverflow(Metrics.circuitOpen) });
     collectDefaultMetrics({ register: this.registry });
     // Start the labelled series at 0 so rate() and alerts see them before the first event.
     this.tasksCompleted.inc({ status: 'succeeded' }, 0);
@@ -96,11 +114,11 @@ export class WorkerMetrics {
     events.on('checkpointWritten', (info: { seconds: number }) => this.checkpointWrite.observe(info.seconds));
     events.on('deadLettered', (info: { reason: string }) => this.deadLettered.inc({ reason: info.reason }));
     events.on('tokens', (info: { model: string; count: number }) =>
-      this.llmTokens.inc({ model: info.model }, info.count),
+      this.llmTokens.inc({ model: this.models.value(info.model) }, info.count),
     );
     events.on('inFlight', (count: number) => this.tasksInFlight.set(count));
     events.on('circuit', (info: { dependency: string; open: boolean }) =>
-      this.circuitOpen.set({ dependency: info.dependency }, info.open ? 1 : 0),
+      this.circuitOpen.set({ dependency: this.dependencies.value(info.dependency) }, info.open ? 1 : 0),
     );
   }
 }

@@ -6,7 +6,7 @@ import { HealthServer } from './http';
 import { createLogger, type Logger } from './logger';
 import type { MemorySource } from './memory';
 import { WorkerMetrics } from './metrics';
-import { type AgentHandler, AgentWorker, BrokerUnavailableError } from './worker';
+import { type AgentHandler, AgentWorker, DependencyUnavailableAtStartError } from './worker';
 
 export interface RunAgentOptions<I = unknown, O = unknown, S = unknown> extends WorkerOptions {
   /** The task handler. */
@@ -82,13 +82,20 @@ export async function runAgent<I, O, S>(options: RunAgentOptions<I, O, S>): Prom
     'agent worker starting',
   );
 
-  const metrics = new WorkerMetrics();
+  const metrics = new WorkerMetrics({ log });
   const worker = new AgentWorker(handler as AgentHandler, resolved, log, memorySource);
   metrics.observe(worker);
   const server = new HealthServer(metrics.registry, () => worker.ready);
 
   let hardDeadline: NodeJS.Timeout | undefined;
+  let signalled = false;
+  let stopBySignal: (code: number) => void = () => undefined;
+  /** Settles once a signal stopped the worker, with its exit code. */
+  const stoppedBySignal = new Promise<number>((resolve) => {
+    stopBySignal = resolve;
+  });
   const onSignal = (signal: NodeJS.Signals) => {
+    signalled = true;
     log.info({ signal }, 'signal received; checkpointing and requeueing in-flight work');
     if (exitProcess && hardDeadline === undefined) {
       // Backstop: whatever happens, the process is gone by the deadline, and never with 0.
@@ -98,7 +105,11 @@ export async function runAgent<I, O, S>(options: RunAgentOptions<I, O, S>): Prom
       }, resolved.shutdownSeconds * 1000);
       hardDeadline.unref();
     }
-    void worker.close('signal');
+    worker
+      .close('signal')
+      .then(stopBySignal, (error: unknown) =>
+        log.error({ err: error }, 'stopping after the signal failed; the shutdown deadline ends the process'),
+      );
   };
   if (handleSignals) {
     process.on('SIGTERM', onSignal);
@@ -123,11 +134,24 @@ export async function runAgent<I, O, S>(options: RunAgentOptions<I, O, S>): Prom
       ]);
     });
     log.info({ port }, 'serving /metrics, /healthz and /readyz');
-    const code = await worker.run();
+    const running = worker.run();
+    // A signal during the start (a slow checkpoint volume, a broker being retried) ends the run
+    // with the signal's exit code at once; the start still under way is abandoned, its late
+    // failure ignored.
+    running.catch(() => undefined);
+    const code = await Promise.race([running, stoppedBySignal]);
     await cleanup();
     return exit(code);
   } catch (error) {
-    await worker.close('signal').catch(() => undefined);
+    if (signalled) {
+      // The start failed because a signal cut it short: the exit is the signal's.
+      const code = await worker.close('signal');
+      await cleanup();
+      return exit(code);
+    }
+    // No worker.close() here: a start that throws has already released what it took (nothing runs
+    // yet), and closing would log a shutdown with a stop reason and exit code that are not the
+    // ones this process ends with.
     await cleanup();
     if (error instanceof ConfigError) {
       if (!exitProcess) {
@@ -136,19 +160,20 @@ export async function runAgent<I, O, S>(options: RunAgentOptions<I, O, S>): Prom
       reportConfigError(error, log);
       return exit(ExitCode.configError);
     }
-    if (error instanceof BrokerUnavailableError) {
-      log.fatal({ err: error }, error.message);
+    if (error instanceof DependencyUnavailableAtStartError) {
+      log.fatal({ err: error, exitCode: ExitCode.dependencyUnreachable }, error.message);
       if (!exitProcess) {
         throw error;
       }
       return exit(ExitCode.dependencyUnreachable);
     }
+    log.fatal({ err: error }, 'unexpected error while starting the worker');
     throw error;
   }
 }
 
 /** One JSON log line for machines and the plain message on stderr for people. */
 export function reportConfigError(error: ConfigError, log: Logger): void {
-  log.fatal({ problems: error.problems }, error.message);
+  log.fatal({ problems: error.problems, exitCode: ExitCode.configError }, error.message);
   process.stderr.write(`${error.message}\n`);
 }

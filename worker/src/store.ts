@@ -3,7 +3,6 @@ import {
   closeSync,
   promises as fs,
   linkSync,
-  mkdirSync,
   openSync,
   readFileSync,
   renameSync,
@@ -12,7 +11,9 @@ import {
 } from 'node:fs';
 import * as path from 'node:path';
 import type { DeadLetterReason, ResultMessage } from '@agent-fleet/contract';
-import { StorageError } from './errors';
+import { kernelFileSystemOf } from './config';
+import { StorageError, storageFailure } from './errors';
+import { retryOnFileLimit } from './file-limits';
 
 /**
  * The checkpoint store: files under CHECKPOINT_DIR keyed by **task id**, never by agent index,
@@ -82,11 +83,18 @@ export interface DoneMarker {
   readonly state: 'publishing' | 'published';
   readonly outcome: Outcome;
   readonly at: string;
+  /**
+   * The fingerprint of the finished task's input (`inputFingerprint`): a later message with this
+   * id and another input is another task, not a redelivery. Absent in markers of older workers.
+   */
+  readonly input?: string;
 }
 
 interface CheckpointFile {
   readonly taskId: string;
   readonly savedAt: string;
+  /** The fingerprint of the input of the task that saved it; absent in older workers' files. */
+  readonly input?: string;
   readonly state: unknown;
   /** SHA-256 (hex) of `JSON.stringify(state)`: catches files that parse but were damaged. */
   readonly sha256: string;
@@ -228,7 +236,7 @@ function readSmallJsonSync(file: string): unknown | undefined {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
       return undefined;
     }
-    throw new StorageError('read', path.dirname(file), error);
+    throw storageFailure('read', path.dirname(file), error);
   }
   try {
     return JSON.parse(text);
@@ -251,7 +259,7 @@ async function readJson(file: string): Promise<unknown | undefined> {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
       return undefined;
     }
-    throw new StorageError('read', path.dirname(file), error);
+    throw storageFailure('read', path.dirname(file), error);
   }
   try {
     return JSON.parse(text);
@@ -260,16 +268,79 @@ async function readJson(file: string): Promise<unknown | undefined> {
   }
 }
 
+/** Longest wait for `TaskCheckpoints.prepare()`: a volume that does not answer must not hang the start. */
+export const PREPARE_TIMEOUT_MS = 20_000;
+
+/**
+ * `mkdir -p`, one level at a time. Node's `mkdir(…, { recursive: true })` never returns for a path
+ * under `/proc/self` (the kernel answers ENOENT for a parent that exists, and Node tries again
+ * forever, at 100 % CPU); a plain `mkdir` per missing level fails at once with that ENOENT.
+ */
+async function makeDirectories(dir: string): Promise<void> {
+  const missing: string[] = [];
+  for (let current = path.resolve(dir); ; current = path.dirname(current)) {
+    try {
+      await fs.stat(current);
+      break;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      missing.push(current);
+      if (path.dirname(current) === current) break;
+    }
+  }
+  for (const level of missing.reverse()) {
+    await fs.mkdir(level).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EEXIST') throw error;
+    });
+  }
+}
+
 export class TaskCheckpoints {
   constructor(readonly dir: string) {}
 
-  /** Creates the directory if needed and proves it writable; throws with the OS error otherwise. */
+  /**
+   * Creates the directory if needed and proves it writable (create, write, rename, remove); throws
+   * with the OS error otherwise, or a `StorageError` (code ETIMEDOUT) after `PREPARE_TIMEOUT_MS`.
+   *
+   * Asynchronous and bounded, unlike the small-file bookkeeping: a blocking call on a volume whose
+   * server stopped answering (or one that never returns, see `makeDirectories`) would hold the
+   * event loop, and with it SIGTERM, for as long as the kernel waits. A timed-out attempt may go on
+   * in the thread pool; the process exits regardless.
+   */
   async prepare(): Promise<void> {
-    // Synchronous, as the small-file bookkeeping: nothing else runs yet, and each async call
-    // would add its thread-pool round-trip to the cold start. Proves create, write and rename.
-    mkdirSync(this.dir, { recursive: true });
-    writeSmallFileAtomicSync(path.join(this.dir, `.probe.${WRITER_ID}`), 'ok');
-    unlinkIfPresentSync(path.join(this.dir, `.probe.${WRITER_ID}`));
+    const dir = this.dir;
+    const attempt = async () => {
+      await makeDirectories(dir);
+      const kernel = kernelFileSystemOf(await fs.realpath(dir));
+      if (kernel !== undefined) {
+        throw new Error(`${dir} lies on ${kernel}, a kernel file system that cannot hold checkpoints`);
+      }
+      const probe = path.join(dir, `.probe.${WRITER_ID}`);
+      const temp = `${probe}.tmp`;
+      const handle = await fs.open(temp, 'wx', 0o640);
+      try {
+        await handle.writeFile('ok');
+      } finally {
+        await handle.close();
+      }
+      await fs.rename(temp, probe);
+      await fs.unlink(probe);
+    };
+    let timer: NodeJS.Timeout | undefined;
+    // A volume that does not answer is a storage problem (retry later), not a configuration one.
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const cause = Object.assign(new Error(`no answer within ${PREPARE_TIMEOUT_MS / 1000} s`), {
+          code: 'ETIMEDOUT',
+        });
+        reject(new StorageError('create a probe file', dir, cause));
+      }, PREPARE_TIMEOUT_MS);
+    });
+    try {
+      await Promise.race([retryOnFileLimit(attempt, { operation: 'create a probe file', dir }), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   checkpointPath(taskId: string): string {
@@ -294,7 +365,7 @@ export class TaskCheckpoints {
   async readCheckpoint(
     taskId: string,
     onProblem?: CheckpointProblem,
-  ): Promise<{ state: unknown } | undefined> {
+  ): Promise<{ state: unknown; input?: string } | undefined> {
     let firstError: CorruptCheckpointError | undefined;
     // Both generations are read at once (one round-trip on a network volume); the previous one is
     // only used when the current one is missing or unusable.
@@ -309,7 +380,7 @@ export class TaskCheckpoints {
       const outcome = await read;
       if ('data' in outcome) {
         if (outcome.data !== undefined) {
-          return { state: outcome.data.state };
+          return { state: outcome.data.state, input: outcome.data.input };
         }
         continue;
       }
@@ -342,8 +413,11 @@ export class TaskCheckpoints {
     return data as CheckpointFile;
   }
 
-  /** Durably saves the task's state; throws if `state` cannot be written as JSON. */
-  async writeCheckpoint(taskId: string, state: unknown): Promise<void> {
+  /**
+   * Durably saves the task's state, with the fingerprint of the task's input when given; throws if
+   * `state` cannot be written as JSON.
+   */
+  async writeCheckpoint(taskId: string, state: unknown, input?: string): Promise<void> {
     if (state === undefined || typeof state === 'function' || typeof state === 'symbol') {
       throw new TypeError(
         'checkpoint state must be JSON-serializable (got undefined, a function or a symbol)',
@@ -352,13 +426,14 @@ export class TaskCheckpoints {
     const stateJson = JSON.stringify(state);
     // The file is a CheckpointFile; spliced as text so a large state is serialized once, not
     // copied, re-parsed and serialized again.
-    const text = `{"taskId":${JSON.stringify(taskId)},"savedAt":"${new Date().toISOString()}","sha256":"${checksum(stateJson)}","state":${stateJson}}`;
+    const inputField = input === undefined ? '' : `"input":${JSON.stringify(input)},`;
+    const text = `{"taskId":${JSON.stringify(taskId)},"savedAt":"${new Date().toISOString()}",${inputField}"sha256":"${checksum(stateJson)}","state":${stateJson}}`;
     try {
       await writeFileAtomic(this.checkpointPath(taskId), text, {
         keepPreviousAs: this.previousCheckpointPath(taskId),
       });
     } catch (error) {
-      throw new StorageError('write a checkpoint', this.dir, error);
+      throw storageFailure('write a checkpoint', this.dir, error);
     }
   }
 
@@ -393,7 +468,7 @@ export class TaskCheckpoints {
         return { acquired: true };
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
-          throw new StorageError('take a lease', this.dir, error);
+          throw storageFailure('take a lease', this.dir, error);
         }
       }
       const current = readLeaseFile(file);
@@ -455,12 +530,19 @@ export class TaskCheckpoints {
     return path.join(this.dir, publishedFileFor(taskId));
   }
 
+  /**
+   * The task's done marker, if any. The id stored in the marker must be `taskId` exactly (file names
+   * are hashes of the id): a marker of another id is reported as corrupt, never taken as this task's.
+   */
   async readDone(taskId: string): Promise<DoneMarker | undefined> {
-    const published = readSmallJsonSync(this.publishedPath(taskId)) as DoneMarker | undefined;
+    const publishedFile = this.publishedPath(taskId);
+    const published = readSmallJsonSync(publishedFile) as DoneMarker | undefined;
     if (published !== undefined) {
-      return { ...published, state: 'published' };
+      return { ...ownMarker(published, taskId, publishedFile), state: 'published' };
     }
-    return readSmallJsonSync(this.donePath(taskId)) as DoneMarker | undefined;
+    const doneFile = this.donePath(taskId);
+    const done = readSmallJsonSync(doneFile) as DoneMarker | undefined;
+    return done === undefined ? undefined : ownMarker(done, taskId, doneFile);
   }
 
   /**
@@ -470,8 +552,13 @@ export class TaskCheckpoints {
    * checkpoint (those are fsynced) and may publish a second result for the task, which carries the
    * same `messageId`.
    */
-  async writeDone(taskId: string, state: DoneMarker['state'], outcome: Outcome): Promise<void> {
-    const marker: DoneMarker = { taskId, state, outcome, at: new Date().toISOString() };
+  async writeDone(
+    taskId: string,
+    state: DoneMarker['state'],
+    outcome: Outcome,
+    input?: string,
+  ): Promise<void> {
+    const marker: DoneMarker = { taskId, state, outcome, at: new Date().toISOString(), input };
     try {
       if (state === 'published') {
         // The `publishing` marker already holds this outcome: one rename makes it `published`.
@@ -485,7 +572,48 @@ export class TaskCheckpoints {
       const file = state === 'published' ? this.publishedPath(taskId) : this.donePath(taskId);
       writeSmallFileAtomicSync(file, JSON.stringify(marker));
     } catch (error) {
-      throw new StorageError('write a done marker', this.dir, error);
+      throw storageFailure('write a done marker', this.dir, error);
     }
   }
+}
+
+/** `marker` when it is a marker of `taskId`; otherwise the file is not this task's: corrupt. */
+function ownMarker(marker: DoneMarker, taskId: string, file: string): DoneMarker {
+  if (typeof marker !== 'object' || marker === null || marker.taskId !== taskId) {
+    throw new CorruptCheckpointError(file, new Error('not a done marker of this task id'));
+  }
+  return marker;
+}
+
+/**
+ * Every operation of the store is tried again, after a short pause, while it fails with
+ * EMFILE/ENFILE (see `retryOnFileLimit`); when it still does, it throws `FileLimitError`, never
+ * `StorageError`: the process is out of file descriptors, the store may well be fine. Applied here,
+ * once for all operations, so none of them is left out; `satisfies` fails the build when one is
+ * renamed.
+ */
+const RETRIED_ON_FILE_LIMIT = {
+  readCheckpoint: 'read a checkpoint',
+  writeCheckpoint: 'write a checkpoint',
+  removeCheckpoint: 'remove a checkpoint',
+  readLease: 'read a lease',
+  acquireLease: 'take a lease',
+  renewLease: 'renew a lease',
+  releaseLease: 'release a lease',
+  readDone: 'read a done marker',
+  writeDone: 'write a done marker',
+} as const satisfies Partial<Record<keyof TaskCheckpoints, string>>;
+
+for (const [name, operation] of Object.entries(RETRIED_ON_FILE_LIMIT)) {
+  const method = TaskCheckpoints.prototype[name as keyof typeof RETRIED_ON_FILE_LIMIT] as (
+    this: TaskCheckpoints,
+    ...args: unknown[]
+  ) => unknown;
+  Object.defineProperty(TaskCheckpoints.prototype, name, {
+    configurable: true,
+    writable: true,
+    value: function (this: TaskCheckpoints, ...args: unknown[]): Promise<unknown> {
+      return retryOnFileLimit(() => method.apply(this, args), { operation, dir: this.dir });
+    },
+  });
 }

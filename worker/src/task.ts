@@ -4,12 +4,27 @@
  * breakers) extends `decideFailure` without touching the loop.
  */
 
-import { type DeadLetterReason, DeadLetterReasons, Headers, type TaskMessage } from '@agent-fleet/contract';
+import {
+  type DeadLetterReason,
+  DeadLetterReasons,
+  Headers,
+  MAX_SHORTSTR_BYTES,
+  type TaskMessage,
+} from '@agent-fleet/contract';
 import { backoffDelayMs, type RetryPolicy } from './backoff';
 import { errorText, isPermanentError } from './errors';
 
-/** Longest task id accepted; ids name files (hashed) and AMQP `messageId`s (short strings). */
-export const MAX_TASK_ID_LENGTH = 255;
+/**
+ * Longest task id accepted, in bytes of UTF-8: ids name files (hashed) and travel as the AMQP
+ * `messageId` of results, a short string of at most 255 bytes (not characters: 100 × "€" is 300).
+ */
+export const MAX_TASK_ID_BYTES = MAX_SHORTSTR_BYTES;
+
+/** `MAX_TASK_ID_BYTES` under its earlier name (the limit is in bytes, not characters). */
+export const MAX_TASK_ID_LENGTH = MAX_TASK_ID_BYTES;
+
+/** The UTF-8 byte-order mark some editors and tools put in front of a JSON file. */
+const UTF8_BOM = Buffer.from([0xef, 0xbb, 0xbf]);
 
 export type ParsedTask =
   | { readonly ok: true; readonly task: TaskMessage }
@@ -17,23 +32,75 @@ export type ParsedTask =
       readonly ok: false;
       readonly reason: DeadLetterReason;
       readonly detail: string;
-      /** The task id when one could still be found (body `id` or AMQP `messageId`), for the failed result. */
+      /**
+       * The task id when a usable one could still be found (body `id` or AMQP `messageId`), for the
+       * failed result. Never an id that breaks `taskIdProblem`: a result could not carry it.
+       */
       readonly id: string | undefined;
     };
 
-function validId(value: unknown): value is string {
-  return typeof value === 'string' && value.length > 0 && value.length <= MAX_TASK_ID_LENGTH;
+/**
+ * True when `text` is well-formed UTF-16 (no lone surrogate), i.e. survives a round trip through
+ * UTF-8 unchanged. (`String.prototype.isWellFormed` arrived in Node 20's V8 only behind a flag.)
+ * A lone surrogate would be written as U+FFFD: the id in the result's `messageId` and the file
+ * name hashed from it would no longer match the id in its body.
+ */
+export function isWellFormedUnicode(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const unit = text.charCodeAt(i);
+    if (unit >= 0xd800 && unit <= 0xdbff) {
+      const next = text.charCodeAt(i + 1); // NaN past the end
+      if (!(next >= 0xdc00 && next <= 0xdfff)) {
+        return false;
+      }
+      i++;
+    } else if (unit >= 0xdc00 && unit <= 0xdfff) {
+      return false;
+    }
+  }
+  return true;
+}
+
+/** Why `value` cannot be a task id, or undefined when it can. */
+export function taskIdProblem(value: unknown): string | undefined {
+  if (typeof value !== 'string') {
+    return `is ${value === null ? 'null' : typeof value}, not a string`;
+  }
+  if (value.length === 0) {
+    return 'is empty';
+  }
+  if (!isWellFormedUnicode(value)) {
+    return 'is not well-formed Unicode (it holds a lone UTF-16 surrogate, which UTF-8 cannot carry)';
+  }
+  const bytes = Buffer.byteLength(value, 'utf8');
+  if (bytes > MAX_TASK_ID_BYTES) {
+    return `is ${bytes} bytes of UTF-8, over the ${MAX_TASK_ID_BYTES} an AMQP messageId can hold`;
+  }
+  return undefined;
+}
+
+function bodyText(content: Buffer | string): string {
+  // One leading byte-order mark is dropped: JSON.parse refuses it, and a task saved by an editor
+  // that writes one is still a valid task.
+  if (typeof content === 'string') {
+    return content.charCodeAt(0) === 0xfeff ? content.slice(1) : content;
+  }
+  const start = content.subarray(0, UTF8_BOM.length).equals(UTF8_BOM) ? UTF8_BOM.length : 0;
+  return content.toString('utf8', start);
 }
 
 /**
  * Parses a task body: JSON `{ "id": string, "input": any }`, with the AMQP `messageId` as the
- * fallback id. Never throws.
+ * fallback id; one leading UTF-8 byte-order mark is ignored. An id must be a non-empty,
+ * well-formed string of at most 255 bytes of UTF-8 (see `taskIdProblem`). Never throws.
  */
 export function parseTask(content: Buffer | string, messageId?: unknown): ParsedTask {
-  const fallbackId = validId(messageId) ? messageId : undefined;
+  const messageIdProblem = messageId === undefined ? undefined : taskIdProblem(messageId);
+  const fallbackId =
+    messageId !== undefined && messageIdProblem === undefined ? (messageId as string) : undefined;
   let body: unknown;
   try {
-    body = JSON.parse(typeof content === 'string' ? content : content.toString('utf8'));
+    body = JSON.parse(bodyText(content));
   } catch (error) {
     return {
       ok: false,
@@ -51,22 +118,36 @@ export function parseTask(content: Buffer | string, messageId?: unknown): Parsed
     };
   }
   const record = body as Record<string, unknown>;
-  const id = record.id === undefined ? fallbackId : record.id;
-  if (!validId(id)) {
+  if (record.id === undefined && fallbackId === undefined) {
     return {
       ok: false,
       reason: DeadLetterReasons.invalidTask,
       detail:
-        record.id === undefined
+        messageId === undefined
           ? 'task has no "id" and the message no messageId'
-          : `task "id" must be a string of 1..${MAX_TASK_ID_LENGTH} characters`,
+          : `task has no "id", and its messageId ${messageIdProblem}`,
+      id: undefined,
+    };
+  }
+  const id = record.id === undefined ? fallbackId : record.id;
+  const idProblem = taskIdProblem(id);
+  if (idProblem !== undefined) {
+    return {
+      ok: false,
+      reason: DeadLetterReasons.invalidTask,
+      detail: `task "id" ${idProblem}`,
       id: fallbackId,
     };
   }
   if (!('input' in record)) {
-    return { ok: false, reason: DeadLetterReasons.invalidTask, detail: 'task has no "input"', id };
+    return {
+      ok: false,
+      reason: DeadLetterReasons.invalidTask,
+      detail: 'task has no "input"',
+      id: id as string,
+    };
   }
-  return { ok: true, task: { id, input: record.input } };
+  return { ok: true, task: { id: id as string, input: record.input } };
 }
 
 function count(value: unknown): number {

@@ -44,6 +44,10 @@ const SETTINGS: readonly (readonly [string, string])[] = [
     `memory-limit share that stops intake (default ${Defaults.memoryHighFraction})`,
   ],
   [Env.AGENT_CGROUP_ROOT, `cgroup mount read for memory (default ${Defaults.cgroupRoot})`],
+  [
+    Env.AGENT_MAX_MESSAGE_BYTES,
+    `the broker's max_message_size; larger results are not sent (default ${Defaults.maxMessageBytes})`,
+  ],
   [Env.AGENT_INDEX, 'agent identity in logs (default: POD_NAME, else the host name)'],
   [Env.POD_NAME, 'pod name in logs (default: the host name)'],
 ];

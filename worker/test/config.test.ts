@@ -38,6 +38,7 @@ test('defaults come from the contract in one place', () => {
     leaseSeconds: Defaults.leaseSeconds,
     memoryHighFraction: Defaults.memoryHighFraction,
     cgroupRoot: Defaults.cgroupRoot,
+    maxMessageBytes: Defaults.maxMessageBytes,
   });
   expect(WORKER_DEFAULTS.shutdownSeconds).toBe(25);
 });

@@ -189,7 +189,7 @@ test('memory: cgroup v2, then v1, "max" and huge v1 limits mean unlimited', asyn
   const v2 = tempDir();
   writeFileSync(path.join(v2, 'memory.max'), '1000\n');
   writeFileSync(path.join(v2, 'memory.current'), '850\n');
-  expect(await cgroupMemorySource(v2)()).toEqual({ usedBytes: 850, limitBytes: 1000 });
+  expect(await cgroupMemorySource(v2)()).toMatchObject({ usedBytes: 850, limitBytes: 1000 });
   expect(memoryHigh({ usedBytes: 850, limitBytes: 1000 }, 0.9)).toBe(false);
   expect(memoryHigh({ usedBytes: 900, limitBytes: 1000 }, 0.9)).toBe(true);
   expect(memoryHigh(undefined, 0.1)).toBe(false);
@@ -199,7 +199,7 @@ test('memory: cgroup v2, then v1, "max" and huge v1 limits mean unlimited', asyn
   writeFileSync(path.join(v1, 'memory.max'), 'max\n');
   writeFileSync(path.join(v1, 'memory', 'memory.limit_in_bytes'), '2048');
   writeFileSync(path.join(v1, 'memory', 'memory.usage_in_bytes'), '1024');
-  expect(await cgroupMemorySource(v1)()).toEqual({ usedBytes: 1024, limitBytes: 2048 });
+  expect(await cgroupMemorySource(v1)()).toMatchObject({ usedBytes: 1024, limitBytes: 2048 });
   writeFileSync(path.join(v1, 'memory', 'memory.limit_in_bytes'), '9223372036854771712');
   const fallback = await cgroupMemorySource(v1)();
   // No cgroup limit: process.constrainedMemory() decides (undefined when it reports none either).

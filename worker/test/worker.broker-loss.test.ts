@@ -1,5 +1,5 @@
 /**
- * Issue 6, points 7 and 4: a broker that is down at startup, a broker restart mid-task, and a
+ * A broker that is down at startup, a broker restart mid-task, a broker that stays away, and a
  * channel closed by `consumer_timeout`, each against a throwaway broker of its own (real processes).
  */
 import { ExitCode } from '@agent-fleet/contract';
@@ -62,7 +62,7 @@ test('a broker restart mid-task: the task stops at a checkpoint, the worker reco
   await worker.waitForLog('checkpoint on abort', (l) => l.fixture === 'checkpointed-on-abort');
   await worker.waitForLog('a reconnect attempt', (l) => l.msg === 'cannot reconnect to the broker; retrying');
   expect(worker.hasExited).toBe(false);
-  expect(await new TaskCheckpoints(setup.checkpointDir).readCheckpoint('survivor')).toEqual({
+  expect(await new TaskCheckpoints(setup.checkpointDir).readCheckpoint('survivor')).toMatchObject({
     state: { step: 2, interrupted: true },
   });
   await rabbit.resume();
@@ -93,6 +93,31 @@ test('a broker that stays away past AGENT_BROKER_CONNECT_SECONDS ends the worker
   try {
     expect((await worker.waitForExit()).code).toBe(ExitCode.dependencyUnreachable);
     expect(worker.lines.some((l) => l.msg === 'the broker stayed unreachable; exiting')).toBe(true);
+  } finally {
+    await rabbit.resume();
+  }
+  await waitFor('the broker back', async () => (await openClient()) !== undefined);
+});
+
+test('an outage longer than AGENT_IDLE_EXIT_SECONDS is not idleness: the worker exits 69, never 0', async () => {
+  const setup = testSetup('outage-not-idle');
+  await declareTopology(setup, rabbit.url);
+  const c = await openClient();
+  await c.publishTask(setup.taskQueue, 'in-flight', blockOnce);
+  const worker = startWorker(
+    setup.env({
+      TASK_QUEUE_URL: rabbit.url,
+      AGENT_BROKER_CONNECT_SECONDS: '4',
+      AGENT_IDLE_EXIT_SECONDS: '1',
+    }),
+  );
+  await worker.waitForLog('handler blocked', (l) => l.fixture === 'blocked');
+  await rabbit.pause();
+  try {
+    // The aborted task settles while the worker reconnects: nothing is in flight, nothing consumed.
+    await worker.waitForLog('checkpoint on abort', (l) => l.fixture === 'checkpointed-on-abort');
+    expect((await worker.waitForExit()).code).toBe(ExitCode.dependencyUnreachable);
+    expect(worker.lines.some((l) => /AGENT_IDLE_EXIT_SECONDS/.test(l.msg))).toBe(false);
   } finally {
     await rabbit.resume();
   }

@@ -44,7 +44,7 @@ test('SIGTERM mid-task: checkpoint, return unspent, exit "interrupted"; a second
     ),
   ).toBe(true);
   const store = new TaskCheckpoints(setup.checkpointDir);
-  expect(await store.readCheckpoint('long-1')).toEqual({ state: { step: 2, interrupted: true } });
+  expect(await store.readCheckpoint('long-1')).toMatchObject({ state: { step: 2, interrupted: true } });
   expect(await client().drain(setup.resultQueue)).toHaveLength(0);
 
   // Another agent (another index) takes the redelivery and resumes it.

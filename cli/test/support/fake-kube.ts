@@ -102,12 +102,14 @@ export function emptyState(): FakeClusterState {
 export async function startFakeApiServer(
   tls: Tls,
   state: FakeClusterState = emptyState(),
+  options: { token?: string } = {},
 ): Promise<FakeApiServer> {
+  const token = options.token ?? FAKE_TOKEN;
   const requests: string[] = [];
   const server = https.createServer({ key: tls.key, cert: tls.cert }, (req, res) => {
     const path = (req.url ?? '').split('?')[0]!;
     requests.push(path);
-    if (req.headers.authorization !== `Bearer ${FAKE_TOKEN}`) {
+    if (req.headers.authorization !== `Bearer ${token}`) {
       status(res, 401, 'Unauthorized');
       return;
     }
@@ -187,15 +189,26 @@ export async function startFakeApiServer(
   };
 }
 
-/** A kubeconfig file body pointing at the fake server, trusting its certificate, with the token it requires. */
-export function kubeconfigFor(server: string, caCert: string, token = FAKE_TOKEN): string {
+/**
+ * A kubeconfig file body pointing at the fake server, trusting its certificate, with the token it
+ * requires; `insecureSkipTlsVerify` replaces the trusted certificate with `insecure-skip-tls-verify: true`.
+ */
+export function kubeconfigFor(
+  server: string,
+  caCert: string,
+  token = FAKE_TOKEN,
+  options: { insecureSkipTlsVerify?: boolean } = {},
+): string {
+  const trust = options.insecureSkipTlsVerify
+    ? 'insecure-skip-tls-verify: true'
+    : `certificate-authority-data: ${Buffer.from(caCert).toString('base64')}`;
   return [
     'apiVersion: v1',
     'kind: Config',
     'clusters:',
-    `  - name: fake\n    cluster:\n      server: ${server}\n      certificate-authority-data: ${Buffer.from(caCert).toString('base64')}`,
+    `  - name: fake\n    cluster:\n      server: ${JSON.stringify(server)}\n      ${trust}`,
     'users:',
-    `  - name: tester\n    user:\n      token: ${token}`,
+    `  - name: tester\n    user:\n      token: ${JSON.stringify(token)}`,
     'contexts:',
     '  - name: fake\n    context:\n      cluster: fake\n      user: tester',
     'current-context: fake',

@@ -1,0 +1,66 @@
+/**
+ * `TaskCheckpoints.prepare()` at startup: asynchronous, bounded, and never the endless
+ * `mkdir -p` that Node's recursive mkdir becomes under /proc.
+ */
+import fs, { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { isStorageError, StorageError } from '../src/errors';
+import { PREPARE_TIMEOUT_MS, TaskCheckpoints } from '../src/store';
+
+const dirs: string[] = [];
+function tempDir(): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'agent-prepare-'));
+  dirs.push(dir);
+  return dir;
+}
+
+afterEach(() => {
+  jest.useRealTimers();
+  jest.restoreAllMocks();
+});
+
+afterAll(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+test('creates missing levels and proves the directory writable, leaving nothing behind', async () => {
+  const dir = path.join(tempDir(), 'a', 'b', 'c');
+  await new TaskCheckpoints(dir).prepare();
+  expect(fs.readdirSync(dir)).toEqual([]);
+  await new TaskCheckpoints(dir).prepare(); // again, on an existing directory
+});
+
+test('a path under /proc/self fails at once with the OS error instead of spinning', async () => {
+  await expect(new TaskCheckpoints('/proc/self/agent-checkpoints').prepare()).rejects.toMatchObject({
+    code: 'ENOENT',
+  });
+});
+
+test('an existing directory on a kernel file system is refused', async () => {
+  await expect(new TaskCheckpoints('/proc/self/fd').prepare()).rejects.toThrow(
+    /lies on \/proc, a kernel file system that cannot hold checkpoints/,
+  );
+});
+
+test('a file where the directory should be is an error', async () => {
+  const file = path.join(tempDir(), 'file');
+  writeFileSync(file, 'x');
+  await expect(new TaskCheckpoints(path.join(file, 'sub')).prepare()).rejects.toMatchObject({
+    code: 'ENOTDIR',
+  });
+});
+
+test('a volume that does not answer fails after PREPARE_TIMEOUT_MS with a StorageError (ETIMEDOUT)', async () => {
+  jest.useFakeTimers();
+  jest.spyOn(fs.promises, 'stat').mockImplementation(() => new Promise(() => undefined));
+  const dir = path.join(tempDir(), 'hung');
+  const prepared = new TaskCheckpoints(dir).prepare().catch((e: unknown) => e);
+  await jest.advanceTimersByTimeAsync(PREPARE_TIMEOUT_MS);
+  const error = await prepared;
+  expect(error).toBeInstanceOf(StorageError);
+  expect(isStorageError(error)).toBe(true);
+  expect((error as StorageError).message).toBe(
+    `cannot create a probe file in the checkpoint store ${dir}: no answer within ${PREPARE_TIMEOUT_MS / 1000} s (the volume does not answer: is its server reachable?)`,
+  );
+});
