@@ -240,6 +240,31 @@ describe('plan input', () => {
     expect(text.stdout).toMatch(/5 task\(s\) per Job, idle exit 30 s/);
   });
 
+  test('the summary sets Jobs created against the ideal ceil(tasks / tasks per Job)', async () => {
+    const args = [
+      'plan',
+      '--from',
+      MANIFEST,
+      '--burst',
+      '200',
+      '--task-duration',
+      'uniform:1m-3m',
+      '--startup',
+      '20s',
+    ];
+    // Today's example over amqp: each Job takes its tasks one at a time, so the ready count falls by
+    // one per started Job and accurate keeps creating Jobs (DESIGN fact 14).
+    const accurate = await cli(args);
+    expect(accurate.stdout).toMatch(
+      /Jobs created: 138 for 200 task\(s\) \(0\.69 per task\); ideal at 5 task\(s\) per Job: 40 \(3\.45× the ideal\)/,
+    );
+    // Counting in-flight messages (http) with the default strategy creates the ideal number.
+    const http = await cli([...args, '--strategy', 'default', '--protocol', 'http']);
+    expect(http.stdout).toMatch(
+      /Jobs created: 40 for 200 task\(s\) \(0\.20 per task\); ideal at 5 task\(s\) per Job: 40 \(1\.00× the ideal\)/,
+    );
+  });
+
   test('--name picks one of several ScaledJobs; several without --name is an error', async () => {
     const sj = (name: string, value: number) =>
       [

@@ -14,8 +14,73 @@ export function escapeXml(text: string): string {
 }
 
 const WIDTH = 900;
-const HEIGHT = 420;
-const M = { left: 64, right: 64, top: 48, bottom: 56 };
+const FONT_SIZE = 12;
+/** The plot keeps this box whatever the legend needs; the canvas grows downwards for legend rows. */
+const M = { left: 64, right: 28, top: 48 };
+const PLOT_H = 300;
+
+const QUEUE = '#1f77b4';
+const JOBS = '#d62728';
+const MAX_REPLICAS = '#7b3294';
+const POLL = '#777777';
+const DRAINED = '#2ca02c';
+const AXIS = '#333333';
+
+/**
+ * An upper estimate of the rendered width, in px, of `text` in the chart's sans-serif font at `fontSize`.
+ * Per-character widths in em, rounded up from DejaVu Sans (the usual `sans-serif` on Linux, and wider than
+ * Helvetica/Arial), so a label measured here does not spill out of the box laid out for it.
+ */
+export function estimateTextWidth(text: string, fontSize = FONT_SIZE): number {
+  let em = 0;
+  for (const c of text) {
+    if ('mwMW@%'.includes(c)) {
+      em += 1;
+    } else if (" ijlI.,:;'|!()[]/".includes(c)) {
+      em += 0.4;
+    } else if (/[A-Z]/.test(c)) {
+      em += 0.8;
+    } else if (/[0-9a-z]/.test(c)) {
+      em += 0.66;
+    } else {
+      // Anything else (punctuation, non-Latin, emoji): assume a full em.
+      em += 1;
+    }
+  }
+  return Math.ceil(em * fontSize);
+}
+
+/** One legend entry's box, relative to the legend's top-left corner. */
+export interface LegendBox {
+  readonly x: number;
+  readonly y: number;
+  readonly width: number;
+  readonly height: number;
+}
+
+/** Legend geometry: a swatch, a gap, the label, then padding before the next entry. */
+export const LEGEND = { swatch: 24, gap: 6, padding: 18, rowHeight: 20 } as const;
+
+/**
+ * Flows legend entries left to right, wrapping to a new row when the next entry's measured width would
+ * pass `maxWidth`. Boxes never overlap: each starts where the previous one (including its label) ends,
+ * and an entry wider than `maxWidth` gets a row of its own.
+ */
+export function layoutLegend(labels: readonly string[], maxWidth: number): LegendBox[] {
+  const boxes: LegendBox[] = [];
+  let x = 0;
+  let y = 0;
+  for (const label of labels) {
+    const width = LEGEND.swatch + LEGEND.gap + estimateTextWidth(label) + LEGEND.padding;
+    if (x > 0 && x + width > maxWidth) {
+      x = 0;
+      y += LEGEND.rowHeight;
+    }
+    boxes.push({ x, y, width, height: LEGEND.rowHeight });
+    x += width;
+  }
+  return boxes;
+}
 
 /** A "nice" axis maximum and tick step (1, 2 or 5 times a power of ten). */
 export function niceScale(max: number, ticks = 5): { max: number; step: number } {
@@ -53,20 +118,47 @@ function thin(samples: readonly Sample[], limit: number): Sample[] {
 
 export interface ChartOptions {
   readonly title: string;
+  /**
+   * The ScaledJob's `maxReplicaCount`, drawn as a horizontal line (the ceiling the Jobs line can reach).
+   * @default - not drawn
+   */
+  readonly maxReplicaCount?: number;
 }
+
+/** One legend entry: how its swatch is drawn, and the words. */
+interface LegendEntry {
+  readonly id: string;
+  readonly label: string;
+  readonly swatch: (x: number, y: number) => string;
+}
+
+const lineSwatch =
+  (color: string, width: number, dash?: string) =>
+  (x: number, y: number): string =>
+    `<line x1="${x}" y1="${y}" x2="${x + LEGEND.swatch}" y2="${y}" stroke="${color}" stroke-width="${width}"${dash ? ` stroke-dasharray="${dash}"` : ''}/>`;
 
 /** Renders the SVG (a complete document with an XML declaration). */
 export function renderSvg(result: PlanResult, options: ChartOptions): string {
   const samples = thin(result.samples, 600);
   const endTime = Math.max(1, result.endTime);
   const plotW = WIDTH - M.left - M.right;
-  const plotH = HEIGHT - M.top - M.bottom;
-  const q = niceScale(Math.max(1, ...samples.map((s) => s.ready + s.unacked)));
-  const j = niceScale(Math.max(1, ...samples.map((s) => s.runningPods + s.pendingJobs)));
+  const plotBottom = M.top + PLOT_H;
+  const maxRc = options.maxReplicaCount;
+  // One y scale for everything. Queue depth (messages) and Jobs are both counts, and an agent Job works
+  // on one message at a time (prefetch 1), so on a shared scale the lines compare directly: Jobs above
+  // the queue depth are idle Jobs (over-provisioning); ready messages above the Jobs line while no Jobs
+  // are created is the stall. Two axes with different scales would hide both.
+  const dataMax = Math.max(
+    1,
+    ...samples.map((s) => Math.max(s.ready + s.unacked, s.runningPods + s.pendingJobs)),
+  );
+  // maxReplicaCount joins the scale when it is near the data; far above it (500 against a peak of 40)
+  // it would flatten every line, so it is then noted at the top edge instead.
+  const maxRcOnScale = maxRc !== undefined && maxRc <= 2 * dataMax;
+  const yScale = niceScale(maxRcOnScale ? Math.max(dataMax, maxRc) : dataMax);
   const t = niceScale(endTime, 8);
   const x = (time: number) => M.left + (time / t.max) * plotW;
-  const yq = (v: number) => M.top + plotH - (v / q.max) * plotH;
-  const yj = (v: number) => M.top + plotH - (v / j.max) * plotH;
+  const y = (v: number) => plotBottom - (v / yScale.max) * PLOT_H;
   const path = (pts: Array<[number, number]>) => {
     const coords = pts.map(([px, py]) => `${px.toFixed(1)},${py.toFixed(1)}`);
     // Drop repeated points (a value that holds across samples) but keep the last one.
@@ -74,7 +166,7 @@ export function renderSvg(result: PlanResult, options: ChartOptions): string {
     return kept.map((c, i) => `${i === 0 ? 'M' : 'L'}${c}`).join(' ');
   };
   // Step lines: the value holds until the next sample.
-  const steps = (value: (s: Sample) => number, y: (v: number) => number): string => {
+  const steps = (value: (s: Sample) => number): string => {
     const pts: Array<[number, number]> = [];
     samples.forEach((s, i) => {
       if (i > 0) {
@@ -84,96 +176,148 @@ export function renderSvg(result: PlanResult, options: ChartOptions): string {
     });
     return path(pts);
   };
+  /** Distinct pixel columns, in order: thousands of polls over a long horizon draw one mark per column. */
+  const columns = (times: number[]): string[] => [...new Set(times.map((time) => x(time).toFixed(1)))];
+  const createdAt = columns(result.polls.filter((p) => p.created > 0).map((p) => p.time));
+
+  const legend: LegendEntry[] = [
+    { id: 'queue-depth', label: 'queue depth: ready + unacked messages', swatch: lineSwatch(QUEUE, 2) },
+    { id: 'ready', label: 'ready messages', swatch: lineSwatch(QUEUE, 1.5, '5 3') },
+    { id: 'running-jobs', label: 'running Jobs (pods started)', swatch: lineSwatch(JOBS, 2) },
+    { id: 'all-jobs', label: 'Jobs incl. starting', swatch: lineSwatch(JOBS, 1.5, '5 3') },
+  ];
+  if (maxRc !== undefined) {
+    legend.push({
+      id: 'max-replica-count',
+      label: `maxReplicaCount ${maxRc}${maxRcOnScale ? '' : ' (above this scale)'}`,
+      swatch: lineSwatch(MAX_REPLICAS, 1.5, '8 3 2 3'),
+    });
+  }
+  legend.push({
+    id: 'poll-created',
+    label: 'KEDA poll that created Jobs',
+    swatch: (sx, sy) =>
+      `<line x1="${sx + 12}" y1="${sy - 7}" x2="${sx + 12}" y2="${sy + 7}" stroke="${POLL}" stroke-width="1" stroke-dasharray="2 2"/>`,
+  });
+  const legendTop = plotBottom + 58;
+  const boxes = layoutLegend(
+    legend.map((e) => e.label),
+    plotW,
+  );
+  const legendRows = boxes.length === 0 ? 0 : boxes[boxes.length - 1]!.y / LEGEND.rowHeight + 1;
+  const height = legendTop + legendRows * LEGEND.rowHeight + 8;
 
   const parts: string[] = [];
   parts.push('<?xml version="1.0" encoding="UTF-8"?>');
   parts.push(
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${HEIGHT}" viewBox="0 0 ${WIDTH} ${HEIGHT}" role="img" aria-labelledby="title desc" font-family="sans-serif" font-size="12">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" viewBox="0 0 ${WIDTH} ${height}" role="img" aria-labelledby="title desc" font-family="sans-serif" font-size="${FONT_SIZE}">`,
   );
   parts.push(`<title id="title">${escapeXml(options.title)}</title>`);
   parts.push(
     `<desc id="desc">${escapeXml(
-      `Queue depth (messages) and Jobs over ${endTime} s; ${result.totalTasks} tasks; peak ${result.peakJobs} Jobs.`,
+      `Queue depth (messages) and Jobs on one count scale over ${endTime} s; ${result.totalTasks} tasks; peak ${result.peakJobs} Jobs.`,
     )}</desc>`,
   );
-  parts.push(`<rect x="0" y="0" width="${WIDTH}" height="${HEIGHT}" fill="#ffffff"/>`);
-  parts.push(
-    `<text x="${WIDTH / 2}" y="24" text-anchor="middle" font-size="15">${escapeXml(options.title)}</text>`,
+  parts.push(`<rect x="0" y="0" width="${WIDTH}" height="${height}" fill="#ffffff"/>`);
+  // A title too long for the canvas gets a smaller font (down to 10 px), then is cut with an ellipsis;
+  // the <title> element above keeps it whole.
+  const titleRoom = WIDTH - 20;
+  const titleSize = Math.max(
+    10,
+    Math.min(15, Math.floor((15 * titleRoom) / estimateTextWidth(options.title, 15))),
   );
-  // Grid and axes.
-  parts.push('<g stroke="#dddddd" stroke-width="1">');
-  for (let v = 0; v <= q.max; v += q.step) {
+  let shownTitle = options.title;
+  while (estimateTextWidth(shownTitle, titleSize) > titleRoom) {
+    shownTitle = `${[...shownTitle].slice(0, -2).join('')}…`;
+  }
+  parts.push(
+    `<text id="chart-title" x="${WIDTH / 2}" y="24" text-anchor="middle" font-size="${titleSize}">${escapeXml(shownTitle)}</text>`,
+  );
+  // Grid and the one y axis.
+  parts.push('<g stroke="#e3e3e3" stroke-width="1">');
+  for (let v = 0; v <= yScale.max; v += yScale.step) {
     parts.push(
-      `<line x1="${M.left}" y1="${yq(v).toFixed(1)}" x2="${WIDTH - M.right}" y2="${yq(v).toFixed(1)}"/>`,
+      `<line x1="${M.left}" y1="${y(v).toFixed(1)}" x2="${WIDTH - M.right}" y2="${y(v).toFixed(1)}"/>`,
     );
   }
   parts.push('</g>');
-  parts.push('<g fill="#1f77b4" text-anchor="end">');
-  for (let v = 0; v <= q.max; v += q.step) {
-    parts.push(`<text x="${M.left - 6}" y="${(yq(v) + 4).toFixed(1)}">${fmt(v)}</text>`);
+  parts.push(`<g id="y-axis" fill="${AXIS}" text-anchor="end">`);
+  for (let v = 0; v <= yScale.max; v += yScale.step) {
+    parts.push(`<text x="${M.left - 6}" y="${(y(v) + 4).toFixed(1)}">${fmt(v)}</text>`);
   }
   parts.push('</g>');
-  parts.push('<g fill="#d62728" text-anchor="start">');
-  for (let v = 0; v <= j.max; v += j.step) {
-    parts.push(`<text x="${WIDTH - M.right + 6}" y="${(yj(v) + 4).toFixed(1)}">${fmt(v)}</text>`);
-  }
-  parts.push('</g>');
-  parts.push('<g fill="#333333" text-anchor="middle">');
+  parts.push(`<g id="x-axis" fill="${AXIS}" text-anchor="middle">`);
   for (let v = 0; v <= t.max; v += t.step) {
-    parts.push(`<text x="${x(v).toFixed(1)}" y="${HEIGHT - M.bottom + 18}">${fmt(v)}</text>`);
+    parts.push(`<text x="${x(v).toFixed(1)}" y="${plotBottom + 18}">${fmt(v)}</text>`);
   }
   parts.push('</g>');
   parts.push(
-    `<rect x="${M.left}" y="${M.top}" width="${plotW}" height="${plotH}" fill="none" stroke="#333333" stroke-width="1"/>`,
+    `<rect x="${M.left}" y="${M.top}" width="${plotW}" height="${PLOT_H}" fill="none" stroke="${AXIS}" stroke-width="1"/>`,
   );
+  const mid = M.top + PLOT_H / 2;
   parts.push(
-    `<text x="${WIDTH / 2}" y="${HEIGHT - 14}" text-anchor="middle" fill="#333333">time (s)</text>`,
-    `<text x="16" y="${M.top + plotH / 2}" text-anchor="middle" fill="#1f77b4" transform="rotate(-90 16 ${M.top + plotH / 2})">messages in queue</text>`,
-    `<text x="${WIDTH - 16}" y="${M.top + plotH / 2}" text-anchor="middle" fill="#d62728" transform="rotate(90 ${WIDTH - 16} ${M.top + plotH / 2})">Jobs</text>`,
+    `<text id="x-axis-title" x="${M.left + plotW / 2}" y="${plotBottom + 38}" text-anchor="middle" fill="${AXIS}">time (s)</text>`,
+    `<text id="y-axis-title" x="18" y="${mid}" text-anchor="middle" fill="${AXIS}" transform="rotate(-90 18 ${mid})">count: messages (blue), Jobs (red)</text>`,
   );
-  // Poll markers.
-  parts.push('<g stroke="#999999" stroke-width="1" stroke-dasharray="2 4">');
-  for (const poll of result.polls.filter((p) => p.created > 0)) {
-    parts.push(
-      `<line x1="${x(poll.time).toFixed(1)}" y1="${M.top}" x2="${x(poll.time).toFixed(1)}" y2="${M.top + plotH}"/>`,
-    );
+  // Poll markers: the polls where KEDA created Jobs.
+  parts.push(`<g id="poll-created-marks" stroke="${POLL}" stroke-width="1" stroke-dasharray="2 4">`);
+  for (const px of createdAt) {
+    parts.push(`<line x1="${px}" y1="${M.top}" x2="${px}" y2="${plotBottom}"/>`);
   }
   parts.push('</g>');
+  // maxReplicaCount: a line on the scale, or a note at the top edge when far above it.
+  if (maxRc !== undefined) {
+    if (maxRcOnScale) {
+      const my = y(maxRc);
+      const labelY = my - M.top < 30 ? my + 14 : my - 5;
+      parts.push(
+        `<line id="max-replica-count" x1="${M.left}" y1="${my.toFixed(1)}" x2="${WIDTH - M.right}" y2="${my.toFixed(1)}" stroke="${MAX_REPLICAS}" stroke-width="1.5" stroke-dasharray="8 3 2 3"/>`,
+        `<text x="${M.left + 6}" y="${labelY.toFixed(1)}" fill="${MAX_REPLICAS}">${escapeXml(`maxReplicaCount ${maxRc}`)}</text>`,
+      );
+    } else {
+      parts.push(
+        `<line x1="${M.left + 6}" y1="${M.top + 10}" x2="${M.left + 6 + LEGEND.swatch}" y2="${M.top + 10}" stroke="${MAX_REPLICAS}" stroke-width="1.5" stroke-dasharray="8 3 2 3"/>`,
+        `<text id="max-replica-count" x="${M.left + 12 + LEGEND.swatch}" y="${M.top + 14}" fill="${MAX_REPLICAS}">${escapeXml(`maxReplicaCount ${maxRc}: above this scale`)}</text>`,
+      );
+    }
+  }
   // Series.
   parts.push(
-    `<path id="queue-depth" d="${steps((s) => s.ready + s.unacked, yq)}" fill="none" stroke="#1f77b4" stroke-width="2"/>`,
-    `<path id="ready" d="${steps((s) => s.ready, yq)}" fill="none" stroke="#1f77b4" stroke-width="1" stroke-dasharray="5 3"/>`,
-    `<path id="running-jobs" d="${steps((s) => s.runningPods, yj)}" fill="none" stroke="#d62728" stroke-width="2"/>`,
-    `<path id="all-jobs" d="${steps((s) => s.runningPods + s.pendingJobs, yj)}" fill="none" stroke="#d62728" stroke-width="1" stroke-dasharray="5 3"/>`,
+    `<path id="all-jobs" d="${steps((s) => s.runningPods + s.pendingJobs)}" fill="none" stroke="${JOBS}" stroke-width="1.5" stroke-dasharray="5 3"/>`,
+    `<path id="ready" d="${steps((s) => s.ready)}" fill="none" stroke="${QUEUE}" stroke-width="1.5" stroke-dasharray="5 3"/>`,
+    `<path id="queue-depth" d="${steps((s) => s.ready + s.unacked)}" fill="none" stroke="${QUEUE}" stroke-width="2"/>`,
+    `<path id="running-jobs" d="${steps((s) => s.runningPods)}" fill="none" stroke="${JOBS}" stroke-width="2"/>`,
   );
-  // Legend.
-  const legend: Array<[string, string, boolean]> = [
-    ['queue depth (ready + unacked)', '#1f77b4', false],
-    ['ready messages', '#1f77b4', true],
-    ['running Jobs (pods)', '#d62728', false],
-    ['Jobs incl. starting', '#d62728', true],
-  ];
-  parts.push('<g>');
-  legend.forEach(([label, color, dashed], i) => {
-    const lx = M.left + 10 + i * 200;
-    const ly = M.top - 12;
-    parts.push(
-      `<line x1="${lx}" y1="${ly}" x2="${lx + 24}" y2="${ly}" stroke="${color}" stroke-width="2"${dashed ? ' stroke-dasharray="5 3"' : ''}/>`,
-      `<text x="${lx + 30}" y="${ly + 4}">${escapeXml(label)}</text>`,
-    );
-  });
-  parts.push('</g>');
   if (result.drainedAt !== undefined) {
-    const dx = x(result.drainedAt).toFixed(1);
+    const dx = x(result.drainedAt);
+    // The label sits left of the line, or right of it when the line is too close to the left edge.
+    const label = `drained at ${result.drainedAt} s`;
+    const left = dx - M.left > estimateTextWidth(label) + 8;
     parts.push(
-      `<line x1="${dx}" y1="${M.top}" x2="${dx}" y2="${M.top + plotH}" stroke="#2ca02c" stroke-width="1.5"/>`,
-      `<text x="${dx}" y="${M.top + 14}" fill="#2ca02c" text-anchor="end">${escapeXml(`drained at ${result.drainedAt} s `)}</text>`,
+      `<line x1="${dx.toFixed(1)}" y1="${M.top}" x2="${dx.toFixed(1)}" y2="${plotBottom}" stroke="${DRAINED}" stroke-width="1.5"/>`,
+      `<text x="${(left ? dx - 4 : dx + 4).toFixed(1)}" y="${M.top + 30}" fill="${DRAINED}" text-anchor="${left ? 'end' : 'start'}">${escapeXml(label)}</text>`,
     );
   } else {
     parts.push(
-      `<text x="${WIDTH - M.right - 6}" y="${M.top + 14}" fill="#d62728" text-anchor="end">${escapeXml('not drained within the horizon')}</text>`,
+      `<text x="${WIDTH - M.right - 6}" y="${M.top + 30}" fill="${JOBS}" text-anchor="end">${escapeXml('not drained within the horizon')}</text>`,
     );
   }
+  // Legend, below the plot, laid out from measured label widths (layoutLegend).
+  parts.push('<g id="legend">');
+  legend.forEach((entry, i) => {
+    const box = boxes[i]!;
+    const bx = M.left + box.x;
+    const by = legendTop + box.y;
+    const cy = by + box.height / 2;
+    parts.push(
+      `<g class="legend-entry" data-series="${entry.id}">`,
+      `<rect class="legend-box" x="${bx}" y="${by}" width="${box.width}" height="${box.height}" fill="none"/>`,
+      entry.swatch(bx, cy),
+      `<text x="${bx + LEGEND.swatch + LEGEND.gap}" y="${cy + 4}" fill="${AXIS}">${escapeXml(entry.label)}</text>`,
+      '</g>',
+    );
+  });
+  parts.push('</g>');
   parts.push('</svg>');
   return `${parts.join('\n')}\n`;
 }
@@ -199,7 +343,7 @@ export function renderHtml(
     '</head>',
     '<body>',
     `<h1>${escapeXml(title)}</h1>`,
-    `<figure>${inline}<figcaption>Queue depth drives the Job count: messages in the queue (blue, left axis) and Jobs (red, right axis) over time.</figcaption></figure>`,
+    `<figure>${inline}<figcaption>Queue depth drives the Job count: messages in the queue (blue) and Jobs (red) over time, on one count scale.</figcaption></figure>`,
     '<ul>',
     ...summary.map((line) => `<li>${escapeXml(line)}</li>`),
     '</ul>',

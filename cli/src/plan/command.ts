@@ -276,13 +276,30 @@ const round = (n: number) => (Number.isInteger(n) ? String(n) : n.toFixed(1));
 /** How the summary shows an unset `maxReplicaCount`. */
 const UNSET_MAX = `unset (${KedaDefaults.maxReplicaCount})`;
 
+/**
+ * Jobs created per task next to the ideal, `ceil(tasks / tasks per Job)`: the factor by which KEDA
+ * made more Jobs (pods, node scale-up, LLM concurrency) than the trigger's value asks for.
+ */
+export function jobsPerTask(input: PlanInput, result: PlanResult): string {
+  if (result.totalTasks === 0) {
+    return '';
+  }
+  const perTask = (result.jobsCreated / result.totalTasks).toFixed(2);
+  if (input.maxTasks === 0) {
+    return ` for ${result.totalTasks} task(s) (${perTask} per task)`;
+  }
+  const ideal = Math.ceil(result.totalTasks / input.maxTasks);
+  const factor = (result.jobsCreated / ideal).toFixed(2);
+  return ` for ${result.totalTasks} task(s) (${perTask} per task); ideal at ${input.maxTasks} task(s) per Job: ${ideal} (${factor}× the ideal)`;
+}
+
 /** The summary lines printed under the table (and listed in the HTML page). */
 export function summaryLines(input: PlanInput, result: PlanResult, name: string): string[] {
   const sj = input.scaledJob;
   const lines = [
     `ScaledJob ${name}: value ${sj.value}, maxReplicaCount ${sj.maxReplicaCount ?? UNSET_MAX}, minReplicaCount ${sj.minReplicaCount ?? 0}, pollingInterval ${sj.pollingInterval} s, strategy ${sj.scalingStrategy.name}, protocol ${sj.protocol}`,
     `workload: ${result.totalTasks} task(s) (${input.arrivals.kind === 'burst' ? 'burst at 0 s' : `${input.arrivals.perMinute}/min for ${input.arrivals.durationSeconds} s`}), task duration ${describeDistribution(input.taskDuration)}, pod start-up ${input.startupSeconds} s, ${input.maxTasks === 0 ? 'no task limit per Job' : `${input.maxTasks} task(s) per Job`}, idle exit ${input.idleExitSeconds} s, seed ${input.seed}`,
-    `Jobs created: ${result.jobsCreated}; peak Jobs ${result.peakJobs} (incl. starting), peak pods running ${result.peakPods}, peak Jobs busy ${result.peakBusyJobs}`,
+    `Jobs created: ${result.jobsCreated}${jobsPerTask(input, result)}; peak Jobs ${result.peakJobs} (incl. starting), peak pods running ${result.peakPods}, peak Jobs busy ${result.peakBusyJobs}`,
     result.drainedAt !== undefined
       ? `time to drain: ${result.drainedAt} s (all ${result.totalTasks} tasks completed); longest wait in queue ${result.maxWaitSeconds} s`
       : `NOT drained within the ${input.horizonSeconds} s horizon: ${result.completedTasks}/${result.totalTasks} tasks completed; longest wait in queue >= ${result.maxWaitSeconds} s`,
@@ -349,7 +366,10 @@ export async function runPlan(flags: PlanFlags, io: CliIo): Promise<number> {
   }
   const title = `agent-fleet plan: ${name} (${input.scaledJob.scalingStrategy.name} over ${input.scaledJob.protocol})`;
   if (flags.svg !== undefined || flags.html !== undefined) {
-    const svg = renderSvg(result, { title });
+    const svg = renderSvg(result, {
+      title,
+      maxReplicaCount: input.scaledJob.maxReplicaCount ?? KedaDefaults.maxReplicaCount,
+    });
     if (flags.svg !== undefined) {
       writeFileSync(flags.svg, svg);
       writeLine(io.stderr, `wrote ${flags.svg}`);
