@@ -67,7 +67,18 @@ export function buildProgram(io: CommandIo, setResult: (code: number) => void): 
     .option('--rate <n>', 'arrivals: N tasks per minute (with --for)')
     .option('--for <duration>', 'how long tasks arrive at --rate (e.g. 10m)')
     .option('--task-duration <dist>', 'task duration: 60s, uniform:30-90, exp:60, normal:60,15 (default 60s)')
-    .option('--startup <duration>', 'pod start-up delay from Job creation (default 10s)')
+    .option(
+      '--startup <duration>',
+      'from pod scheduled (Job creation unless --pod-pending) to consuming (default 10s)',
+    )
+    .option(
+      '--pod-pending <dist>',
+      'time a new pod stays Pending (unschedulable), --task-duration syntax (default 0)',
+    )
+    .option(
+      '--pending-pod-conditions <list>',
+      'scalingStrategy.pendingPodConditions, e.g. Ready,PodScheduled',
+    )
     .option('--seed <n>', 'PRNG seed for task durations (default 1)')
     .option('--horizon <duration>', 'simulate at most this long (default 1h)')
     .option('--llm-requests-per-task <n>', 'LLM requests per task')

@@ -16,7 +16,13 @@ import {
   WORKER_PLAN_DEFAULTS,
 } from './manifest';
 import { describeDistribution, parseDistribution } from './random';
-import { type ArrivalPattern, type PlanInput, type PlanResult, simulatePlan } from './simulate';
+import {
+  type ArrivalPattern,
+  MODELLED_POD_CONDITIONS,
+  type PlanInput,
+  type PlanResult,
+  simulatePlan,
+} from './simulate';
 
 /** Flags of `agent-fleet plan`, as commander hands them over (strings). */
 export interface PlanFlags {
@@ -39,6 +45,8 @@ export interface PlanFlags {
   readonly for?: string;
   readonly taskDuration?: string;
   readonly startup?: string;
+  readonly podPending?: string;
+  readonly pendingPodConditions?: string;
   readonly seed?: string;
   readonly horizon?: string;
   readonly llmRpm?: string;
@@ -118,6 +126,8 @@ export function planInputFromFlags(flags: PlanFlags): { input: PlanInput; notes:
     flags.startup !== undefined
       ? Math.round(parseDurationFlag('--startup', flags.startup, { allowZero: true }))
       : PLAN_DEFAULTS.startupSeconds;
+  const podPending = podPendingFromFlag(flags.podPending);
+  const pendingPodConditions = pendingPodConditionsFrom(flags, base, notes);
   const seed = flags.seed !== undefined ? parseIntFlag('--seed', flags.seed) : PLAN_DEFAULTS.seed;
   const horizonSeconds =
     flags.horizon !== undefined
@@ -177,6 +187,9 @@ export function planInputFromFlags(flags: PlanFlags): { input: PlanInput; notes:
     maxTasks,
     idleExitSeconds,
     startupSeconds,
+    // Left undefined when unset, so JSON output without them is unchanged.
+    podPending,
+    pendingPodConditions,
     arrivals,
     taskDuration,
     seed,
@@ -219,6 +232,43 @@ function strategyFromFlags(
     notes.push(customFallbackNote('--custom-percentage', fields.customScalingRunningJobPercentage));
   }
   return strategy;
+}
+
+/** `--pod-pending`: 0 (the default) means no delay; otherwise the syntax of `--task-duration`. */
+function podPendingFromFlag(value: string | undefined): PlanInput['podPending'] {
+  if (value === undefined || /^0+(\.0+)?(s|m|h)?$/.test(value.trim())) {
+    return undefined;
+  }
+  return parseDistribution('--pod-pending', value);
+}
+
+/**
+ * `--pending-pod-conditions` (comma-separated; an empty value clears the manifest's list), else the
+ * manifest's `scalingStrategy.pendingPodConditions`. Undefined means KEDA's rule without them.
+ */
+function pendingPodConditionsFrom(
+  flags: PlanFlags,
+  base: ScaledJobSettings | undefined,
+  notes: string[],
+): readonly string[] | undefined {
+  const list =
+    flags.pendingPodConditions !== undefined
+      ? flags.pendingPodConditions
+          .split(',')
+          .map((c) => c.trim())
+          .filter((c) => c !== '')
+      : base?.pendingPodConditions;
+  if (list === undefined || list.length === 0) {
+    return undefined;
+  }
+  const unknown = list.filter((c) => !Object.hasOwn(MODELLED_POD_CONDITIONS, c));
+  if (unknown.length > 0) {
+    // KEDA accepts any string; a condition no pod reports keeps every unfinished Job pending.
+    notes.push(
+      `pendingPodConditions ${unknown.join(', ')} is never true in the model (it models ${Object.keys(MODELLED_POD_CONDITIONS).join(', ')}): every unfinished Job counts as pending.`,
+    );
+  }
+  return list;
 }
 
 function intSigned(flag: string, value: string): number {
@@ -298,7 +348,12 @@ export function summaryLines(input: PlanInput, result: PlanResult, name: string)
   const sj = input.scaledJob;
   const lines = [
     `ScaledJob ${name}: value ${sj.value}, maxReplicaCount ${sj.maxReplicaCount ?? UNSET_MAX}, minReplicaCount ${sj.minReplicaCount ?? 0}, pollingInterval ${sj.pollingInterval} s, strategy ${sj.scalingStrategy.name}, protocol ${sj.protocol}`,
-    `workload: ${result.totalTasks} task(s) (${input.arrivals.kind === 'burst' ? 'burst at 0 s' : `${input.arrivals.perMinute}/min for ${input.arrivals.durationSeconds} s`}), task duration ${describeDistribution(input.taskDuration)}, pod start-up ${input.startupSeconds} s, ${input.maxTasks === 0 ? 'no task limit per Job' : `${input.maxTasks} task(s) per Job`}, idle exit ${input.idleExitSeconds} s, seed ${input.seed}`,
+    `workload: ${result.totalTasks} task(s) (${input.arrivals.kind === 'burst' ? 'burst at 0 s' : `${input.arrivals.perMinute}/min for ${input.arrivals.durationSeconds} s`}), task duration ${describeDistribution(input.taskDuration)}, ${input.podPending ? `pod pending ${describeDistribution(input.podPending)} then ` : ''}pod start-up ${input.startupSeconds} s, ${input.maxTasks === 0 ? 'no task limit per Job' : `${input.maxTasks} task(s) per Job`}, idle exit ${input.idleExitSeconds} s, seed ${input.seed}`,
+    ...(input.pendingPodConditions
+      ? [
+          `pending Jobs (KEDA): unfinished with pendingPodConditions ${input.pendingPodConditions.join(', ')} not all true (PodScheduled once scheduled, Ready once the agent takes messages)`,
+        ]
+      : []),
     `Jobs created: ${result.jobsCreated}${jobsPerTask(input, result)}; peak Jobs ${result.peakJobs} (incl. starting), peak pods running ${result.peakPods}, peak Jobs busy ${result.peakBusyJobs}`,
     result.drainedAt !== undefined
       ? `time to drain: ${result.drainedAt} s (all ${result.totalTasks} tasks completed); longest wait in queue ${result.maxWaitSeconds} s`

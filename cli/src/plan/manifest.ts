@@ -23,6 +23,11 @@ export interface ScaledJobSettings {
   readonly pollingInterval: number;
   /** `spec.scalingStrategy` as KEDA parses it ({@link ScalingStrategy.fromSpec}). */
   readonly scalingStrategy: ScalingStrategy;
+  /**
+   * `spec.scalingStrategy.pendingPodConditions`, when set: what KEDA counts as a pending Job
+   * (`isPendingForKeda` in `simulate.ts`).
+   */
+  readonly pendingPodConditions?: readonly string[];
   /** `spec.scalingStrategy.multipleScalersCalculation`, when set. */
   readonly multipleScalersCalculation?: MultipleScalersCalculation;
   readonly protocol: RabbitMqProtocol;
@@ -173,6 +178,15 @@ function settingsOf(sj: Obj, fileName: string): ScaledJobSettings {
       );
     }
   }
+  let pendingPodConditions: string[] | undefined;
+  if (ss.pendingPodConditions !== undefined && ss.pendingPodConditions !== null) {
+    if (!Array.isArray(ss.pendingPodConditions)) {
+      throw usageError(
+        `${where}: scalingStrategy.pendingPodConditions must be a list of pod condition types, got ${JSON.stringify(ss.pendingPodConditions)}.`,
+      );
+    }
+    pendingPodConditions = ss.pendingPodConditions.map((c) => String(c));
+  }
   const containers = (
     ((spec.jobTargetRef as Obj | undefined)?.template as Obj | undefined)?.spec as Obj | undefined
   )?.containers;
@@ -200,6 +214,7 @@ function settingsOf(sj: Obj, fileName: string): ScaledJobSettings {
     pollingInterval:
       num(spec.pollingInterval, 'pollingInterval', where) ?? KedaDefaults.pollingIntervalSeconds,
     scalingStrategy,
+    pendingPodConditions,
     multipleScalersCalculation,
     protocol,
     excludeUnacknowledged:

@@ -7,15 +7,17 @@
  * Each simulated second `t`, in this order:
  * 1. Tasks arriving at `t` join the queue as ready messages.
  * 2. When `t` is a multiple of `pollingInterval`, KEDA polls: it reads the metric from the queue's ready and
- *    unacknowledged counts, counts unfinished Jobs (running) and Jobs whose pod has not started (pending),
- *    and creates the Jobs `decideScaledJobScale` returns. A new Job's pod starts `startupSeconds` later.
- * 3. Every unfinished Job, oldest first: its pod starts when due; a task whose time is up is acked
+ *    unacknowledged counts, counts unfinished Jobs (running) and the pending ones as KEDA counts them
+ *    ({@link isPendingForKeda}), and creates the Jobs `decideScaledJobScale` returns. A new Job's pod stays
+ *    Pending (unschedulable, e.g. while nodes scale up) for a `podPending` draw, is then scheduled, and
+ *    its agent takes messages `startupSeconds` after that.
+ * 3. Every unfinished Job, oldest first: its pod is scheduled and starts when due; a task whose time is up is acked
  *    (completed); a Job that has now taken `maxTasks` tasks exits (AGENT_MAX_TASKS, 0 = no limit);
  *    an idle running Job takes the next ready message (prefetch 1, one task at a time), or exits once it
  *    has been idle `idleExitSeconds` (AGENT_IDLE_EXIT_SECONDS).
  *
- * Not modelled: the API server's and kubelet's latency beyond the fixed start-up delay, failures and
- * retries, KEDA's history limits, several triggers.
+ * Not modelled: the API server's and kubelet's latency beyond the two delays, failures and retries (so
+ * neither failed Jobs nor several pods per Job), KEDA's history limits, several triggers.
  */
 import {
   decideScaledJobScale,
@@ -29,6 +31,19 @@ import {
   type ScalingStrategy,
 } from '@agent-fleet/cdk8s';
 import { type DurationDistribution, drawSeconds, meanSeconds, mulberry32 } from './random';
+
+/**
+ * The pod conditions the simulation models, and when each becomes true. PodScheduled (and Initialized: no
+ * init containers are modelled) once the pod-pending delay has passed; ContainersReady and Ready once the
+ * start-up delay has passed too, i.e. when the agent takes messages. Any other condition never becomes
+ * true, as KEDA would see a condition type no pod reports.
+ */
+export const MODELLED_POD_CONDITIONS = {
+  PodScheduled: 'scheduled',
+  Initialized: 'scheduled',
+  ContainersReady: 'started',
+  Ready: 'started',
+} as const satisfies Record<string, 'scheduled' | 'started'>;
 
 /** The ScaledJob fields that drive the simulation. */
 export interface PlanScaledJob {
@@ -73,8 +88,19 @@ export interface PlanInput {
   readonly maxTasks: number;
   /** AGENT_IDLE_EXIT_SECONDS. */
   readonly idleExitSeconds: number;
-  /** Seconds from Job creation to its pod consuming. */
+  /** Seconds from the pod's scheduling (Job creation when `podPending` is unset) to its agent consuming. */
   readonly startupSeconds: number;
+  /**
+   * How long a new Job's pod stays Pending before it is scheduled (e.g. while nodes scale up), drawn per
+   * Job from a PRNG of its own, so task durations do not change with it.
+   * @default - 0 s
+   */
+  readonly podPending?: DurationDistribution;
+  /**
+   * `spec.scalingStrategy.pendingPodConditions`: what KEDA counts as a pending Job (see {@link isPendingForKeda}).
+   * @default - unset: pending until the pod runs
+   */
+  readonly pendingPodConditions?: readonly string[];
   readonly arrivals: ArrivalPattern;
   readonly taskDuration: DurationDistribution;
   /** PRNG seed for task durations. */
@@ -93,9 +119,12 @@ export interface PollRow {
   readonly unacked: number;
   /** The trigger's metric for the protocol (amqp: ready only). */
   readonly metric: number;
-  /** Unfinished Jobs whose pod is running. */
+  /**
+   * Unfinished Jobs KEDA does not count as pending; without `pendingPodConditions`, those whose pod runs.
+   * (KEDA's own "running" count, which `decideScaledJobScale` receives, is `running + pending`.)
+   */
   readonly running: number;
-  /** Unfinished Jobs whose pod has not started. */
+  /** Unfinished Jobs KEDA counts as pending ({@link isPendingForKeda}): what `accurate` and `eager` subtract. */
   readonly pending: number;
   /** Jobs created by this poll. */
   readonly created: number;
@@ -140,12 +169,41 @@ interface Task {
 }
 
 interface Job {
+  readonly scheduleAt: number;
   readonly startAt: number;
+  scheduled: boolean;
   started: boolean;
   done: boolean;
   tasksDone: number;
   busyUntil?: number;
   idleSince: number;
+}
+
+/**
+ * Whether KEDA 2.16 counts an unfinished Job as pending, from kedacore/keda
+ * `pkg/scaling/executor/scale_jobs.go`, `getPendingJobCount`: without `pendingPodConditions` a Job is
+ * pending until any of its pods is Running or Succeeded (`isAnyPodRunningOrCompleted`), so a pod that is
+ * unschedulable or still starting keeps it pending; with them, until every listed condition is true on
+ * its pod (`areAllPendingPodConditionsFulfilled`). The simulation's one pod per Job runs when its agent
+ * takes messages; {@link MODELLED_POD_CONDITIONS} says when each condition holds. Listing only
+ * `PodScheduled` ends "pending" at scheduling, before the container takes messages, so polls during the
+ * start-up create Jobs for the same messages again. `areAllPendingPodConditionsFulfilled` counts the
+ * true conditions over *all* the Job's pods and compares that sum with the list's length, and
+ * `isJobFinished` ends the count only with a Complete or Failed Job condition, so a Job retrying after a
+ * failure can stay pending for good and hold `accurate` back; the simulation has no failures to show it.
+ * Only unfinished Jobs reach this test.
+ */
+export function isPendingForKeda(
+  job: { readonly scheduled: boolean; readonly started: boolean },
+  pendingPodConditions: readonly string[] | undefined,
+): boolean {
+  if (pendingPodConditions === undefined || pendingPodConditions.length === 0) {
+    return !job.started;
+  }
+  return !pendingPodConditions.every((c) => {
+    const when = (MODELLED_POD_CONDITIONS as Record<string, 'scheduled' | 'started'>)[c];
+    return when === undefined ? false : job[when];
+  });
 }
 
 /** The arrival second of every task, in order. */
@@ -170,6 +228,9 @@ export function simulatePlan(input: PlanInput): PlanResult {
     duration: drawSeconds(input.taskDuration, random),
   }));
   const sj = input.scaledJob;
+  // Its own stream, drawn only when there is a delay: task durations stay those of the seed alone.
+  const podRandom = mulberry32((input.seed ^ 0x9e3779b9) >>> 0);
+  const podPending = input.podPending;
   const queue: Task[] = [];
   const jobs: Job[] = [];
   const polls: PollRow[] = [];
@@ -191,7 +252,7 @@ export function simulatePlan(input: PlanInput): PlanResult {
 
     if (t % sj.pollingInterval === 0) {
       const unfinished = jobs.filter((j) => !j.done);
-      const pending = unfinished.filter((j) => !j.started).length;
+      const pending = unfinished.filter((j) => isPendingForKeda(j, input.pendingPodConditions)).length;
       const metric = rabbitMqQueueLengthMetric(
         { ready: queue.length, unacknowledged: inFlight },
         { protocol: sj.protocol, excludeUnacknowledged: sj.excludeUnacknowledged },
@@ -206,8 +267,11 @@ export function simulatePlan(input: PlanInput): PlanResult {
         multipleScalersCalculation: sj.multipleScalersCalculation,
       });
       for (let i = 0; i < decision.jobsToCreate; i++) {
+        const scheduleAt = t + (podPending === undefined ? 0 : drawSeconds(podPending, podRandom));
         jobs.push({
-          startAt: t + input.startupSeconds,
+          scheduleAt,
+          startAt: scheduleAt + input.startupSeconds,
+          scheduled: false,
           started: false,
           done: false,
           tasksDone: 0,
@@ -233,6 +297,9 @@ export function simulatePlan(input: PlanInput): PlanResult {
         continue;
       }
       if (!job.started) {
+        if (!job.scheduled && job.scheduleAt <= t) {
+          job.scheduled = true;
+        }
         if (job.startAt > t) {
           pendingJobs++;
           continue;
