@@ -17,7 +17,7 @@ const SERVER_SCRIPT = '/usr/lib/rabbitmq/bin/rabbitmq-server';
 export interface StartRabbitOptions {
   /**
    * Broker-wide `consumer_timeout` in ms (rabbitmq.conf): how long a delivery may stay unacked
-   * before the broker closes the channel. Issue 6 starts a broker with a low one.
+   * before the broker closes the channel. Tests of long tasks start a broker with a low one.
    * @default - RabbitMQ's own (30 minutes)
    */
   readonly consumerTimeoutMs?: number;
@@ -220,4 +220,21 @@ async function distinctFreePorts(n: number): Promise<number[]> {
 /** The password in an AMQP URL (for the no-secret-in-logs checks). */
 export function passwordOf(url: string): string {
   return decodeURIComponent(new URL(url).password);
+}
+
+/** The broker of one test file: the one RABBITMQ_URL names, else a throwaway one started here. */
+export interface FileBroker {
+  readonly url: string;
+  readonly password: string;
+  /** Stops the broker if this file started it. */
+  stop(): Promise<void>;
+}
+
+export async function brokerForTestFile(): Promise<FileBroker> {
+  const existing = process.env.RABBITMQ_URL;
+  if (existing) {
+    return { url: existing, password: passwordOf(existing), stop: async () => undefined };
+  }
+  const rabbit = await startRabbit();
+  return { url: rabbit.url, password: rabbit.password, stop: () => rabbit.stop() };
 }

@@ -1,13 +1,5 @@
-/** Deterministic randomness for tests and benchmarks: the same seed gives the same run. */
-
-/** mulberry32: a small seeded PRNG returning numbers in [0, 1). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/**
+ * Deterministic randomness for tests and benchmarks: the same seed gives the same run. The PRNG is
+ * the one `agent-fleet plan` simulates with (mulberry32), written once in the CLI.
+ */
+export { mulberry32 as prng } from '../cli/src/plan/random';

@@ -5,7 +5,7 @@ import { Defaults, taskQueueArguments } from '@agent-fleet/contract';
 import * as amqp from 'amqplib';
 import * as fc from 'fast-check';
 import { freePort } from '../../testkit/ports';
-import { startRabbit, type TestRabbit } from '../../testkit/rabbitmq';
+import { brokerForTestFile, type FileBroker } from '../../testkit/rabbitmq';
 import { parseTasksJsonl } from '../src/seed';
 import { cli } from './support/io';
 import { brokerUrlWith, expectNoSecret, passwords, tokens } from './support/secrets';
@@ -13,7 +13,7 @@ import { brokerUrlWith, expectNoSecret, passwords, tokens } from './support/secr
 // A real, throwaway RabbitMQ (or RABBITMQ_URL); starting it takes a while.
 jest.setTimeout(120_000);
 
-let rabbit: TestRabbit | undefined;
+let broker: FileBroker | undefined;
 let url: string;
 let password: string;
 let connection: amqp.ChannelModel;
@@ -21,19 +21,14 @@ const tmp = mkdtempSync(path.join(os.tmpdir(), 'agent-fleet-seed-'));
 let queueSeq = 0;
 
 beforeAll(async () => {
-  if (process.env.RABBITMQ_URL) {
-    url = process.env.RABBITMQ_URL;
-  } else {
-    rabbit = await startRabbit();
-    url = rabbit.url;
-  }
-  password = decodeURIComponent(new URL(url).password);
+  broker = await brokerForTestFile();
+  ({ url, password } = broker);
   connection = await amqp.connect(url);
 });
 
 afterAll(async () => {
   await connection?.close();
-  await rabbit?.stop();
+  await broker?.stop();
   rmSync(tmp, { recursive: true, force: true });
 });
 

@@ -6,7 +6,7 @@ import { Metrics, taskQueueArguments } from '@agent-fleet/contract';
 import * as amqp from 'amqplib';
 import * as fc from 'fast-check';
 import { freePort } from '../../testkit/ports';
-import { startRabbit, type TestRabbit } from '../../testkit/rabbitmq';
+import { brokerForTestFile, type FileBroker } from '../../testkit/rabbitmq';
 import { Secrets } from '../src/io';
 import { parseCompletedCounter } from '../src/verify';
 import {
@@ -36,7 +36,7 @@ const BIN = path.join(ROOT, 'cli', 'dist', 'main.js');
 const NS = 'agents';
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'agent-fleet-verify-'));
 
-let rabbit: TestRabbit | undefined;
+let broker: FileBroker | undefined;
 let url: string;
 let password: string;
 let connection: amqp.ChannelModel;
@@ -47,20 +47,15 @@ beforeAll(async () => {
   if (!existsSync(BIN)) {
     throw new Error(`${BIN} is missing: run \`npx tsc -b\` (npm test does) before jest`);
   }
-  if (process.env.RABBITMQ_URL) {
-    url = process.env.RABBITMQ_URL;
-  } else {
-    rabbit = await startRabbit();
-    url = rabbit.url;
-  }
-  password = decodeURIComponent(new URL(url).password);
+  broker = await brokerForTestFile();
+  ({ url, password } = broker);
   connection = await amqp.connect(url);
   tls = selfSignedCert();
 });
 
 afterAll(async () => {
   await connection?.close();
-  await rabbit?.stop();
+  await broker?.stop();
   rmSync(tmp, { recursive: true, force: true });
 });
 

@@ -1,7 +1,7 @@
 /**
  * Pure functions over one delivery: parse the task, count its attempts, decide what a failure
- * means. No I/O here, so they are unit-tested with generated inputs, and issue 6 (delays, limits,
- * breakers) extends `decideFailure` without touching the loop.
+ * means. No I/O here, so they are unit-tested with generated inputs, and retry policy (delays,
+ * limits) changes in `decideFailure` without touching the loop.
  */
 
 import {
@@ -157,7 +157,7 @@ function count(value: unknown): number {
 
 /**
  * Which delivery of the task this is, 1-based: attempts counted by workers that re-published the
- * task (`Headers.attempts`, issue 6) plus the broker's redeliveries of this copy (quorum queues
+ * task (`Headers.attempts`) plus the broker's redeliveries of this copy (quorum queues
  * set `x-delivery-count` on every delivery after a requeue) plus this one.
  */
 export function attemptOf(headers: Readonly<Record<string, unknown>> | undefined): number {
@@ -179,7 +179,7 @@ export interface FailureInput {
   readonly shuttingDown: boolean;
   /** Deliveries allowed per task; `attempt >= maxAttempts` dead-letters. @default - no limit */
   readonly maxAttempts?: number;
-  /** Delayed retries; without one a retryable failure is requeued at once (issue 5 behaviour). */
+  /** Delayed retries; without one a retryable failure is requeued at once. */
   readonly retry?: RetryPolicy;
   /** Source of jitter in [0, 1). @default Math.random */
   readonly random?: () => number;

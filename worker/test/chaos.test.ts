@@ -1,5 +1,5 @@
 /**
- * Issue 7: the chaos and fault suite. One throwaway broker (low consumer_timeout), a local LLM
+ * The chaos and fault suite. One throwaway broker (low consumer_timeout), a local LLM
  * gateway stand-in, a fleet of real `agent-worker` processes respawned whenever they exit, and
  * while they work through the tasks: seeded random SIGTERMs and SIGKILLs, one broker restart,
  * poison tasks (always throw; malformed JSON), a gateway outage, a corrupted checkpoint and a

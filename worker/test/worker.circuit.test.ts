@@ -1,5 +1,5 @@
 /**
- * Issue 6, point 2: ctx.guard's circuit breaker per dependency. During a gateway outage the worker
+ * ctx.guard's circuit breaker per dependency. During a gateway outage the worker
  * stops taking tasks, returns the in-flight ones without spending their attempts, probes once per
  * half-open interval, shows agent_circuit_open{dependency}, and finishes everything once the
  * gateway is back. Real worker process, real broker, a local HTTP gateway stand-in.

@@ -1,5 +1,5 @@
 /**
- * Issue 6, point 3: a lease file next to the task's checkpoint. A delivery of a task whose lease
+ * A lease file next to the task's checkpoint. A delivery of a task whose lease
  * another live worker holds is not run (it comes back later, attempt not spent); the lease is
  * renewed while the task runs and released at the end; an expired lease is taken over.
  */

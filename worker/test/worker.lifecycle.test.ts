@@ -1,5 +1,5 @@
 /**
- * Lifecycle (issue 5, points 3 and 4): SIGTERM and SIGKILL mid-task with resume from the
+ * Lifecycle: SIGTERM and SIGKILL mid-task with resume from the
  * checkpoint in a second process, the shutdown deadline, idle and max-task exits, a consumer
  * cancelled by the server, an unreachable broker and invalid settings, all with real processes.
  */

@@ -1,5 +1,5 @@
 /**
- * Consume, results, dead-lettering and done markers (issue 5, points 1, 2, 4) with the real
+ * Consume, results, dead-lettering and done markers with the real
  * broker and real `agent-worker` processes.
  */
 import { existsSync } from 'node:fs';

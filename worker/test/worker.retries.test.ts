@@ -1,5 +1,5 @@
 /**
- * Issue 6, point 1: delayed, bounded retries through broker-side TTL queues, attempts counted
+ * Delayed, bounded retries through broker-side TTL queues, attempts counted
  * across pods, dead-lettering with a reason and a failed result after the limit.
  */
 import { DeadLetterReasons, Headers, retryQueueFor } from '@agent-fleet/contract';

@@ -1,5 +1,5 @@
 /**
- * Found by the chaos suite (issue 7): a SIGTERM that arrives while the worker is still retrying
+ * Found by the chaos suite: a SIGTERM that arrives while the worker is still retrying
  * its first broker connection exits "interrupted" (75), as after any SIGTERM, not "dependency
  * unreachable" (69).
  */

@@ -1,5 +1,5 @@
 /**
- * Issue 6, point 6: checkpoints with checksums and a previous generation; a torn or damaged file
+ * Checkpoints with checksums and a previous generation; a torn or damaged file
  * never crash-loops a task; an unusable checkpoint volume returns the task (attempt not spent)
  * and stops the worker with a clear error. Real processes, real broker.
  */

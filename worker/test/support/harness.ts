@@ -347,7 +347,7 @@ export function useTestClient(): () => TestClient {
   };
 }
 
-/** Issue 5, point 6: the queue URL's password never reaches a log line of any worker started so far. */
+/** The queue URL's password never reaches a log line of any worker started so far. */
 export function expectNoPasswordInWorkerOutput(): void {
   const password = brokerPassword();
   expect(password.length).toBeGreaterThan(0);
