@@ -92,7 +92,7 @@ async function main(): Promise<void> {
     );
     log();
     log(
-      '| prefetch | raw msg/s | runtime msg/s (no-op) | ratio (target ≥ 0.9) | ms added per task | of which file ops of the protocol, ms | runtime msg/s (1 checkpoint/task) | ms added per checkpoint | runtime msg/s, checkpoint dir on tmpfs |',
+      '| concurrency (prefetch) | raw msg/s | runtime msg/s (no-op) | ratio (target ≥ 0.9) | ms added per task | of which file ops of the protocol, ms | runtime msg/s (1 checkpoint/task) | ms added per checkpoint | runtime msg/s, checkpoint dir on tmpfs |',
     );
     log('|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
     const throughput = await benchThroughput(broker.url, [1, 10], plan.tasks, plan.throughputRuns);
@@ -102,7 +102,7 @@ async function main(): Promise<void> {
       const added = 1000 / median(t.checkpointPerSec) - 1000 / median(t.workerPerSec);
       const tmpfs = t.tmpfsPerSec.length > 0 ? spread(t.tmpfsPerSec, 0) : 'no tmpfs';
       log(
-        `| ${t.prefetch} | ${spread(t.rawPerSec, 0)} | ${spread(t.workerPerSec, 0)} | ${r.toFixed(2)} ${verdict(r >= 0.9)} | ${perTask.toFixed(2)} | ${median(t.storeOpsMs).toFixed(2)} | ${spread(t.checkpointPerSec, 0)} | ${added.toFixed(2)} | ${tmpfs} |`,
+        `| ${t.concurrency} | ${spread(t.rawPerSec, 0)} | ${spread(t.workerPerSec, 0)} | ${r.toFixed(2)} ${verdict(r >= 0.9)} | ${perTask.toFixed(2)} | ${median(t.storeOpsMs).toFixed(2)} | ${spread(t.checkpointPerSec, 0)} | ${added.toFixed(2)} | ${tmpfs} |`,
       );
     }
     log();

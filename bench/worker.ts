@@ -16,8 +16,6 @@ import { freePort } from '../testkit/ports';
 
 const ROOT = join(__dirname, '..', '..', '..');
 const WORKER_BIN = join(ROOT, 'worker', 'dist', 'bin.js');
-/** The same worker with a chosen prefetch (the bin always uses the default). */
-const WORKER_WITH_PREFETCH = join(ROOT, 'bench', 'handlers', 'run-with-prefetch.js');
 const BENCH_DIR = join(ROOT, 'bench');
 
 interface Proc {
@@ -161,7 +159,8 @@ async function resultRate(
 }
 
 export interface ThroughputResult {
-  readonly prefetch: number;
+  /** AGENT_CONCURRENCY of the worker, and the prefetch of the raw loop. */
+  readonly concurrency: number;
   readonly rawPerSec: number[];
   readonly workerPerSec: number[];
   readonly checkpointPerSec: number[];
@@ -178,14 +177,14 @@ async function workerThroughput(
   url: string,
   channel: amqp.ConfirmChannel,
   handler: string,
-  prefetch: number,
+  concurrency: number,
   tasks: number,
   checkpointBase?: string,
 ) {
   const w = await workerEnv(
     url,
     handler,
-    { [Env.AGENT_MAX_TASKS]: String(tasks), BENCH_PREFETCH: String(prefetch) },
+    { [Env.AGENT_MAX_TASKS]: String(tasks), [Env.AGENT_CONCURRENCY]: String(concurrency) },
     checkpointBase,
   );
   // First start declares the worker's own topology (quorum queue, dead-lettering); then stop it.
@@ -195,7 +194,7 @@ async function workerThroughput(
   await primer.exited;
   await publishTasks(channel, w.queue, tasks);
   const rate = await resultRate(channel, w.results, tasks, async () => {
-    const proc = start(process.execPath, [WORKER_WITH_PREFETCH], w.env);
+    const proc = start(process.execPath, [WORKER_BIN], w.env);
     const code = await withTimeout(proc.exited, 600_000, 'draining the queue');
     if (code !== ExitCode.succeeded) throw new Error(`worker exited ${code}`);
   });
@@ -222,13 +221,13 @@ async function rawThroughput(url: string, channel: amqp.ConfirmChannel, prefetch
   });
 }
 
-export async function benchThroughput(url: string, prefetches: number[], tasks: number, runs: number) {
+export async function benchThroughput(url: string, concurrencies: number[], tasks: number, runs: number) {
   const connection = await amqp.connect(url);
   const channel = await connection.createConfirmChannel();
   const results: ThroughputResult[] = [];
-  for (const prefetch of prefetches) {
+  for (const concurrency of concurrencies) {
     const r: ThroughputResult = {
-      prefetch,
+      concurrency,
       rawPerSec: [],
       workerPerSec: [],
       checkpointPerSec: [],
@@ -236,10 +235,11 @@ export async function benchThroughput(url: string, prefetches: number[], tasks: 
       storeOpsMs: [],
     };
     for (let i = 0; i < runs; i++) {
-      r.rawPerSec.push(await rawThroughput(url, channel, prefetch, tasks));
-      r.workerPerSec.push(await workerThroughput(url, channel, 'noop.js', prefetch, tasks));
-      r.checkpointPerSec.push(await workerThroughput(url, channel, 'checkpoint.js', prefetch, tasks));
-      if (TMPFS) r.tmpfsPerSec.push(await workerThroughput(url, channel, 'noop.js', prefetch, tasks, TMPFS));
+      r.rawPerSec.push(await rawThroughput(url, channel, concurrency, tasks));
+      r.workerPerSec.push(await workerThroughput(url, channel, 'noop.js', concurrency, tasks));
+      r.checkpointPerSec.push(await workerThroughput(url, channel, 'checkpoint.js', concurrency, tasks));
+      if (TMPFS)
+        r.tmpfsPerSec.push(await workerThroughput(url, channel, 'noop.js', concurrency, tasks, TMPFS));
       r.storeOpsMs.push(await benchStoreOps(tasks));
     }
     results.push(r);

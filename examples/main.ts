@@ -56,7 +56,9 @@ export class AgentFleetChart extends Chart {
     });
 
     // Step 2: agents scaled on queue depth. KEDA reads the queue over amqp with the agents' own
-    // Secret (through a TriggerAuthentication); each Job takes 5 tasks, then exits 0.
+    // Secret (through a TriggerAuthentication): one Job per 5 ready messages. Each Job takes its 5
+    // tasks as it joins the queue and runs them at once (AGENT_CONCURRENCY=5), then exits 0, so
+    // the resources below are for five agents that mostly wait on the LLM.
     const workers = new AgentScaledJob(this, 'Workers', {
       name: 'agent-workers',
       image: 'registry.example.com/ai-agent:1.4.2',

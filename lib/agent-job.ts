@@ -1,3 +1,4 @@
+import { Defaults } from '@agent-fleet/contract';
 import { type ApiObject, Duration, Names } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-30';
 import { Construct } from 'constructs';
@@ -5,7 +6,13 @@ import type { AgentPodProps, AgentResources } from './agent-pod-props';
 import { AgentIdentity, AgentPod } from './internal/agent-pod';
 import { POD_TEMPLATE_UNION_PATHS, withDirectJson } from './internal/direct-json';
 import { agentPodFailurePolicy, POD_REPLACEMENT_POLICY } from './internal/job-policy';
-import { invalid, requireDnsLabel, requireInt, requireSeconds } from './internal/validation';
+import {
+  invalid,
+  requireConcurrency,
+  requireDnsLabel,
+  requireInt,
+  requireSeconds,
+} from './internal/validation';
 import type { IAgentWorkload } from './workload';
 
 /** How the Job counts completions. */
@@ -79,6 +86,12 @@ export interface AgentJobProps extends AgentPodProps {
    * @default 1
    */
   readonly maxTasks?: number;
+  /**
+   * Tasks each agent holds and runs at once (the agent container's `AGENT_CONCURRENCY`, its consumer
+   * prefetch). At most `maxTasks` when that is not 0.
+   * @default 1
+   */
+  readonly concurrency?: number;
 }
 
 /**
@@ -121,6 +134,12 @@ export class AgentJob extends Construct implements IAgentWorkload {
     const perIndex = resolvePerIndexLimits(this, props, mode, completions);
     if (props.backoffLimit !== undefined) requireInt(this, 'backoffLimit', props.backoffLimit, 0);
     const maxTasks = requireInt(this, 'maxTasks', props.maxTasks ?? 1, 0);
+    const concurrency = requireConcurrency(
+      this,
+      props.concurrency ?? Defaults.concurrency,
+      maxTasks,
+      'maxTasks',
+    );
 
     const pod = new AgentPod(this, props, {
       workloadName: this.name,
@@ -149,7 +168,7 @@ export class AgentJob extends Construct implements IAgentWorkload {
         ),
         activeDeadlineSeconds:
           props.activeDeadline && requireSeconds(this, 'activeDeadline', props.activeDeadline, 1),
-        template: pod.template(maxTasks),
+        template: pod.template(maxTasks, concurrency),
       },
     });
   }

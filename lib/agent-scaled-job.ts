@@ -1,13 +1,23 @@
-import { type ApiObject, Duration, Names } from 'cdk8s';
+import { Defaults, Metrics } from '@agent-fleet/contract';
+import { type ApiObject, Chart, Duration, Names } from 'cdk8s';
 import { Construct } from 'constructs';
 import * as keda from '../imports/keda-keda.sh';
 import type { AgentPodProps, AgentResources } from './agent-pod-props';
 import { AgentIdentity, AgentPod } from './internal/agent-pod';
 import { POD_TEMPLATE_UNION_PATHS, withDirectJson } from './internal/direct-json';
 import { agentPodFailurePolicy, POD_REPLACEMENT_POLICY } from './internal/job-policy';
-import { invalid, requireDnsLabel, requireInt, requireSeconds } from './internal/validation';
+import { promDuration, selector, WORKLOAD_TARGET_LABEL } from './internal/promql';
+import { show } from './internal/show';
+import {
+  invalid,
+  requireConcurrency,
+  requireDnsLabel,
+  requireInt,
+  requireNoCredential,
+  requireSeconds,
+} from './internal/validation';
 import { KedaDefaults } from './scaling/keda-defaults';
-import { type MultipleScalersCalculation, ScalingStrategy } from './scaling/keda-scaledjob';
+import { MultipleScalersCalculation, ScalingStrategy } from './scaling/keda-scaledjob';
 import {
   DEFAULT_LLM_MAX_UTILIZATION,
   type LlmCapacityResult,
@@ -15,6 +25,12 @@ import {
   type LlmTaskProfile,
   llmCapacityGuard,
 } from './scaling/llm-capacity';
+import {
+  LlmCapacityAnnotations,
+  TOKEN_BUDGET_GATE,
+  TOKEN_BUDGET_TRIGGER_NAME,
+  tokenBudgetGateQuery,
+} from './scaling/token-budget';
 import { type BoundTrigger, ScaledJobTrigger, type TriggerAuth } from './triggers';
 import type { IAgentWorkload } from './workload';
 
@@ -35,6 +51,51 @@ export interface LlmCapacity {
    * @default 0.8
    */
   readonly maxUtilization?: number;
+  /**
+   * Stop creating Jobs while the fleet's measured token rate is at or above its budget
+   * (`gateway.tokensPerMinute × maxUtilization`), and resume when it falls back: a KEDA prometheus
+   * trigger placed last, with `multipleScalersCalculation: min` (see {@link TokenBudgetGate}).
+   * @default - no run-time gate: only `maxReplicaCount` bounds the load
+   */
+  readonly tokenBudgetGate?: TokenBudgetGate;
+}
+
+/**
+ * A run-time gate on the LLM token budget, read from Prometheus by KEDA.
+ *
+ * KEDA 2.16's `min` ignores inactive triggers and replaces a 0 seen first with the next trigger's
+ * reading, so a "remaining budget" trigger caps nothing when the budget is spent. The gate reports -1
+ * while tokens remain (inactive: the queue alone decides) and an active 0 while the budget is spent;
+ * placed last, it turns the max scale to 0. Running Jobs finish their tasks. When the query fails,
+ * KEDA skips the trigger for that cycle: the gate fails open. See `tokenBudgetGateQuery`.
+ */
+export interface TokenBudgetGate {
+  /**
+   * The Prometheus KEDA queries (the trigger's `serverAddress`), e.g.
+   * `http://prometheus-operated.monitoring.svc:9090`. No credential in it: use `auth`.
+   */
+  readonly prometheusUrl: string;
+  /**
+   * The window of the token rate.
+   * @default Duration.minutes(2)
+   */
+  readonly window?: Duration;
+  /**
+   * PromQL giving the fleet's tokens per minute, e.g. from an LLM gateway's own series.
+   * @default - `sum(rate(agent_llm_tokens_total{namespace, agent_fleet_dev_workload}[window])) * 60`: the
+   * worker's counter as the fleet's PodMonitor scrapes it
+   */
+  readonly tokensPerMinuteQuery?: string;
+  /**
+   * Namespace of the fleet's series in the default query.
+   * @default - the chart's namespace (required when the chart has none and no query is given)
+   */
+  readonly namespace?: string;
+  /**
+   * How KEDA authenticates to Prometheus.
+   * @default - none
+   */
+  readonly auth?: TriggerAuth;
 }
 
 export interface AgentScaledJobProps extends AgentPodProps {
@@ -81,10 +142,25 @@ export interface AgentScaledJobProps extends AgentPodProps {
    */
   readonly scalingStrategy?: ScalingStrategy;
   /**
-   * Pod conditions that count a Job as pending for the `accurate` strategy.
-   * @default - KEDA's rule: a Job is pending until its pod runs
+   * Pod conditions that must all be true for KEDA to stop counting a Job as pending (`accurate` and
+   * `eager` create Jobs for the ready messages minus the pending Jobs). Only `Ready` and
+   * `ContainersReady` are accepted: they turn true once the agent's consumer joined the queue (the
+   * readiness probe on `/readyz`) and are false on a finished pod. `PodScheduled`, `Initialized` and
+   * `PodReadyToStartContainers` turn true before the agent holds its messages and stay true on a failed
+   * pod, which KEDA sums over a retried Job's pods (kedacore/keda#5264).
+   * @default ['Ready'] with `accurate` or `eager`; none with `default` or `custom` (they ignore pending Jobs)
    */
   readonly pendingPodConditions?: string[];
+  /**
+   * Tasks each Job holds and runs at once (the agent container's `AGENT_CONCURRENCY`, its consumer
+   * prefetch). When a trigger's metric excludes in-flight work (RabbitMQ over amqp, the default), it
+   * must equal the trigger's per-Job target: KEDA sees only ready messages, so a Job must take all the
+   * messages it was created for as soon as it joins the queue, or the next poll creates Jobs for them
+   * again. With a metric that counts in-flight work (RabbitMQ over http) it may be lower: the Job then
+   * works its tasks a few at a time.
+   * @default - the trigger's per-Job target (`AGENT_MAX_TASKS`), or 1 for rate-based targets
+   */
+  readonly concurrency?: number;
   /**
    * How several triggers combine.
    * @default MultipleScalersCalculation.MAX
@@ -128,13 +204,51 @@ const TriggerAuthentication = withDirectJson(keda.TriggerAuthentication, []);
 
 const DEFAULT_BACKOFF_LIMIT = 3;
 
+/** KEDA's pending rule for the agents: pending until the agent holds its messages (`/readyz`). */
+const DEFAULT_PENDING_POD_CONDITIONS: readonly string[] = ['Ready'];
+/** Pod conditions true exactly while the agent's containers are ready, false on finished pods. */
+const SAFE_PENDING_POD_CONDITIONS = new Set(['Ready', 'ContainersReady']);
+/** Pod conditions that turn true before the agent starts and stay true on a finished pod. */
+const STAYS_TRUE_ON_FINISHED_POD = new Set(['PodScheduled', 'Initialized', 'PodReadyToStartContainers']);
+const DEFAULT_TOKEN_WINDOW = Duration.minutes(2);
+
+/** The LLM figures the guard used, for tools that read the manifest (`agent-fleet plan --from`). */
+function llmAnnotations(capacity: LlmCapacity, result: LlmCapacityResult): Record<string, string> {
+  const annotations: Record<string, string> = {
+    [LlmCapacityAnnotations.gatewayRequestsPerMinute]: String(capacity.gateway.requestsPerMinute),
+    [LlmCapacityAnnotations.gatewayTokensPerMinute]: String(capacity.gateway.tokensPerMinute),
+    [LlmCapacityAnnotations.requestsPerTask]: String(capacity.task.requestsPerTask),
+    [LlmCapacityAnnotations.tokensPerTask]: String(capacity.task.tokensPerTask),
+    [LlmCapacityAnnotations.taskDurationSeconds]: String(result.taskDurationSeconds),
+    [LlmCapacityAnnotations.maxUtilization]: String(result.maxUtilization),
+  };
+  const gate = capacity.tokenBudgetGate;
+  if (gate) {
+    annotations[LlmCapacityAnnotations.tokenBudgetPerMinute] = String(result.tokenBudgetPerMinute);
+    annotations[LlmCapacityAnnotations.tokenBudgetWindowSeconds] = String(
+      (gate.window ?? DEFAULT_TOKEN_WINDOW).toSeconds({ integral: false }),
+    );
+  }
+  return annotations;
+}
+
 /**
  * Agents scaled on queue depth by a KEDA `ScaledJob` (keda.sh/v1alpha1, KEDA 2.16), with the
  * TriggerAuthentication its triggers need. The Job template comes from {@link AgentPod} and carries
  * the same retry policy as {@link AgentJob}.
  *
  * Each Job takes as many tasks as its trigger's target value (`AGENT_MAX_TASKS`), the work KEDA
- * created it for, then exits 0; it also exits after the queue stayed empty for `idleExit`.
+ * created it for, then exits 0; it also exits after `idleExit` with nothing in flight.
+ *
+ * Why a Job holds and runs its tasks at once (`AGENT_CONCURRENCY` = the target value by default).
+ * Over `amqp`, KEDA's RabbitMQ scaler counts only ready messages, and `accurate` creates
+ * `ceil(ready / value) − pending` Jobs per poll. A Job that took its messages one at a time would leave
+ * `value − 1` of them ready, and every later poll would create Jobs for them again (138 Jobs for 200
+ * tasks at `value: 5` in `agent-fleet plan`). Taking all `value` messages as the consumer starts, and
+ * counting the Job as pending until then (`pendingPodConditions: [Ready]` and a readiness probe on the
+ * worker's `/readyz`), makes the ready count fall by `value` per Job: about `ceil(tasks / value)` Jobs.
+ * A delivery is acknowledged when its own task ends, so RabbitMQ's `consumer_timeout` (30 min by
+ * default) bounds one task, not `value` tasks in a row. Size `resources` for `value` agents in a pod.
  */
 export class AgentScaledJob extends Construct implements IAgentWorkload {
   readonly apiObject: ApiObject;
@@ -153,6 +267,10 @@ export class AgentScaledJob extends Construct implements IAgentWorkload {
   readonly llmTokenBudgetPerMinute?: number;
   /** The strategy synthesized (after the protocol-based default). */
   readonly scalingStrategy: ScalingStrategy;
+  /** Tasks each Job holds and runs at once (`AGENT_CONCURRENCY`). */
+  readonly concurrency: number;
+  /** The `pendingPodConditions` synthesized (after the strategy-based default), if any. */
+  readonly pendingPodConditions?: readonly string[];
   readonly shutdownSeconds: number;
   readonly scaling = 'queue-driven' as const;
   readonly resources: AgentResources;
@@ -165,12 +283,6 @@ export class AgentScaledJob extends Construct implements IAgentWorkload {
     super(scope, id);
     this.name = requireDnsLabel(this, 'name', props.name ?? Names.toDnsLabel(this));
     const minReplicaCount = requireInt(this, 'minReplicaCount', props.minReplicaCount ?? 0, 0);
-    const capacity = props.llmCapacity && this.capacityGuard(props.llmCapacity);
-    const guard = capacity?.maxReplicaCount;
-    this.llmSafeMaxReplicaCount = guard;
-    this.llmTokenBudgetPerMinute = capacity?.tokenBudgetPerMinute;
-    this.maxReplicaCount = this.resolveMaxReplicaCount(props, minReplicaCount, guard);
-
     const triggers = props.triggers ?? [ScaledJobTrigger.rabbitmq()];
     if (triggers.length === 0) {
       invalid(
@@ -181,28 +293,45 @@ export class AgentScaledJob extends Construct implements IAgentWorkload {
         'give at least one trigger, e.g. ScaledJobTrigger.rabbitmq()',
       );
     }
+    const queueName = AgentPod.taskQueueOf(this, props);
+    const bound = triggers.map((t) => t.bind(this, { queueName, queueSecret: props.queue }));
+    // A Job takes the tasks KEDA created it for: the smallest per-Job target among the triggers.
+    const targets = bound.flatMap((b) => (b.maxTasks === undefined ? [] : [b.maxTasks]));
+    const maxTasks = targets.length > 0 ? Math.min(...targets) : 0;
+    this.concurrency = this.resolveConcurrency(props.concurrency, maxTasks, bound);
+
+    const capacity = props.llmCapacity && this.capacityGuard(props.llmCapacity, this.concurrency);
+    const guard = capacity?.maxReplicaCount;
+    this.llmSafeMaxReplicaCount = guard;
+    this.llmTokenBudgetPerMinute = capacity?.tokenBudgetPerMinute;
+    this.maxReplicaCount = this.resolveMaxReplicaCount(props, minReplicaCount, guard);
+
     const pod = new AgentPod(this, props, {
       workloadName: this.name,
       identity: AgentIdentity.POD_NAME,
       maxConcurrentPods: this.maxReplicaCount,
     });
-    const bound = triggers.map((t) => t.bind(this, { queueName: pod.queueName, queueSecret: props.queue }));
-    // A Job takes the tasks KEDA created it for: the smallest per-Job target among the triggers.
-    const targets = bound.flatMap((b) => (b.maxTasks === undefined ? [] : [b.maxTasks]));
-    const maxTasks = targets.length > 0 ? Math.min(...targets) : 0;
 
     this.scalingStrategy =
       props.scalingStrategy ??
       (bound.every((b) => b.countsInFlight) ? ScalingStrategy.default() : ScalingStrategy.accurate());
     this.validateStrategy(this.scalingStrategy);
+    const backoffLimit = requireInt(this, 'backoffLimit', props.backoffLimit ?? DEFAULT_BACKOFF_LIMIT, 0);
+    this.pendingPodConditions = this.resolvePendingPodConditions(props.pendingPodConditions, backoffLimit);
+    const gate = props.llmCapacity?.tokenBudgetGate;
+    const calculation = this.resolveCalculation(props.multipleScalersCalculation, gate !== undefined);
+    if (gate && capacity) bound.push(this.bindTokenBudgetGate(gate, capacity.tokenBudgetPerMinute));
     this.selectorLabels = pod.selectorLabels;
     this.shutdownSeconds = pod.shutdownSeconds;
     this.resources = pod.resources;
-    const template = pod.template(maxTasks);
+    const template = pod.template(maxTasks, this.concurrency);
 
-    const backoffLimit = requireInt(this, 'backoffLimit', props.backoffLimit ?? DEFAULT_BACKOFF_LIMIT, 0);
     this.apiObject = new ScaledJob(this, 'Resource', {
-      metadata: { name: this.name, labels: pod.labels },
+      metadata: {
+        name: this.name,
+        labels: pod.labels,
+        annotations: props.llmCapacity && capacity && llmAnnotations(props.llmCapacity, capacity),
+      },
       spec: {
         jobTargetRef: {
           parallelism: 1,
@@ -240,20 +369,21 @@ export class AgentScaledJob extends Construct implements IAgentWorkload {
           strategy: this.scalingStrategy.name,
           customScalingQueueLengthDeduction: this.scalingStrategy.queueLengthDeduction,
           customScalingRunningJobPercentage: this.scalingStrategy.runningJobPercentage?.toString(),
-          pendingPodConditions: props.pendingPodConditions,
-          multipleScalersCalculation: props.multipleScalersCalculation,
+          pendingPodConditions: this.pendingPodConditions && [...this.pendingPodConditions],
+          multipleScalersCalculation: calculation,
         },
         triggers: bound.map((b, i) => this.renderTrigger(b, i, bound.length)),
       },
     });
   }
 
-  private capacityGuard(capacity: LlmCapacity): LlmCapacityResult {
+  private capacityGuard(capacity: LlmCapacity, concurrency: number): LlmCapacityResult {
     try {
       return llmCapacityGuard({
         gateway: capacity.gateway,
         task: capacity.task,
         maxUtilization: capacity.maxUtilization ?? DEFAULT_LLM_MAX_UTILIZATION,
+        concurrency,
       });
     } catch (error) {
       return invalid(
@@ -296,6 +426,178 @@ export class AgentScaledJob extends Construct implements IAgentWorkload {
     return max;
   }
 
+  /**
+   * `AGENT_CONCURRENCY`: by default the per-Job target, so that a Job takes every message it was created
+   * for as soon as it joins the queue. Lower only where the metric counts in-flight work.
+   */
+  private resolveConcurrency(requested: number | undefined, maxTasks: number, bound: BoundTrigger[]): number {
+    const concurrency = requireConcurrency(
+      this,
+      requested ?? (maxTasks > 0 ? maxTasks : Defaults.concurrency),
+      maxTasks,
+      'the trigger value (tasks per Job)',
+    );
+    const blind = bound.find((b) => !b.countsInFlight && b.maxTasks !== undefined);
+    if (blind && concurrency < maxTasks) {
+      invalid(
+        this,
+        'concurrency',
+        concurrency,
+        `is below the trigger's per-Job target (${maxTasks} tasks per Job) while the ${blind.type} trigger ` +
+          'counts only messages no agent holds: each Job would take fewer messages than KEDA created it for, ' +
+          'and the next polls would create Jobs for the rest again (Jobs multiply up to ' +
+          `${maxTasks / concurrency}×)`,
+        `leave concurrency unset (it follows the target), set it to ${maxTasks}, or count in-flight work ` +
+          '(e.g. ScaledJobTrigger.rabbitmq({ protocol: RabbitMqProtocol.HTTP, … }) with the default strategy)',
+      );
+    }
+    return concurrency;
+  }
+
+  /**
+   * What KEDA counts as a pending Job. Only conditions that are true exactly while the agent holds its
+   * messages are safe (kedacore/keda `scale_jobs.go` `areAllPendingPodConditionsFulfilled` sums the true
+   * listed conditions over all of a Job's pods and needs the sum to equal the list's length).
+   */
+  private resolvePendingPodConditions(
+    requested: string[] | undefined,
+    backoffLimit: number,
+  ): readonly string[] | undefined {
+    const strategy = this.scalingStrategy;
+    const countsPending = strategy.name === 'accurate' || strategy.name === 'eager';
+    if (requested === undefined) {
+      return countsPending ? DEFAULT_PENDING_POD_CONDITIONS : undefined;
+    }
+    if (!countsPending) {
+      invalid(
+        this,
+        'pendingPodConditions',
+        requested,
+        `has no effect with scalingStrategy '${strategy.name}': KEDA subtracts pending Jobs only in ` +
+          "'accurate' and 'eager'",
+        'remove pendingPodConditions, or use scalingStrategy: ScalingStrategy.accurate()',
+      );
+    }
+    if (requested.length === 0) {
+      invalid(
+        this,
+        'pendingPodConditions',
+        requested,
+        'is empty, which KEDA reads as unset: a Job stops counting as pending when its pod runs, before ' +
+          'its agent takes its messages, so polls during start-up create Jobs for the same messages ' +
+          '(kedacore/keda#6157)',
+        `leave it unset for ${show(DEFAULT_PENDING_POD_CONDITIONS)}`,
+      );
+    }
+    for (const condition of requested) {
+      if (SAFE_PENDING_POD_CONDITIONS.has(condition)) continue;
+      const problem = STAYS_TRUE_ON_FINISHED_POD.has(condition)
+        ? `lists ${show(condition)}, which turns true before the agent takes its messages (polls during ` +
+          'start-up create Jobs for them again, kedacore/keda#6727) and stays true on a failed pod: with ' +
+          `backoffLimit ${backoffLimit} and the pod failure policy's replacement of disrupted pods, a Job ` +
+          'can have several pods, KEDA sums the true conditions over all of them, and the Job counts as ' +
+          "pending until it ends, holding 'accurate' back while messages wait (kedacore/keda#5264)"
+        : `lists ${show(condition)}, which no agent pod reports as true while it works: every Job would ` +
+          "count as pending until it ends, and 'accurate' would stop creating Jobs while messages wait " +
+          '(kedacore/keda#5264)';
+      invalid(
+        this,
+        'pendingPodConditions',
+        requested,
+        problem,
+        `use ${show(DEFAULT_PENDING_POD_CONDITIONS)} (the default): the agent's readiness probe turns it ` +
+          'true once it holds its messages, and it is false on finished pods',
+      );
+    }
+    return [...requested];
+  }
+
+  /** `min` is what makes the token budget gate cap the queue's reading (see `TokenBudgetGate`). */
+  private resolveCalculation(
+    requested: MultipleScalersCalculation | undefined,
+    gate: boolean,
+  ): MultipleScalersCalculation | undefined {
+    if (gate && requested !== undefined && requested !== MultipleScalersCalculation.MIN) {
+      invalid(
+        this,
+        'multipleScalersCalculation',
+        requested,
+        "is not 'min' while llmCapacity.tokenBudgetGate is set: with any other calculation KEDA adds, " +
+          "averages or maximises the gate's reading with the queue's, and the gate caps nothing",
+        'leave multipleScalersCalculation unset (the gate sets min), or drop tokenBudgetGate',
+      );
+    }
+    return gate ? MultipleScalersCalculation.MIN : requested;
+  }
+
+  /** The gate trigger, placed last among the triggers (see `TokenBudgetGate`). */
+  private bindTokenBudgetGate(gate: TokenBudgetGate, tokenBudgetPerMinute: number): BoundTrigger {
+    const prefix = 'llmCapacity.tokenBudgetGate';
+    const url = gate.prometheusUrl;
+    if (typeof url !== 'string' || !/^https?:\/\/[^\s/]+/.test(url)) {
+      invalid(
+        this,
+        `${prefix}.prometheusUrl`,
+        url,
+        'is not an http(s) URL',
+        'use the Prometheus service URL, e.g. "http://prometheus-operated.monitoring.svc:9090"',
+      );
+    }
+    requireNoCredential(
+      this,
+      `${prefix}.prometheusUrl`,
+      url,
+      'authenticate with auth: TriggerAuth.secrets(…)',
+    );
+    const windowSeconds = requireSeconds(this, `${prefix}.window`, gate.window ?? DEFAULT_TOKEN_WINDOW, 60);
+    let rate = gate.tokensPerMinuteQuery;
+    if (rate === undefined) {
+      const namespace = gate.namespace ?? Chart.of(this).namespace;
+      if (namespace === undefined) {
+        invalid(
+          this,
+          `${prefix}.namespace`,
+          namespace,
+          'is not set and the chart has no namespace, so the gate cannot select this fleet’s series',
+          "set namespace (the agents' namespace), give the chart one, or pass tokensPerMinuteQuery",
+        );
+      }
+      const series = selector(
+        { label: 'namespace', value: namespace },
+        { label: WORKLOAD_TARGET_LABEL, value: this.name },
+      );
+      rate = `sum(rate(${Metrics.llmTokens}${series}[${promDuration(windowSeconds)}])) * 60`;
+    } else {
+      requireNoCredential(this, `${prefix}.tokensPerMinuteQuery`, rate, 'keep credentials out of queries');
+    }
+    let query: string;
+    try {
+      query = tokenBudgetGateQuery({ tokenBudgetPerMinute, tokensPerMinute: rate });
+    } catch (error) {
+      return invalid(
+        this,
+        `${prefix}.tokensPerMinuteQuery`,
+        rate,
+        (error as Error).message.replace(/^token-budget: /, ''),
+        'pass a PromQL expression',
+      );
+    }
+    return {
+      type: 'prometheus',
+      name: TOKEN_BUDGET_TRIGGER_NAME,
+      metadata: {
+        serverAddress: url,
+        query,
+        threshold: String(TOKEN_BUDGET_GATE.threshold),
+        activationThreshold: String(TOKEN_BUDGET_GATE.activationThreshold),
+        // The query always returns one sample (`or vector(0)`); an empty answer is a fault to report.
+        ignoreNullValues: 'false',
+      },
+      countsInFlight: true,
+      auth: gate.auth,
+    };
+  }
+
   private validateStrategy(strategy: ScalingStrategy): void {
     if (strategy.name !== 'custom') return;
     const deduction = strategy.queueLengthDeduction ?? Number.NaN;
@@ -322,7 +624,7 @@ export class AgentScaledJob extends Construct implements IAgentWorkload {
 
   private renderTrigger(trigger: BoundTrigger, index: number, count: number): keda.ScaledJobSpecTriggers {
     const ref = trigger.auth && this.authenticationRef(trigger.auth, count > 1 ? `Auth${index}` : 'Auth');
-    return { type: trigger.type, metadata: trigger.metadata, authenticationRef: ref };
+    return { type: trigger.type, name: trigger.name, metadata: trigger.metadata, authenticationRef: ref };
   }
 
   private authenticationRef(auth: TriggerAuth, id: string): keda.ScaledJobSpecTriggersAuthenticationRef {

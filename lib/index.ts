@@ -69,8 +69,16 @@ export {
   type LlmLoad,
   type LlmTaskProfile,
   llmCapacityGuard,
-  llmLoadForJobs,
+  llmLoadForTasks,
 } from './scaling/llm-capacity';
+export {
+  LlmCapacityAnnotations,
+  TOKEN_BUDGET_GATE,
+  TOKEN_BUDGET_TRIGGER_NAME,
+  type TokenBudgetGateQueryOptions,
+  tokenBudgetGateQuery,
+  tokenBudgetGateReading,
+} from './scaling/token-budget';
 export {
   type AwsSqsTriggerOptions,
   KafkaSasl,

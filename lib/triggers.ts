@@ -77,6 +77,11 @@ export type TriggerAuthSpec =
 export interface BoundTrigger {
   /** KEDA scaler type, e.g. `rabbitmq`. */
   readonly type: string;
+  /**
+   * The trigger's `name` in the ScaledJob, for triggers tools must find.
+   * @default - unnamed
+   */
+  readonly name?: string;
   readonly metadata: Record<string, string>;
   /**
    * Tasks a Job takes before exiting (`AGENT_MAX_TASKS`): the trigger's target value, messages (items,

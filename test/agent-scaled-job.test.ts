@@ -157,7 +157,7 @@ describe('AgentScaledJob defaults', () => {
   });
 
   test('strategy accurate: amqp counts only ready messages (kedacore/keda#6571)', () => {
-    expect(spec.scalingStrategy).toEqual({ strategy: 'accurate' });
+    expect(spec.scalingStrategy).toEqual({ strategy: 'accurate', pendingPodConditions: ['Ready'] });
     expect(construct.scalingStrategy.name).toBe('accurate');
   });
 
@@ -214,6 +214,7 @@ describe('AgentScaledJob pod template comes from the AgentJob pod builder', () =
       completions: 4,
       parallelism: 4,
       maxTasks: 7,
+      concurrency: 7,
     });
     const scaledChart = Testing.chart();
     new AgentScaledJob(scaledChart, 'Agents', {
@@ -238,6 +239,7 @@ describe('AgentScaledJob pod template comes from the AgentJob pod builder', () =
     expect(pod.serviceAccountName).toBe('agent-runner');
     expect(envOf(pod)[Env.AGENT_IDLE_EXIT_SECONDS]).toBe('180');
     expect(envOf(pod)[Env.AGENT_MAX_TASKS]).toBe('7');
+    expect(envOf(pod)[Env.AGENT_CONCURRENCY]).toBe('7');
     expect(envOf(pod)[Env.TASK_QUEUE_NAME]).toBe('research-tasks');
   });
 
@@ -251,8 +253,17 @@ describe('AgentScaledJob pod template comes from the AgentJob pod builder', () =
     expect(withoutEnv(pod.containers[0])).toEqual(withoutEnv(job.containers[0]));
     expect(pod.securityContext).toEqual(job.securityContext);
     expect(pod.volumes).toEqual(job.volumes);
-    const { [Env.AGENT_INDEX]: index, [Env.AGENT_MAX_TASKS]: _jobTasks, ...jobEnv } = envOf(job);
-    const { [Env.AGENT_MAX_TASKS]: _scaledTasks, ...scaledEnv } = envOf(pod);
+    const {
+      [Env.AGENT_INDEX]: index,
+      [Env.AGENT_MAX_TASKS]: _jobTasks,
+      [Env.AGENT_CONCURRENCY]: _jobConcurrency,
+      ...jobEnv
+    } = envOf(job);
+    const {
+      [Env.AGENT_MAX_TASKS]: _scaledTasks,
+      [Env.AGENT_CONCURRENCY]: _scaled,
+      ...scaledEnv
+    } = envOf(pod);
     expect(index).toBeDefined();
     expect(scaledEnv).toEqual(jobEnv);
   });
@@ -337,8 +348,11 @@ describe('AgentScaledJob scaling strategy', () => {
         ],
         scalingStrategy: ScalingStrategy.accurate(),
       }),
-    ).toEqual({ strategy: 'accurate' });
-    expect(strategyOf({ scalingStrategy: ScalingStrategy.eager() })).toEqual({ strategy: 'eager' });
+    ).toEqual({ strategy: 'accurate', pendingPodConditions: ['Ready'] });
+    expect(strategyOf({ scalingStrategy: ScalingStrategy.eager() })).toEqual({
+      strategy: 'eager',
+      pendingPodConditions: ['Ready'],
+    });
   });
 
   test('custom renders its two parameters, the percentage as a string', () => {
@@ -361,13 +375,13 @@ describe('AgentScaledJob scaling strategy', () => {
   test('pendingPodConditions and multipleScalersCalculation render', () => {
     expect(
       strategyOf({
-        pendingPodConditions: ['Ready', 'PodScheduled'],
+        pendingPodConditions: ['Ready', 'ContainersReady'],
         multipleScalersCalculation: MultipleScalersCalculation.SUM,
         triggers: [ScaledJobTrigger.rabbitmq(), ScaledJobTrigger.rabbitmq({ queueName: 'priority-tasks' })],
       }),
     ).toEqual({
       strategy: 'accurate',
-      pendingPodConditions: ['Ready', 'PodScheduled'],
+      pendingPodConditions: ['Ready', 'ContainersReady'],
       multipleScalersCalculation: 'sum',
     });
   });
@@ -1373,7 +1387,7 @@ describe('AgentScaledJob properties (fast-check)', () => {
     failed: fc.option(fc.integer({ min: 0, max: 200 }), { nil: undefined }),
     rollout: fc.option(fc.constantFrom(RolloutStrategy.GRADUAL, RolloutStrategy.DEFAULT), { nil: undefined }),
     multiple: fc.option(fc.constantFrom(...Object.values(MultipleScalersCalculation)), { nil: undefined }),
-    pending: fc.option(fc.subarray(['Ready', 'PodScheduled', 'ContainersReady'], { minLength: 1 }), {
+    pending: fc.option(fc.subarray(['Ready', 'ContainersReady'], { minLength: 1 }), {
       nil: undefined,
     }),
     graceSeconds: fc.integer({ min: 10, max: 3600 }),
@@ -1383,7 +1397,16 @@ describe('AgentScaledJob properties (fast-check)', () => {
   test('300 random valid configurations synthesize schema-valid, restricted, consistent manifests', () => {
     fc.assert(
       fc.property(validCase, (c) => {
-        const guard = c.llm ? llmCapacityGuard(c.llm).maxReplicaCount : undefined;
+        // Tasks per Job: the smallest count target (rates set no limit); a Job runs them all at once.
+        const counts = c.triggers.filter((t) => t.kind !== 'httpRate').map((t) => t.count);
+        const maxTasks = counts.length > 0 ? Math.min(...counts) : 0;
+        const concurrency = maxTasks > 0 ? maxTasks : 1;
+        const guard = c.llm ? llmCapacityGuard({ ...c.llm, concurrency }).maxReplicaCount : undefined;
+        fc.pre(guard === undefined || guard >= 1);
+        // Strategy: explicit wins; else accurate as soon as one metric leaves in-flight work out.
+        const expectedStrategy =
+          c.scalingStrategy?.name ?? (c.triggers.every(countsInFlight) ? 'default' : 'accurate');
+        const countsPending = expectedStrategy === 'accurate' || expectedStrategy === 'eager';
         const ceiling = guard ?? 1000;
         const maxReplicaCount = c.explicitMax ? Math.max(1, Math.floor(c.maxFraction * ceiling)) : undefined;
         const effectiveMax = maxReplicaCount ?? guard ?? 100;
@@ -1403,7 +1426,7 @@ describe('AgentScaledJob properties (fast-check)', () => {
             failedJobsHistoryLimit: c.failed,
             rollout: c.rollout,
             multipleScalersCalculation: c.multiple,
-            pendingPodConditions: c.pending,
+            pendingPodConditions: countsPending ? c.pending : undefined,
             terminationGracePeriod: Duration.seconds(c.graceSeconds),
             checkpointStore,
           },
@@ -1413,13 +1436,13 @@ describe('AgentScaledJob properties (fast-check)', () => {
         const pod = spec.jobTargetRef.template.spec;
         const env = envOf(pod);
 
-        // Tasks per Job: the smallest count target (rates set no limit).
-        const counts = c.triggers.filter((t) => t.kind !== 'httpRate').map((t) => t.count);
-        expect(env[Env.AGENT_MAX_TASKS]).toBe(String(counts.length > 0 ? Math.min(...counts) : 0));
-        // Strategy: explicit wins; else accurate as soon as one metric leaves in-flight work out.
-        const expectedStrategy =
-          c.scalingStrategy?.name ?? (c.triggers.every(countsInFlight) ? 'default' : 'accurate');
+        expect(env[Env.AGENT_MAX_TASKS]).toBe(String(maxTasks));
+        expect(env[Env.AGENT_CONCURRENCY]).toBe(String(concurrency));
         expect(spec.scalingStrategy.strategy).toBe(expectedStrategy);
+        // Pending means "the agent does not hold its messages yet" wherever the strategy subtracts it.
+        expect(spec.scalingStrategy.pendingPodConditions).toEqual(
+          countsPending ? (c.pending ?? ['Ready']) : undefined,
+        );
         if (c.scalingStrategy?.name === 'custom') {
           expect(Number(spec.scalingStrategy.customScalingRunningJobPercentage)).toBe(
             c.scalingStrategy.runningJobPercentage,
@@ -1672,6 +1695,200 @@ describe('trigger counts', () => {
     expect(only(synthValid(chart), 'ScaledJob').spec.triggers[0].metadata).toMatchObject({
       databaseIndex: '0',
       activationListLength: '0',
+    });
+  });
+});
+
+describe('AgentScaledJob: the fleet KEDA builds is the fleet asked for', () => {
+  const llm: LlmCapacity = {
+    gateway: { requestsPerMinute: 500, tokensPerMinute: 200_000 },
+    task: { requestsPerTask: 10, tokensPerTask: 20_000, taskDuration: Duration.minutes(2) },
+  };
+
+  test.each([1, 2, 5, 10, 50])(
+    'value %i: each Job holds and runs at once the messages KEDA created it for',
+    (value) => {
+      const { scaledJob, construct } = synthScaled({ triggers: [ScaledJobTrigger.rabbitmq({ value })] });
+      const env = envOf(scaledJob.spec.jobTargetRef.template.spec);
+      expect(env[Env.AGENT_MAX_TASKS]).toBe(String(value));
+      expect(env[Env.AGENT_CONCURRENCY]).toBe(String(value));
+      expect(construct.concurrency).toBe(value);
+      expect(scaledJob.spec.scalingStrategy).toEqual({
+        strategy: 'accurate',
+        pendingPodConditions: ['Ready'],
+      });
+    },
+  );
+
+  test('the agent is Ready once it holds its messages: a readiness probe on /readyz', () => {
+    const { scaledJob } = synthScaled();
+    const [container] = scaledJob.spec.jobTargetRef.template.spec.containers;
+    expect(container.readinessProbe).toMatchObject({
+      httpGet: { path: '/readyz', port: 'metrics' },
+      periodSeconds: 2,
+      failureThreshold: 1,
+    });
+  });
+
+  test('concurrency below the value over amqp is rejected, naming both and the fix', () => {
+    const error = failure({ triggers: [ScaledJobTrigger.rabbitmq({ value: 5 })], concurrency: 1 });
+    expect(error.prop).toBe('concurrency');
+    expect(error.message).toMatch(
+      /concurrency = 1 is below the trigger's per-Job target \(5 tasks per Job\)/,
+    );
+    expect(error.message).toMatch(/counts only messages no agent holds.*up to 5×/);
+    expect(error.message).toMatch(/Fix: leave concurrency unset.*RabbitMqProtocol\.HTTP/);
+  });
+
+  test('over http (in-flight work counted) a Job may work its tasks a few at a time', () => {
+    const { scaledJob } = synthScaled({
+      triggers: [
+        ScaledJobTrigger.rabbitmq({ value: 5, protocol: RabbitMqProtocol.HTTP, auth: managementAuth }),
+      ],
+      concurrency: 2,
+    });
+    const env = envOf(scaledJob.spec.jobTargetRef.template.spec);
+    expect([env[Env.AGENT_MAX_TASKS], env[Env.AGENT_CONCURRENCY]]).toEqual(['5', '2']);
+    expect(scaledJob.spec.scalingStrategy).toEqual({ strategy: 'default' });
+  });
+
+  test.each([
+    [6, /concurrency = 6 exceeds AGENT_MAX_TASKS \(5\).*Fix: lower concurrency to at most 5/],
+    [0, /concurrency = 0 is not a whole number of at least 1/],
+    [2.5, /concurrency = 2\.5 is not a whole number of at least 1/],
+  ])('concurrency %p is rejected with the contract rule the worker applies', (concurrency, message) => {
+    expect(failure({ triggers: [ScaledJobTrigger.rabbitmq({ value: 5 })], concurrency }).message).toMatch(
+      message,
+    );
+  });
+
+  test('the LLM capacity guard counts a Job as `concurrency` tasks', () => {
+    const { construct, scaledJob } = synthScaled({
+      triggers: [ScaledJobTrigger.rabbitmq({ value: 5 })],
+      llmCapacity: llm,
+    });
+    // 160000 tpm budget / (5 tasks × 10000 tpm) = 3.2 → 3 Jobs, 15 agents at once.
+    expect(construct.maxReplicaCount).toBe(3);
+    expect(scaledJob.spec.maxReplicaCount).toBe(3);
+    expect(scaledJob.metadata.annotations).toEqual({
+      'agent-fleet.dev/llm-gateway-requests-per-minute': '500',
+      'agent-fleet.dev/llm-gateway-tokens-per-minute': '200000',
+      'agent-fleet.dev/llm-requests-per-task': '10',
+      'agent-fleet.dev/llm-tokens-per-task': '20000',
+      'agent-fleet.dev/llm-task-duration-seconds': '120',
+      'agent-fleet.dev/llm-max-utilization': '0.8',
+    });
+  });
+
+  describe('pendingPodConditions', () => {
+    test.each(['PodScheduled', 'Initialized', 'PodReadyToStartContainers'])(
+      '%s stalls: rejected naming pendingPodConditions and backoffLimit',
+      (condition) => {
+        const error = failure({ pendingPodConditions: ['Ready', condition], backoffLimit: 2 });
+        expect(error.prop).toBe('pendingPodConditions');
+        expect(error.message).toMatch(new RegExp(`lists "${condition}", which turns true before the agent`));
+        expect(error.message).toMatch(
+          /with backoffLimit 2 .* KEDA sums the true conditions over all of them/,
+        );
+        expect(error.message).toMatch(/kedacore\/keda#5264.*Fix: use \["Ready"\] \(the default\)/);
+      },
+    );
+
+    test.each(['DisruptionTarget', 'Readyy'])(
+      '%s is never true while an agent works: rejected',
+      (condition) => {
+        expect(failure({ pendingPodConditions: [condition] }).message).toMatch(
+          /which no agent pod reports as true while it works: every Job would count as pending/,
+        );
+      },
+    );
+
+    test('an empty list reads as unset in KEDA: rejected', () => {
+      expect(failure({ pendingPodConditions: [] }).message).toMatch(/is empty, which KEDA reads as unset/);
+    });
+
+    test('with a strategy that ignores pending Jobs: rejected naming scalingStrategy', () => {
+      const error = failure({ pendingPodConditions: ['Ready'], scalingStrategy: ScalingStrategy.default() });
+      expect(error.message).toMatch(
+        /has no effect with scalingStrategy 'default'.*Fix: remove pendingPodConditions/,
+      );
+    });
+  });
+
+  describe('token budget gate', () => {
+    const gate = { prometheusUrl: 'http://prometheus-operated.monitoring.svc:9090' };
+
+    function gated(props: Partial<AgentScaledJobProps> = {}) {
+      const chart = new Chart(Testing.app(), 'fleet', { namespace: 'agents' });
+      return synthScaled({ llmCapacity: { ...llm, tokenBudgetGate: gate }, ...props }, chart);
+    }
+
+    test('renders a prometheus trigger placed last, with min, and the budget in the annotations', () => {
+      const { scaledJob } = gated({ triggers: [ScaledJobTrigger.rabbitmq({ value: 5 })] });
+      const triggers = scaledJob.spec.triggers;
+      expect(triggers.map((t: Manifest) => t.type)).toEqual(['rabbitmq', 'prometheus']);
+      expect(triggers[1]).toEqual({
+        type: 'prometheus',
+        name: 'llm-token-budget',
+        metadata: {
+          serverAddress: 'http://prometheus-operated.monitoring.svc:9090',
+          query:
+            '(((sum(rate(agent_llm_tokens_total{namespace="agents",agent_fleet_dev_workload="' +
+            `${scaledJob.metadata.name}"}[2m])) * 60) or vector(0)) >= bool 160000) - 1`,
+          threshold: '1',
+          activationThreshold: '-0.5',
+          ignoreNullValues: 'false',
+        },
+      });
+      expect(scaledJob.spec.scalingStrategy).toMatchObject({ multipleScalersCalculation: 'min' });
+      expect(scaledJob.metadata.annotations).toMatchObject({
+        'agent-fleet.dev/llm-token-budget-per-minute': '160000',
+        'agent-fleet.dev/llm-token-budget-window-seconds': '120',
+      });
+    });
+
+    test("a gateway's own series and KEDA authentication", () => {
+      const { scaledJob, triggerAuths } = gated({
+        llmCapacity: {
+          ...llm,
+          tokenBudgetGate: {
+            ...gate,
+            tokensPerMinuteQuery: 'sum(rate(litellm_total_tokens{team="research"}[5m])) * 60',
+            auth: TriggerAuth.secrets({ bearerToken: secretKey('prometheus-reader', 'token') }),
+          },
+        },
+      });
+      const trigger = scaledJob.spec.triggers[1];
+      expect(trigger.metadata.query).toBe(
+        '(((sum(rate(litellm_total_tokens{team="research"}[5m])) * 60) or vector(0)) >= bool 160000) - 1',
+      );
+      expect(triggerAuths.map((a) => a.metadata.name)).toContain(trigger.authenticationRef.name);
+    });
+
+    test('another multipleScalersCalculation is rejected, naming both props', () => {
+      const error = failure({
+        multipleScalersCalculation: MultipleScalersCalculation.MAX,
+        llmCapacity: { ...llm, tokenBudgetGate: gate },
+      });
+      expect(error.prop).toBe('multipleScalersCalculation');
+      expect(error.message).toMatch(/is not 'min' while llmCapacity\.tokenBudgetGate is set/);
+    });
+
+    test('needs a namespace for the default query', () => {
+      expect(failure({ llmCapacity: { ...llm, tokenBudgetGate: gate } }).message).toMatch(
+        /llmCapacity\.tokenBudgetGate\.namespace = undefined is not set and the chart has no namespace/,
+      );
+    });
+
+    test('a credential in the Prometheus URL is rejected and never printed', () => {
+      const error = failure({
+        llmCapacity: {
+          ...llm,
+          tokenBudgetGate: { prometheusUrl: 'https://reader:s3cr3t-pw@prom.example.com' },
+        },
+      });
+      expect(error.message).toMatch(/prometheusUrl .* carries a credential in plain text/);
+      expect(error.message).not.toContain('s3cr3t-pw');
     });
   });
 });

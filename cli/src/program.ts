@@ -61,7 +61,11 @@ export function buildProgram(io: CommandIo, setResult: (code: number) => void): 
     .option('--custom-percentage <fraction>', 'customScalingRunningJobPercentage (custom strategy)')
     .option('--protocol <protocol>', 'RabbitMQ trigger protocol: amqp (ready only) or http')
     .option('--exclude-unacknowledged', 'http only: count ready messages only')
-    .option('--max-tasks <n>', `tasks per Job before it exits (${Env.AGENT_MAX_TASKS}; 0 = no limit)`)
+    .option('--max-tasks <n>', `messages a Job takes before it exits (${Env.AGENT_MAX_TASKS}; 0 = no limit)`)
+    .option(
+      '--concurrency <n>',
+      `tasks a Job runs at once (${Env.AGENT_CONCURRENCY}; default: the manifest's, else the trigger value)`,
+    )
     .option('--idle-exit <duration>', `idle time before a Job exits (${Env.AGENT_IDLE_EXIT_SECONDS})`)
     .option('--burst <n>', 'arrivals: N tasks at time 0')
     .option('--rate <n>', 'arrivals: N tasks per minute (with --for)')
@@ -86,6 +90,11 @@ export function buildProgram(io: CommandIo, setResult: (code: number) => void): 
     .option('--llm-rpm <n>', 'gateway limit: requests per minute')
     .option('--llm-tpm <n>', 'gateway limit: tokens per minute')
     .option('--llm-utilization <fraction>', 'share of the gateway limits the fleet may use (default 0.8)')
+    .option(
+      '--token-budget <tpm>',
+      'model the token-budget gate trigger: no new Jobs while the fleet uses this many tokens/min',
+    )
+    .option('--token-window <duration>', "the gate query's rate() window (default 2m)")
     .option('--svg <file>', 'write the chart (queue depth vs Jobs over time) as SVG')
     .option('--html <file>', 'write an HTML page embedding the chart, summary and table')
     .option('--json', 'print the polls and summary as JSON instead of the table')

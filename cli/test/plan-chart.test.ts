@@ -1,6 +1,13 @@
-import { RabbitMqProtocol, ScalingStrategy } from '@agent-fleet/cdk8s';
+import { MultipleScalersCalculation, RabbitMqProtocol, ScalingStrategy } from '@agent-fleet/cdk8s';
 import * as fc from 'fast-check';
-import { estimateTextWidth, LEGEND, layoutLegend, renderHtml, renderSvg } from '../src/plan/chart';
+import {
+  closedSpans,
+  estimateTextWidth,
+  LEGEND,
+  layoutLegend,
+  renderHtml,
+  renderSvg,
+} from '../src/plan/chart';
 import { type PlanInput, simulatePlan } from '../src/plan/simulate';
 import { allElements, parseXml, type XmlElement } from './support/xml';
 
@@ -21,6 +28,32 @@ function input(count: number, max: number, strategy = ScalingStrategy.accurate()
     taskDuration: { kind: 'fixed', seconds: 20 },
     seed: 1,
     horizonSeconds: 600,
+  };
+}
+
+/**
+ * Tasks arriving 30/min for 20 min, 5 per Job at once, 20000 tokens each, under a token budget of
+ * 300000 tokens/min: the gate closes and opens several times.
+ */
+function gated(budgetPerMinute = 300_000): PlanInput {
+  return {
+    scaledJob: {
+      value: 5,
+      pollingInterval: 30,
+      scalingStrategy: ScalingStrategy.accurate(),
+      multipleScalersCalculation: MultipleScalersCalculation.MIN,
+      protocol: RabbitMqProtocol.AMQP,
+    },
+    maxTasks: 5,
+    concurrency: 5,
+    idleExitSeconds: 30,
+    startupSeconds: 20,
+    pendingPodConditions: ['Ready'],
+    arrivals: { kind: 'rate', perMinute: 30, durationSeconds: 1200 },
+    taskDuration: { kind: 'uniform', min: 60, max: 180 },
+    seed: 1,
+    horizonSeconds: 3600,
+    tokenBudget: { budgetPerMinute, windowSeconds: 120, tokensPerTask: 20_000 },
   };
 }
 
@@ -64,14 +97,33 @@ function render(count: number, max: number, showMax = true) {
   return { result, svg, root, elements: allElements(root) };
 }
 
+/** The legend's entries, in order, with a maxReplicaCount and no token-budget gate. */
+const LEGEND_SERIES = [
+  'queue-depth',
+  'ready',
+  'running-jobs',
+  'all-jobs',
+  'max-replica-count',
+  'poll-created',
+];
+
 describe('plan chart legend', () => {
   test('(a) no two legend entries overlap, and every label fits its box and the canvas', () => {
-    for (const [count, max] of [
-      [10, 3],
-      [200, 50],
-      [40, 1_000_000_000],
-    ] as const) {
-      const { root } = render(count, max);
+    const gatedResult = simulatePlan(gated());
+    const roots = [
+      ...(
+        [
+          [10, 3],
+          [200, 50],
+          [40, 1_000_000_000],
+        ] as const
+      ).map(([count, max]) => render(count, max).root),
+      // With the token-budget gate's entry too.
+      ...[4, 100, 1_000_000_000].map((maxReplicaCount) =>
+        parseXml(renderSvg(gatedResult, { title: 'agent-fleet plan: gated', maxReplicaCount })),
+      ),
+    ];
+    for (const root of roots) {
       const entries = legendOf(root);
       const canvas = { width: num(root, 'width'), height: num(root, 'height') };
       entries.forEach((a, i) => {
@@ -88,6 +140,11 @@ describe('plan chart legend', () => {
         }
       });
     }
+  });
+
+  test('(b) with the token-budget gate the legend keeps every entry and adds the gate last', () => {
+    const root = parseXml(renderSvg(simulatePlan(gated()), { title: 't', maxReplicaCount: 100 }));
+    expect(legendOf(root).map((e) => e.series)).toEqual([...LEGEND_SERIES, 'token-gate-closed']);
   });
 
   test('(a) property: the legend layout never overlaps whatever the labels', () => {
@@ -147,14 +204,7 @@ describe('plan chart legend', () => {
     const { result, root, elements } = render(10, 3);
     const entries = legendOf(root);
     const series = entries.map((e) => e.series);
-    expect(series).toEqual([
-      'queue-depth',
-      'ready',
-      'running-jobs',
-      'all-jobs',
-      'max-replica-count',
-      'poll-created',
-    ]);
+    expect(series).toEqual(LEGEND_SERIES);
     for (const e of entries) {
       expect(e.label.trim()).not.toBe('');
     }
@@ -194,6 +244,56 @@ describe('plan chart legend', () => {
     const none = render(10, 3, false);
     expect(legendOf(none.root).map((e) => e.series)).not.toContain('max-replica-count');
     expect(none.elements.find((e) => e.attributes.id === 'max-replica-count')).toBeUndefined();
+  });
+});
+
+describe('plan chart: the token-budget gate', () => {
+  test('a band for every span the gate was closed, behind the lines, in the legend colour', () => {
+    const result = simulatePlan(gated());
+    const spans = closedSpans(result);
+    // Spans run from a poll that found the gate closed to the next poll, adjoining ones merged.
+    expect(spans[0]).toEqual([150, 270]);
+    expect(spans.length).toBe(6);
+    for (const [from, to] of spans) {
+      const inside = result.polls.filter((p) => p.time >= from && p.time < to);
+      expect(inside.every((p) => p.gateClosed && p.created === 0)).toBe(true);
+    }
+    const svg = renderSvg(result, { title: 't', maxReplicaCount: 100 });
+    const root = parseXml(svg);
+    const elements = allElements(root);
+    const band = elements.find((e) => e.attributes.id === 'token-gate-closed')!;
+    expect(band.children).toHaveLength(spans.length);
+    const plot = elements.find((e) => e.name === 'rect' && e.attributes.stroke === '#333333')!;
+    // The x axis runs from 0 to its last tick.
+    const xMax = Number(elements.find((e) => e.attributes.id === 'x-axis')!.children.at(-1)!.text);
+    const px = (time: number) => num(plot, 'x') + (time / xMax) * num(plot, 'width');
+    band.children.forEach((rect, i) => {
+      expect(num(rect, 'x')).toBeCloseTo(px(spans[i]![0]), 0);
+      expect(num(rect, 'x') + num(rect, 'width')).toBeCloseTo(px(spans[i]![1]), 0);
+      expect(num(rect, 'y')).toBe(num(plot, 'y'));
+      expect(num(rect, 'height')).toBe(num(plot, 'height'));
+    });
+    // Drawn before (under) every series.
+    const order = elements.map((e) => e.attributes.id);
+    expect(order.indexOf('token-gate-closed')).toBeLessThan(order.indexOf('queue-depth'));
+    const entry = legendOf(root).find((e) => e.series === 'token-gate-closed')!;
+    expect(entry.label).toBe('token-budget gate closed (300000 tokens/min)');
+    expect(entry.swatch.attributes.fill).toBe(band.attributes.fill);
+    expect(entry.swatch.attributes['fill-opacity']).toBe(band.attributes['fill-opacity']);
+    expect(elements.find((e) => e.name === 'desc')!.text).toMatch(
+      /Shaded: the token-budget gate closed \(977 s\)/,
+    );
+  });
+
+  test('a gate that never closed: a legend entry saying so, no band; no gate: neither', () => {
+    const open = parseXml(renderSvg(simulatePlan(gated(1e12)), { title: 't' }));
+    expect(legendOf(open).find((e) => e.series === 'token-gate-closed')!.label).toBe(
+      'token-budget gate closed (1000000000000 tokens/min, never)',
+    );
+    expect(allElements(open).find((e) => e.attributes.id === 'token-gate-closed')!.children).toHaveLength(0);
+    const none = parseXml(renderSvg(simulatePlan(input(10, 3)), { title: 't' }));
+    expect(legendOf(none).map((e) => e.series)).not.toContain('token-gate-closed');
+    expect(allElements(none).find((e) => e.attributes.id === 'token-gate-closed')).toBeUndefined();
   });
 });
 

@@ -9,6 +9,8 @@ import { cli } from './support/io';
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'agent-fleet-plan-pending-'));
 /** `npm run synth`'s output, synthesized afresh from the compiled example app (built before jest). */
 const MANIFEST = path.join(tmp, 'agent-fleet.k8s.yaml');
+/** A hand-written ScaledJob in the construct's shape (value 5, pendingPodConditions [Ready], the gate). */
+const FIXTURE = path.join(__dirname, 'fixtures', 'gated-scaledjob.k8s.yaml');
 
 beforeAll(() => {
   execFileSync(process.execPath, [path.join(__dirname, '..', '..', 'dist', 'examples', 'main.js')], {
@@ -167,14 +169,24 @@ describe('--from and the defaults', () => {
     for (const extra of [[], ['--json']]) {
       const before = await cli([...base, ...extra]);
       const zero = await cli([...base, '--pod-pending', '0', ...extra]);
-      const zeroS = await cli([...base, '--pod-pending', '0s', '--pending-pod-conditions', '', ...extra]);
+      const zeroS = await cli([...base, '--pod-pending', '0s', ...extra]);
       expect(before.code).toBe(0);
       expect(zero.stdout).toBe(before.stdout);
       expect(zeroS.stdout).toBe(before.stdout);
     }
     const json = JSON.parse((await cli([...base, '--json'])).stdout) as { input: object };
     expect(json.input).not.toHaveProperty('podPending');
-    expect(json.input).not.toHaveProperty('pendingPodConditions');
+  });
+
+  test("the construct's pendingPodConditions [Ready] counts as KEDA's rule without a list does", async () => {
+    // Ready holds once the agent holds its messages, which is when the model's pod runs.
+    const base = ['plan', '--from', MANIFEST, '--burst', '50', '--task-duration', 'uniform:30-90', '--json'];
+    const ready = JSON.parse((await cli(base)).stdout) as { input: object; polls: unknown; summary: unknown };
+    const cleared = JSON.parse((await cli([...base, '--pending-pod-conditions', ''])).stdout) as typeof ready;
+    expect(ready.input).toHaveProperty('pendingPodConditions', ['Ready']);
+    expect(cleared.input).not.toHaveProperty('pendingPodConditions');
+    expect(cleared.polls).toEqual(ready.polls);
+    expect(cleared.summary).toEqual(ready.summary);
   });
 
   test('pod-pending draws do not change the task durations', () => {
@@ -188,19 +200,18 @@ describe('--from and the defaults', () => {
 
   test('pendingPodConditions is read from the manifest; the flag overrides it', async () => {
     const withConditions = path.join(tmp, 'with-conditions.k8s.yaml');
+    const fixture = readFileSync(FIXTURE, 'utf8');
+    expect(fixture).toMatch(/pendingPodConditions:\n\s*- Ready\n/);
     writeFileSync(
       withConditions,
-      readFileSync(MANIFEST, 'utf8').replace(
-        /(\n\s*)scalingStrategy:\n(\s*)strategy: accurate\n/,
-        '$1scalingStrategy:\n$2strategy: accurate\n$2pendingPodConditions:\n$2  - PodScheduled\n',
-      ),
+      fixture.replace(/(pendingPodConditions:\n\s*)- Ready\n/, '$1- PodScheduled\n'),
     );
     const { input } = planInputFromFlags({ from: withConditions, burst: '10' });
     expect(input.pendingPodConditions).toEqual(['PodScheduled']);
     const cleared = planInputFromFlags({ from: withConditions, burst: '10', pendingPodConditions: '' });
     expect(cleared.input.pendingPodConditions).toBeUndefined();
     const what = planInputFromFlags({
-      from: MANIFEST,
+      from: FIXTURE,
       burst: '10',
       pendingPodConditions: 'Ready, PodScheduled',
     });

@@ -3,9 +3,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { RabbitMqProtocol, ScalingStrategy } from '@agent-fleet/cdk8s';
-import { pollTable } from '../src/plan/command';
+import { planInputFromFlags, pollTable } from '../src/plan/command';
 import { drawSeconds, mulberry32, parseDistribution } from '../src/plan/random';
-import { arrivalTimes, type PlanInput, simulatePlan } from '../src/plan/simulate';
+import { arrivalTimes, type PlanInput, type PollRow, simulatePlan } from '../src/plan/simulate';
 import { cli } from './support/io';
 import { allElements, parseXml } from './support/xml';
 
@@ -21,8 +21,10 @@ beforeAll(() => {
 
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-/** Flags of a small scenario whose polls are computed by hand below. */
+/** Flags of a small scenario whose polls are computed by hand below (one task at a time per Job). */
 const SMALL = [
+  '--concurrency',
+  '1',
   '--burst',
   '10',
   '--value',
@@ -71,6 +73,29 @@ function stallScenario(strategy: string, protocol = 'amqp'): string[] {
     '--horizon',
     '2h',
   ];
+}
+
+/** One poll as the table shows it: time, ready, unacked, metric, running, pending, created. */
+const row = (p: PollRow) => [p.time, p.ready, p.unacked, p.metric, p.running, p.pending, p.created];
+
+/** Accurate over amqp with trigger value `value`, start-up 5 s, idle exit 30 s, seed 1, plus `rest`. */
+function accurateInput(
+  value: number,
+  pollingInterval: number,
+  rest: Pick<PlanInput, 'maxTasks' | 'arrivals' | 'taskDuration' | 'horizonSeconds'> & Partial<PlanInput>,
+): PlanInput {
+  return {
+    scaledJob: {
+      value,
+      pollingInterval,
+      scalingStrategy: ScalingStrategy.accurate(),
+      protocol: RabbitMqProtocol.AMQP,
+    },
+    idleExitSeconds: 30,
+    startupSeconds: 5,
+    seed: 1,
+    ...rest,
+  };
 }
 
 async function planJson(args: string[]) {
@@ -181,6 +206,80 @@ describe('plan arithmetic against hand-computed polls', () => {
     ]);
   });
 
+  test('a Job holds up to concurrency messages at once and counts the messages it took', () => {
+    // burst 5, value 2, 2 tasks per Job, 2 at once, polls every 10 s, start-up 5 s, tasks 20 s. By hand:
+    //  t=0  ready 5: ceil(5/2) = 3 Jobs (start at 5).
+    //  t=5  Job 1 takes 2, Job 2 takes 2 (both reached 2: they take no more), Job 3 takes the last one.
+    //  t=25 every task completes; Jobs 1 and 2 exit (2 taken, none in flight): drained at 25.
+    //       Job 3 took 1 of 2 and holds none: idle from 25, it exits at 55 (idle exit 30 s).
+    const base = accurateInput(2, 10, {
+      maxTasks: 2,
+      concurrency: 2,
+      arrivals: { kind: 'burst', count: 5 },
+      taskDuration: { kind: 'fixed', seconds: 20 },
+      horizonSeconds: 300,
+    });
+    const result = simulatePlan({ ...base, scaledJob: { ...base.scaledJob, maxReplicaCount: 10 } });
+    expect(result.polls.map(row)).toEqual([
+      [0, 5, 0, 5, 0, 0, 3],
+      [10, 0, 5, 0, 3, 0, 0],
+      [20, 0, 5, 0, 3, 0, 0],
+      [30, 0, 0, 0, 1, 0, 0],
+      [40, 0, 0, 0, 1, 0, 0],
+      [50, 0, 0, 0, 1, 0, 0],
+    ]);
+    expect(result).toMatchObject({
+      drainedAt: 25,
+      endTime: 55,
+      jobsCreated: 3,
+      peakBusyTasks: 5,
+      peakBusyJobs: 3,
+    });
+  });
+
+  test('a message arriving while a started Job has room goes to it before the poll reads the queue', () => {
+    // rate 6/min for 1 min (arrivals at 0, 10, ..., 50), value 4, 4 tasks per Job, 4 at once, polls
+    // every 30 s, start-up 5 s, tasks 100 s. By hand:
+    //  t=0  ready 1: 1 Job (starts at 5, takes task 0). t=10, 20: it takes tasks 1 and 2 on arrival.
+    //  t=30 task 3 arrives and goes to Job 1 at once (its 4th: it takes no more): the poll reads 0 ready.
+    //  t=40, 50: tasks 4 and 5 wait. t=60: 2 ready -> ceil(2/4) = 1 Job (starts at 65, takes both).
+    //  Job 1's tasks end at 105, 110, 120, 130: it exits at 130. Job 2's end at 165 (drained); it took 2
+    //  of 4, so it waits idle and exits at 195.
+    const result = simulatePlan(
+      accurateInput(4, 30, {
+        maxTasks: 4,
+        concurrency: 4,
+        arrivals: { kind: 'rate', perMinute: 6, durationSeconds: 60 },
+        taskDuration: { kind: 'fixed', seconds: 100 },
+        horizonSeconds: 600,
+      }),
+    );
+    expect(result.polls.map(row)).toEqual([
+      [0, 1, 0, 1, 0, 0, 1],
+      [30, 0, 4, 0, 1, 0, 0],
+      [60, 2, 4, 2, 1, 0, 1],
+      [90, 0, 6, 0, 2, 0, 0],
+      [120, 0, 4, 0, 2, 0, 0],
+      [150, 0, 2, 0, 1, 0, 0],
+      [180, 0, 0, 0, 1, 0, 0],
+    ]);
+    expect(result).toMatchObject({ drainedAt: 165, endTime: 195, jobsCreated: 2, maxWaitSeconds: 25 });
+  });
+
+  test('idle exit 0 never ends a Job (the worker reads 0 as "never")', () => {
+    const result = simulatePlan(
+      accurateInput(1, 30, {
+        maxTasks: 0,
+        idleExitSeconds: 0,
+        arrivals: { kind: 'burst', count: 1 },
+        taskDuration: { kind: 'fixed', seconds: 10 },
+        horizonSeconds: 120,
+      }),
+    );
+    expect(result).toMatchObject({ drainedAt: 15, endTime: 120, jobsCreated: 1 });
+    expect(result.samples.at(-1)).toMatchObject({ runningPods: 1 });
+  });
+
   test('rate arrivals are evenly spaced', () => {
     expect(arrivalTimes({ kind: 'rate', perMinute: 4, durationSeconds: 60 })).toEqual([0, 15, 30, 45]);
     expect(arrivalTimes({ kind: 'rate', perMinute: 7, durationSeconds: 30 })).toEqual([0, 8, 17]);
@@ -237,7 +336,7 @@ describe('plan input', () => {
     expect(text.stdout).toMatch(
       /ScaledJob agent-workers: value 5, maxReplicaCount 500, minReplicaCount 0, pollingInterval 15 s, strategy accurate, protocol amqp/,
     );
-    expect(text.stdout).toMatch(/5 task\(s\) per Job, idle exit 30 s/);
+    expect(text.stdout).toMatch(/5 task\(s\) per Job, 5 at once, idle exit 30 s/);
   });
 
   test('the summary sets Jobs created against the ideal ceil(tasks / tasks per Job)', async () => {
@@ -252,17 +351,38 @@ describe('plan input', () => {
       '--startup',
       '20s',
     ];
-    // Today's example over amqp: each Job takes its tasks one at a time, so the ready count falls by
-    // one per started Job and accurate keeps creating Jobs (DESIGN fact 14).
-    const accurate = await cli(args);
-    expect(accurate.stdout).toMatch(
-      /Jobs created: 138 for 200 task\(s\) \(0\.69 per task\); ideal at 5 task\(s\) per Job: 40 \(3\.45× the ideal\)/,
-    );
-    // Counting in-flight messages (http) with the default strategy creates the ideal number.
-    const http = await cli([...args, '--strategy', 'default', '--protocol', 'http']);
-    expect(http.stdout).toMatch(
+    // The example: each Job takes its 5 messages the moment it joins (AGENT_CONCURRENCY 5), so the ready
+    // count KEDA reads over amqp falls by 5 per Job and no poll counts them again.
+    const example = await cli(args);
+    expect(example.stdout).toMatch(
       /Jobs created: 40 for 200 task\(s\) \(0\.20 per task\); ideal at 5 task\(s\) per Job: 40 \(1\.00× the ideal\)/,
     );
+    expect(example.stdout).not.toMatch(/warning/);
+    // One task at a time (the worker's default before AGENT_CONCURRENCY): the ready count falls by one
+    // per started Job, and accurate keeps creating Jobs for messages the running ones will take.
+    const oneAtATime = await cli([...args, '--concurrency', '1']);
+    expect(oneAtATime.stdout).toMatch(
+      /Jobs created: 138 for 200 task\(s\) \(0\.69 per task\); ideal at 5 task\(s\) per Job: 40 \(3\.45× the ideal\)/,
+    );
+    expect(oneAtATime.stdout).toMatch(
+      /warning: AGENT_CONCURRENCY 1 is below the trigger value 5: KEDA creates one Job per 5 ready messages .*Jobs multiply/,
+    );
+    // Counting in-flight messages (http) with the default strategy creates the ideal number either way.
+    for (const concurrency of ['1', '5']) {
+      const http = await cli([
+        ...args,
+        '--strategy',
+        'default',
+        '--protocol',
+        'http',
+        '--concurrency',
+        concurrency,
+      ]);
+      expect(http.stdout).toMatch(
+        /Jobs created: 40 for 200 task\(s\) \(0\.20 per task\); ideal at 5 task\(s\) per Job: 40 \(1\.00× the ideal\)/,
+      );
+      expect(http.stdout).not.toMatch(/AGENT_CONCURRENCY/);
+    }
   });
 
   test('--name picks one of several ScaledJobs; several without --name is an error', async () => {
@@ -380,8 +500,8 @@ describe('plan input', () => {
   });
 
   test('LLM load at peak against the budget, with the capacity guard', async () => {
-    // Peak 3 busy Jobs (the hand-computed scenario); 10 requests / 20000 tokens per 20 s task:
-    // per Job 30 req/min and 60000 tok/min -> 90 req/min and 180000 tok/min at peak.
+    // Peak 3 tasks at once (the hand-computed scenario); 10 requests / 20000 tokens per 20 s task:
+    // per task 30 req/min and 60000 tok/min -> 90 req/min and 180000 tok/min at peak.
     const run = await cli([
       'plan',
       ...SMALL,
@@ -395,10 +515,12 @@ describe('plan input', () => {
       '200000',
     ]);
     expect(run.code).toBe(0);
-    expect(run.stdout).toMatch(/LLM load at peak \(3 busy Jobs\): 90 requests\/min, 180000 tokens\/min/);
+    expect(run.stdout).toMatch(
+      /LLM load at peak \(3 tasks running at once\): 90 requests\/min, 180000 tokens\/min/,
+    );
     // Budget 80%: 80 req/min, 160000 tok/min -> over; safe maxReplicaCount = floor(80 / 30) = 2.
     expect(run.stdout).toMatch(
-      /80 requests\/min, 160000 tokens\/min -> OVER BUDGET at peak; safe maxReplicaCount 2 \(bound by both\)/,
+      /80 requests\/min, 160000 tokens\/min -> OVER BUDGET at peak; safe maxReplicaCount 2 \(bound by both, 1 task\(s\) per Job at once\)/,
     );
     expect(run.stdout).toMatch(/warning: maxReplicaCount 3 allows more busy Jobs than the LLM budget \(2\)/);
     const fits = await cli([
@@ -494,6 +616,34 @@ describe('plan flags', () => {
       /cannot read --from \/nonexistent\/file.yaml: ENOENT/,
     ],
     [['--burst', '5', '--horizon', '30d'], /--horizon must be a duration/],
+    [['--burst', '5', '--concurrency', '0'], /--concurrency must be a whole number >= 1, got "0"/],
+    [
+      ['--burst', '5', '--max-tasks', '2', '--concurrency', '3'],
+      /concurrency 3 exceeds AGENT_MAX_TASKS \(2\): .*Fix: lower AGENT_CONCURRENCY to at most 2, or raise AGENT_MAX_TASKS/,
+    ],
+    [['--burst', '5', '--token-budget', '1000'], /token-budget gate needs the tokens one task consumes/],
+    [
+      ['--burst', '5', '--token-budget', '0', '--llm-tokens-per-task', '1'],
+      /--token-budget must be a number > 0/,
+    ],
+    [['--burst', '5', '--llm-tokens-per-task', '10'], /--llm-requests-per-task and --llm-tokens-per-task/],
+    [
+      ['--burst', '5', '--token-budget', '1000', '--llm-tokens-per-task', '1', '--token-window', '200ms'],
+      /the gate's rate window must be at least 1 second/,
+    ],
+    [
+      [
+        '--burst',
+        '5',
+        '--llm-requests-per-task',
+        '1',
+        '--llm-tokens-per-task',
+        '1',
+        '--llm-utilization',
+        '2',
+      ],
+      /--llm-utilization is a fraction in \(0, 1\], got 2/,
+    ],
   ])('plan %j fails with a usage error', async (args, message) => {
     const run = await cli(['plan', ...args]);
     expect(run.code).toBe(2);
@@ -513,6 +663,102 @@ describe('plan flags', () => {
     const help = await cli(['plan', '--help']);
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/--task-duration <dist>/);
+  });
+
+  test('--concurrency defaults: the trigger value with flags only, the worker default for a manifest without it', () => {
+    const flagsOnly = planInputFromFlags({ burst: '5', value: '4' });
+    expect(flagsOnly.input).toMatchObject({ maxTasks: 4, concurrency: 4 });
+    expect(flagsOnly.notes).toContain(
+      '--concurrency not given: each Job runs up to 4 task(s) at once (the trigger value, as AgentScaledJob sets AGENT_CONCURRENCY).',
+    );
+    const capped = planInputFromFlags({ burst: '5', value: '4', maxTasks: '2' });
+    expect(capped.input.concurrency).toBe(2);
+    expect(capped.notes.join('\n')).toMatch(
+      /up to 2 task\(s\) at once \(the trigger value, at most --max-tasks/,
+    );
+    const file = path.join(tmp, 'no-concurrency.k8s.yaml');
+    writeFileSync(
+      file,
+      [
+        'apiVersion: keda.sh/v1alpha1',
+        'kind: ScaledJob',
+        'metadata: { name: plain }',
+        'spec:',
+        '  triggers:',
+        '    - { type: rabbitmq, metadata: { mode: QueueLength, protocol: amqp, queueName: q, value: "3" } }',
+      ].join('\n'),
+    );
+    const manifest = planInputFromFlags({ from: file, burst: '5' });
+    expect(manifest.input.concurrency).toBe(1);
+    expect(manifest.notes).toContain(
+      "the manifest sets no AGENT_CONCURRENCY: each Job runs 1 task(s) at a time (the worker's default).",
+    );
+  });
+
+  test.each([
+    [
+      'multipleScalersCalculation other than min',
+      (y: string) => y.replace('multipleScalersCalculation: min', 'multipleScalersCalculation: max'),
+      /the token-budget gate \(trigger llm-token-budget\) needs scalingStrategy\.multipleScalersCalculation min, got max/,
+    ],
+    [
+      'no multipleScalersCalculation',
+      (y: string) => y.replace(/\n {4}multipleScalersCalculation: min/, ''),
+      /needs scalingStrategy\.multipleScalersCalculation min, got unset \(max\)/,
+    ],
+    [
+      'the gate before the queue trigger',
+      (y: string) => {
+        const [head, triggers] = y.split('  triggers:\n');
+        const [queue, gate] = triggers!.split(/(?= {4}- metadata:\n {8}activationThreshold)/);
+        return `${head}  triggers:\n${gate}${queue}`;
+      },
+      /trigger llm-token-budget must be the last trigger/,
+    ],
+    [
+      'another activation threshold',
+      (y: string) => y.replace('activationThreshold: "-0.5"', 'activationThreshold: "0"'),
+      /trigger llm-token-budget is not the gate plan models: .*activationThreshold -0\.5.*got type "prometheus", activationThreshold "0"/,
+    ],
+    [
+      'no budget annotation',
+      (y: string) => y.replace(/\n {4}agent-fleet\.dev\/llm-token-budget-per-minute: "300000"/, ''),
+      /gated-workers has the token-budget gate .* but no annotation agent-fleet\.dev\/llm-token-budget-per-minute > 0; pass --token-budget/,
+    ],
+  ])('a gate trigger with %s is a usage error', async (_, edit, message) => {
+    const file = path.join(tmp, 'gate-edit.k8s.yaml');
+    const fixture = readFileSync(path.join(__dirname, 'fixtures', 'gated-scaledjob.k8s.yaml'), 'utf8');
+    const edited = edit(fixture);
+    expect(edited).not.toBe(fixture);
+    writeFileSync(file, edited);
+    const run = await cli(['plan', '--from', file, '--burst', '10']);
+    expect(run.stderr).toMatch(message);
+    expect(run.code).toBe(2);
+  });
+
+  test('--token-budget on a manifest without the gate models it, with a note; an explicit max is refused', async () => {
+    const { input, notes } = planInputFromFlags({
+      from: MANIFEST,
+      burst: '10',
+      tokenBudget: '1000',
+      llmTokensPerTask: '100',
+    });
+    expect(input.scaledJob.multipleScalersCalculation).toBe('min');
+    expect(input.tokenBudget).toEqual({ budgetPerMinute: 1000, windowSeconds: 120, tokensPerTask: 100 });
+    expect(notes.join('\n')).toMatch(/modelling the token-budget gate .* which the manifest does not have/);
+    const file = path.join(tmp, 'max.k8s.yaml');
+    writeFileSync(
+      file,
+      readFileSync(MANIFEST, 'utf8').replace(
+        /(\n(\s*)strategy: accurate\n)/,
+        '$1$2multipleScalersCalculation: max\n',
+      ),
+    );
+    expect(() =>
+      planInputFromFlags({ from: file, burst: '10', tokenBudget: '1000', llmTokensPerTask: '100' }),
+    ).toThrow(
+      /--token-budget models the gate trigger llm-token-budget, which needs scalingStrategy\.multipleScalersCalculation min; the manifest sets max/,
+    );
   });
 
   test('an invalid manifest names the file', async () => {

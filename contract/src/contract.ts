@@ -28,6 +28,12 @@ export const Env = {
   METRICS_PORT: 'METRICS_PORT',
   /** Tasks one pod takes before exiting 0 (0 = no limit). */
   AGENT_MAX_TASKS: 'AGENT_MAX_TASKS',
+  /**
+   * Tasks one pod holds and runs at once: the consumer's prefetch. A ScaledJob over a metric that
+   * counts only ready messages sets it to the trigger's per-Job target, so that a new Job takes all
+   * the messages KEDA created it for as soon as it joins the queue (see {@link concurrencyViolation}).
+   */
+  AGENT_CONCURRENCY: 'AGENT_CONCURRENCY',
   /** Exit 0 after the queue stayed empty this many seconds. */
   AGENT_IDLE_EXIT_SECONDS: 'AGENT_IDLE_EXIT_SECONDS',
   /** Deadline from SIGTERM to exit, in seconds. Must be shorter than the pod's grace period. */
@@ -68,6 +74,7 @@ export const Defaults = {
   checkpointDir: '/checkpoints',
   metricsPort: 8080,
   maxTasks: 0,
+  concurrency: 1,
   idleExitSeconds: 30,
   maxAttempts: 5,
   retryDelaySeconds: 5,
@@ -106,7 +113,13 @@ export const Http = {
   metricsPath: '/metrics',
   /** 200 while the process is alive. */
   healthzPath: '/healthz',
-  /** 200 while the worker is connected and consuming. */
+  /**
+   * 200 from the moment the worker's consumer joined the task queue until it starts to stop
+   * (`stopping`), including while it drains its last tasks, reconnects or pauses: "this pod has
+   * taken its place on the queue". The pod's readiness probe reads it, so the pod condition `Ready`
+   * tells KEDA (`pendingPodConditions: [Ready]`) that a Job's agent holds its messages, and a Job
+   * finishing its last tasks is never counted as pending again.
+   */
   readyzPath: '/readyz',
 } as const;
 

@@ -1,4 +1,5 @@
 export { BROKER_URL_EXAMPLE, BROKER_URL_SCHEMES, brokerUrlViolation } from './broker-url';
+export { concurrencyViolation } from './concurrency';
 export {
   type DeadLetterReason,
   DeadLetterReasons,

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import {
   brokerUrlViolation,
+  concurrencyViolation,
   MAX_SHORTSTR_BYTES,
   queueNameViolation,
   resultQueueViolation,
@@ -66,5 +67,24 @@ describe('brokerUrlViolation', () => {
         },
       ),
     );
+  });
+});
+
+describe('concurrencyViolation', () => {
+  test('accepts up to maxTasks, or any count when maxTasks is 0 (no limit)', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 1000 }), fc.integer({ min: 0, max: 1000 }), (c, max) => {
+        const violation = concurrencyViolation(c, max);
+        return max === 0 || c <= max
+          ? violation === undefined
+          : /exceeds AGENT_MAX_TASKS/.test(violation?.problem ?? '');
+      }),
+    );
+  });
+
+  test.each([0, -1, 1.5, Number.NaN])('rejects %p, naming the variable in the fix', (c) => {
+    const violation = concurrencyViolation(c, 0);
+    expect(violation?.problem).toMatch(/whole number of at least 1/);
+    expect(violation?.fix).toMatch(/AGENT_CONCURRENCY/);
   });
 });

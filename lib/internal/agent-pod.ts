@@ -52,6 +52,22 @@ const DEFAULT_GRACE = Duration.seconds(60);
 const DEFAULT_RUN_AS_USER = 1000;
 const CHECKPOINT_VOLUME = 'checkpoints';
 const TMP_VOLUME = 'tmp';
+
+/**
+ * The agent's readiness: `/readyz` answers 200 from the moment the worker's consumer joined the task
+ * queue until it stops (see the contract's `Http.readyzPath`). So the pod condition `Ready` means
+ * "this agent holds its messages", which is what KEDA's `pendingPodConditions: [Ready]` asks for, and
+ * Job status counts ready agents. Probed every 2 s: a late `Ready` only keeps a Job pending a little
+ * longer, so KEDA waits rather than creating Jobs for messages an agent already holds.
+ */
+const READINESS_PROBE: k8s.Probe = {
+  httpGet: { path: Http.readyzPath, port: k8s.IntOrString.fromString(Http.portName) },
+  periodSeconds: 2,
+  timeoutSeconds: 1,
+  successThreshold: 1,
+  failureThreshold: 1,
+};
+
 /**
  * Contract variables the pod builder sets from props; `env` may not set them. The worker's other
  * contract settings (retry limits, lease length, …) are left to `env`.
@@ -66,6 +82,7 @@ const CONSTRUCT_ENV = new Set<string>([
   Env.CHECKPOINT_DIR,
   Env.METRICS_PORT,
   Env.AGENT_MAX_TASKS,
+  Env.AGENT_CONCURRENCY,
   Env.AGENT_IDLE_EXIT_SECONDS,
   Env.AGENT_SHUTDOWN_SECONDS,
 ]);
@@ -90,14 +107,22 @@ export class AgentPod {
   readonly resources: AgentResources;
   private readonly idleExitSeconds: number;
 
+  /**
+   * The task queue the pod will consume, after checking the queue connection and the name: for
+   * workloads that bind triggers to the queue before building the pod.
+   */
+  static taskQueueOf(scope: Construct, props: AgentPodProps): string {
+    props.queue.validate(scope);
+    return validateQueueName(scope, 'queueName', props.queueName ?? Defaults.taskQueueName);
+  }
+
   constructor(
     scope: Construct,
     private readonly props: AgentPodProps,
     private readonly options: AgentPodOptions,
   ) {
     validateImage(scope, props.image);
-    props.queue.validate(scope);
-    this.queueName = validateQueueName(scope, 'queueName', props.queueName ?? Defaults.taskQueueName);
+    this.queueName = AgentPod.taskQueueOf(scope, props);
     this.resultQueueName = validateQueueName(
       scope,
       'resultQueueName',
@@ -176,8 +201,9 @@ export class AgentPod {
   /**
    * The pod template, ready for a Job spec or a ScaledJob's jobTargetRef.
    * @param maxTasks `AGENT_MAX_TASKS`: tasks one pod takes before exiting 0 (0 = no limit)
+   * @param concurrency `AGENT_CONCURRENCY`: tasks one pod holds and runs at once
    */
-  template(maxTasks: number): k8s.PodTemplateSpec {
+  template(maxTasks: number, concurrency: number): k8s.PodTemplateSpec {
     const { props } = this;
     const runAs = props.runAsUser ?? DEFAULT_RUN_AS_USER;
     return {
@@ -211,8 +237,9 @@ export class AgentPod {
             name: AGENT_CONTAINER,
             image: props.image,
             imagePullPolicy: 'IfNotPresent',
-            env: this.env(maxTasks),
+            env: this.env(maxTasks, concurrency),
             ports: [{ name: Http.portName, containerPort: Defaults.metricsPort, protocol: 'TCP' }],
+            readinessProbe: READINESS_PROBE,
             resources: renderResources(this.resources),
             securityContext: {
               runAsNonRoot: true,
@@ -240,7 +267,7 @@ export class AgentPod {
     };
   }
 
-  private env(maxTasks: number): k8s.EnvVar[] {
+  private env(maxTasks: number, concurrency: number): k8s.EnvVar[] {
     const { props, options } = this;
     const env: k8s.EnvVar[] = [
       {
@@ -264,6 +291,7 @@ export class AgentPod {
       { name: Env.CHECKPOINT_DIR, value: Defaults.checkpointDir },
       { name: Env.METRICS_PORT, value: String(Defaults.metricsPort) },
       { name: Env.AGENT_MAX_TASKS, value: String(maxTasks) },
+      { name: Env.AGENT_CONCURRENCY, value: String(concurrency) },
       {
         name: Env.AGENT_IDLE_EXIT_SECONDS,
         value: String(this.idleExitSeconds),

@@ -78,6 +78,7 @@ export function generatedJson(obj: ApiObject): unknown | undefined {
 export const POD_TEMPLATE_UNION_PATHS: readonly string[] = [
   'spec.containers[].resources.limits.*',
   'spec.containers[].resources.requests.*',
+  'spec.containers[].readinessProbe.httpGet.port',
 ];
 
 /** A key, or `EACH` (every array element), or `VALUES` (every value of a map). */

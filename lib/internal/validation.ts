@@ -1,4 +1,4 @@
-import { redact } from '@agent-fleet/contract';
+import { concurrencyViolation, redact } from '@agent-fleet/contract';
 import type { Duration } from 'cdk8s';
 import type { IConstruct } from 'constructs';
 import type { Quantity } from '../quantity';
@@ -114,4 +114,25 @@ export function requireQuantity(scope: IConstruct, prop: string, quantity: Quant
     );
   }
   return amount;
+}
+
+/**
+ * Tasks one pod holds and runs at once (`AGENT_CONCURRENCY`), checked with the contract's rule, which
+ * the worker applies at startup too; `maxTasksProp` names the prop that sets `AGENT_MAX_TASKS`.
+ */
+export function requireConcurrency(
+  scope: IConstruct,
+  concurrency: number,
+  maxTasks: number,
+  maxTasksProp: string,
+): number {
+  const violation = concurrencyViolation(concurrency, maxTasks);
+  if (violation) {
+    const fix =
+      Number.isSafeInteger(concurrency) && concurrency >= 1
+        ? `lower concurrency to at most ${maxTasks}, or raise ${maxTasksProp}`
+        : 'use the number of tasks one agent runs at once, e.g. 1';
+    invalid(scope, 'concurrency', concurrency, violation.problem, fix);
+  }
+  return concurrency;
 }

@@ -176,13 +176,15 @@ export class ScalingStrategy {
 export interface ScalerMetric {
   /**
    * The metric value the scaler reports (for RabbitMQ `mode: QueueLength`, the message count that
-   * {@link rabbitMqQueueLengthMetric} derives for the trigger's protocol). Non-negative.
+   * {@link rabbitMqQueueLengthMetric} derives for the trigger's protocol). Any finite number: a
+   * prometheus trigger reports what its query returns, negative values included.
    */
   readonly queueLength: number;
   /** The trigger's target `value`: messages per Job. Must be greater than 0. */
   readonly targetValue: number;
   /**
-   * The trigger's `activationValue`: the trigger is active when `queueLength` is greater than this.
+   * The trigger's `activationValue` (`activationThreshold` for prometheus): the trigger is active when
+   * `queueLength` is greater than this. Any finite number.
    * @default 0
    */
   readonly activationValue?: number;
@@ -410,7 +412,8 @@ export function decideScaledJobScale(input: ScaledJobScaleInput): ScaledJobScale
         `keda-scaledjob: ${field} must be an object like { queueLength: 50, targetValue: 5 }, got ${show(scaler)}.`,
       );
     }
-    const queueLength = requireNonNegative(
+    // Scalers such as prometheus report any float, negative included; KEDA computes with it as is.
+    const queueLength = requireFinite(
       `${field}.queueLength`,
       scaler.queueLength,
       'Pass the metric value the trigger reports (e.g. the message count).',
@@ -420,10 +423,10 @@ export function decideScaledJobScale(input: ScaledJobScaleInput): ScaledJobScale
       scaler.targetValue,
       "Pass the trigger's `value` (messages per Job), e.g. 5.",
     );
-    const activation = requireNonNegative(
+    const activation = requireFinite(
       `${field}.activationValue`,
       scaler.activationValue ?? 0,
-      'Use 0 (the default) or the number of messages that must be exceeded before Jobs start.',
+      'Use 0 (the default) or the metric value that must be exceeded before Jobs start.',
     );
     return {
       queueLength,
@@ -665,9 +668,9 @@ function requireInt32(field: string, value: unknown, fix: string): number {
   return n;
 }
 
-function requireNonNegative(field: string, value: unknown, fix: string): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-    throw new Error(`keda-scaledjob: ${field} must be a finite number >= 0, got ${show(value)}. ${fix}`);
+function requireFinite(field: string, value: unknown, fix: string): number {
+  if (typeof value !== 'number' || !Number.isFinite(value)) {
+    throw new Error(`keda-scaledjob: ${field} must be a finite number, got ${show(value)}. ${fix}`);
   }
   return value;
 }

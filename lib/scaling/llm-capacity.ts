@@ -2,11 +2,11 @@
  * LLM capacity guard: the largest `maxReplicaCount` a fleet of agent Jobs can run without exceeding the
  * LLM gateway's rate limits.
  *
- * Model. A Job works its tasks one at a time, so while it is busy it issues `requestsPerTask` requests
- * and `tokensPerTask` tokens every `taskDuration`. Its steady rates are therefore
+ * Model. A task issues `requestsPerTask` requests and `tokensPerTask` tokens over `taskDuration`, and
+ * a Job runs `concurrency` tasks at once (`AGENT_CONCURRENCY`). A busy Job's steady rates are therefore
  *
- *   requests/min per Job = requestsPerTask * 60 / taskDurationSeconds
- *   tokens/min per Job   = tokensPerTask   * 60 / taskDurationSeconds
+ *   requests/min per Job = concurrency * requestsPerTask * 60 / taskDurationSeconds
+ *   tokens/min per Job   = concurrency * tokensPerTask   * 60 / taskDurationSeconds
  *
  * and N busy Jobs use N times that. The fleet may use `maxUtilization` of each gateway limit (default
  * 0.8, leaving 20% for bursts within a task, retries and other clients). The safe `maxReplicaCount` is
@@ -57,6 +57,11 @@ export interface LlmCapacityInput {
    * @default 0.8
    */
   readonly maxUtilization?: number;
+  /**
+   * Tasks one Job runs at once (`AGENT_CONCURRENCY`): a Job's load is this many tasks' load.
+   * @default 1
+   */
+  readonly concurrency?: number;
 }
 
 /** Which gateway limit caps the fleet. `both` when they allow the same number of Jobs. */
@@ -78,10 +83,12 @@ export interface LlmCapacityResult {
   readonly maxJobsByRequests: number;
   /** Largest Job count under the token budget (capped at the int32 maximum, 2147483647). */
   readonly maxJobsByTokens: number;
-  /** One busy Job's request rate. */
+  /** One busy Job's request rate (`concurrency` tasks at once). */
   readonly requestsPerMinutePerJob: number;
-  /** One busy Job's token rate. */
+  /** One busy Job's token rate (`concurrency` tasks at once). */
   readonly tokensPerMinutePerJob: number;
+  /** Tasks one Job runs at once, as used. */
+  readonly concurrency: number;
   /** `gateway.requestsPerMinute * maxUtilization`. */
   readonly requestBudgetPerMinute: number;
   /** `gateway.tokensPerMinute * maxUtilization`. */
@@ -126,7 +133,19 @@ export function llmCapacityGuard(input: LlmCapacityInput): LlmCapacityResult {
         'Use e.g. 0.8 to let the fleet use at most 80% of the gateway (the default).',
     );
   }
-  const load = perJobLoad(task);
+  const concurrency = input.concurrency ?? 1;
+  if (typeof concurrency !== 'number' || !Number.isSafeInteger(concurrency) || concurrency < 1) {
+    throw new Error(
+      `llm-capacity: concurrency must be a whole number of at least 1, got ${show(concurrency)}. ` +
+        'Pass the tasks one Job runs at once (AGENT_CONCURRENCY), e.g. 1.',
+    );
+  }
+  const perTask = perTaskLoad(task);
+  const load = {
+    requestsPerMinute: concurrency * perTask.requestsPerMinute,
+    tokensPerMinute: concurrency * perTask.tokensPerMinute,
+    taskDurationSeconds: perTask.taskDurationSeconds,
+  };
   const requestBudget = rpm * utilization;
   const tokenBudget = tpm * utilization;
   const byRequests = largestFitting(load.requestsPerMinute, requestBudget);
@@ -141,6 +160,7 @@ export function llmCapacityGuard(input: LlmCapacityInput): LlmCapacityResult {
     maxJobsByTokens: byTokens,
     requestsPerMinutePerJob: load.requestsPerMinute,
     tokensPerMinutePerJob: load.tokensPerMinute,
+    concurrency,
     requestBudgetPerMinute: requestBudget,
     tokenBudgetPerMinute: tokenBudget,
     maxUtilization: utilization,
@@ -153,23 +173,23 @@ export function llmCapacityGuard(input: LlmCapacityInput): LlmCapacityResult {
 }
 
 /**
- * The LLM load of `busyJobs` Jobs each working one task at a time (for simulators that report the load
- * at a given moment). Throws on invalid input, naming the field.
+ * The LLM load of `busyTasks` tasks running at once, whatever Jobs run them (for simulators that report
+ * the load at a given moment). Throws on invalid input, naming the field.
  */
-export function llmLoadForJobs(busyJobs: number, task: LlmTaskProfile): LlmLoad {
-  if (typeof busyJobs !== 'number' || !Number.isSafeInteger(busyJobs) || busyJobs < 0) {
+export function llmLoadForTasks(busyTasks: number, task: LlmTaskProfile): LlmLoad {
+  if (typeof busyTasks !== 'number' || !Number.isSafeInteger(busyTasks) || busyTasks < 0) {
     throw new Error(
-      `llm-capacity: busyJobs must be a non-negative integer, got ${show(busyJobs)}. Pass the number of Jobs working on a task.`,
+      `llm-capacity: busyTasks must be a non-negative integer, got ${show(busyTasks)}. Pass the number of tasks running at once.`,
     );
   }
-  const load = perJobLoad(requireObject('task', task, '{ requestsPerTask, tokensPerTask, taskDuration }'));
+  const load = perTaskLoad(requireObject('task', task, '{ requestsPerTask, tokensPerTask, taskDuration }'));
   return {
-    requestsPerMinute: busyJobs * load.requestsPerMinute,
-    tokensPerMinute: busyJobs * load.tokensPerMinute,
+    requestsPerMinute: busyTasks * load.requestsPerMinute,
+    tokensPerMinute: busyTasks * load.tokensPerMinute,
   };
 }
 
-function perJobLoad(task: LlmTaskProfile): LlmLoad & { readonly taskDurationSeconds: number } {
+function perTaskLoad(task: LlmTaskProfile): LlmLoad & { readonly taskDurationSeconds: number } {
   const requests = requirePositive('task.requestsPerTask', task.requestsPerTask, 'e.g. 10 requests per task');
   const tokens = requirePositive('task.tokensPerTask', task.tokensPerTask, 'e.g. 20000 tokens per task');
   const duration = task.taskDuration;

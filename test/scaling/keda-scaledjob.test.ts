@@ -446,9 +446,9 @@ describe('decideScaledJobScale: validation', () => {
       /scalers\[0\]\.queueLength .* got NaN/,
     ],
     [
-      'negative activation',
-      { ...ok, scalers: [{ queueLength: 1, targetValue: 1, activationValue: -1 }] },
-      /activationValue .* got -1/,
+      'infinite activation',
+      { ...ok, scalers: [{ queueLength: 1, targetValue: 1, activationValue: Number.POSITIVE_INFINITY }] },
+      /activationValue must be a finite number, got Infinity/,
     ],
     [
       'unknown calculation',

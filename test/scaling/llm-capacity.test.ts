@@ -5,7 +5,7 @@ import {
   type LlmCapacityInput,
   type LlmTaskProfile,
   llmCapacityGuard,
-  llmLoadForJobs,
+  llmLoadForTasks,
 } from '../../lib';
 
 describe('llmCapacityGuard: hand-computed cases', () => {
@@ -25,10 +25,38 @@ describe('llmCapacityGuard: hand-computed cases', () => {
       tokensPerMinutePerJob: 10_000,
       requestBudgetPerMinute: 400,
       tokenBudgetPerMinute: 160_000,
+      concurrency: 1,
       maxUtilization: 0.8,
       taskDurationSeconds: 120,
       peakLoad: { requestsPerMinute: 80, tokensPerMinute: 160_000 },
     });
+  });
+
+  test('a Job running 5 tasks at once counts as 5 tasks: 16 tasks fit, so 3 Jobs', () => {
+    // Per Job: 5 * 10000 = 50000 tpm; 160000 / 50000 = 3.2 -> 3 Jobs (15 tasks at once).
+    const r = llmCapacityGuard({
+      gateway: { requestsPerMinute: 500, tokensPerMinute: 200_000 },
+      task: { requestsPerTask: 10, tokensPerTask: 20_000, taskDuration: Duration.minutes(2) },
+      concurrency: 5,
+    });
+    expect(r).toMatchObject({
+      maxReplicaCount: 3,
+      bindingLimit: 'tokens',
+      maxJobsByRequests: 16,
+      tokensPerMinutePerJob: 50_000,
+      concurrency: 5,
+      peakLoad: { requestsPerMinute: 75, tokensPerMinute: 150_000 },
+    });
+  });
+
+  test.each([0, 1.5, -2])('rejects concurrency %p, naming the field', (concurrency) => {
+    expect(() =>
+      llmCapacityGuard({
+        gateway: { requestsPerMinute: 500, tokensPerMinute: 200_000 },
+        task: { requestsPerTask: 10, tokensPerTask: 20_000, taskDuration: Duration.minutes(2) },
+        concurrency,
+      }),
+    ).toThrow(/concurrency must be a whole number of at least 1, got -?[\d.]+\..*AGENT_CONCURRENCY/);
   });
 
   test('requests bind: 60 rpm gateway, 6 requests per 30-second task', () => {
@@ -96,10 +124,10 @@ describe('llmCapacityGuard: hand-computed cases', () => {
     expect(DEFAULT_LLM_MAX_UTILIZATION).toBe(0.8);
   });
 
-  test('llmLoadForJobs gives the load of a number of busy Jobs', () => {
+  test('llmLoadForTasks gives the load of a number of busy tasks', () => {
     const task = { requestsPerTask: 10, tokensPerTask: 20_000, taskDuration: Duration.minutes(2) };
-    expect(llmLoadForJobs(3, task)).toEqual({ requestsPerMinute: 15, tokensPerMinute: 30_000 });
-    expect(llmLoadForJobs(0, task)).toEqual({ requestsPerMinute: 0, tokensPerMinute: 0 });
+    expect(llmLoadForTasks(3, task)).toEqual({ requestsPerMinute: 15, tokensPerMinute: 30_000 });
+    expect(llmLoadForTasks(0, task)).toEqual({ requestsPerMinute: 0, tokensPerMinute: 0 });
   });
 });
 
@@ -144,8 +172,8 @@ describe('llmCapacityGuard: validation', () => {
     expect(() => llmCapacityGuard(input)).toThrow(message);
   });
 
-  test('llmLoadForJobs rejects a fractional Job count', () => {
-    expect(() => llmLoadForJobs(1.5, task)).toThrow(/busyJobs must be a non-negative integer, got 1\.5/);
+  test('llmLoadForTasks rejects a fractional task count', () => {
+    expect(() => llmLoadForTasks(1.5, task)).toThrow(/busyTasks must be a non-negative integer, got 1\.5/);
   });
 });
 
@@ -243,11 +271,18 @@ describe('llmCapacityGuard: properties', () => {
     );
   });
 
-  test('peakLoad is llmLoadForJobs(maxReplicaCount)', () => {
+  test('peakLoad is llmLoadForTasks(maxReplicaCount × concurrency), and one more Job would not fit', () => {
     fc.assert(
-      fc.property(inputArb, (input) => {
-        const r = llmCapacityGuard(input);
-        expect(r.peakLoad).toEqual(llmLoadForJobs(r.maxReplicaCount, input.task));
+      fc.property(inputArb, fc.integer({ min: 1, max: 50 }), (input, concurrency) => {
+        const r = llmCapacityGuard({ ...input, concurrency });
+        const expected = llmLoadForTasks(r.maxReplicaCount * concurrency, input.task);
+        expect(r.peakLoad.requestsPerMinute).toBeCloseTo(expected.requestsPerMinute, 6);
+        expect(r.peakLoad.tokensPerMinute).toBeCloseTo(expected.tokensPerMinute, 6);
+        const n = r.maxReplicaCount + 1;
+        expect(
+          n * r.requestsPerMinutePerJob > r.requestBudgetPerMinute ||
+            n * r.tokensPerMinutePerJob > r.tokenBudgetPerMinute,
+        ).toBe(true);
       }),
     );
   });

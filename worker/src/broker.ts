@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import {
   Defaults,
   deadLetterExchangeFor,
@@ -372,31 +373,46 @@ export class Broker {
     );
   }
 
-  /** True while the consumer is registered and the channel is open. */
+  /** True from sending basic.consume until the consumer is cancelled, while the channel is open. */
   get consuming(): boolean {
     return this.consumerTag !== undefined && !this.lost && !this.closing;
   }
 
-  /** Starts consuming with a per-consumer prefetch (quorum queues reject a global one) and manual acks. */
+  /**
+   * Starts consuming with a per-consumer prefetch (quorum queues reject a global one) and manual
+   * acks. The consumer tag is chosen here, before basic.consume goes out: amqplib dispatches the
+   * first deliveries before this call resumes, and a `stopConsuming()` they cause (the last task
+   * AGENT_MAX_TASKS allows) must find the consumer to cancel. Left registered, it would be sent
+   * more messages as tasks are acked, which the worker can only give back, each return counting
+   * as a delivery of that task. amqplib sends such a cancel once the consume is answered.
+   */
   async consume(prefetch: number): Promise<void> {
     const channel = this.requireChannel();
     await this.roundTrip(channel.prefetch(prefetch, false), 'basic.qos (prefetch)');
-    const reply = await this.roundTrip(
-      channel.consume(
-        this.topology.taskQueueName,
-        (message) => {
-          if (message === null) {
-            this.consumerTag = undefined;
-            this.handlers.onCancelled();
-          } else {
-            this.handlers.onDelivery(message);
-          }
-        },
-        { noAck: false },
-      ),
-      `basic.consume on "${this.topology.taskQueueName}"`,
-    );
-    this.consumerTag = reply.consumerTag;
+    const tag = `agent-worker.${randomUUID()}`;
+    this.consumerTag = tag;
+    try {
+      await this.roundTrip(
+        channel.consume(
+          this.topology.taskQueueName,
+          (message) => {
+            if (message === null) {
+              this.consumerTag = undefined;
+              this.handlers.onCancelled();
+            } else {
+              this.handlers.onDelivery(message);
+            }
+          },
+          { noAck: false, consumerTag: tag },
+        ),
+        `basic.consume on "${this.topology.taskQueueName}"`,
+      );
+    } catch (error) {
+      if (this.consumerTag === tag) {
+        this.consumerTag = undefined;
+      }
+      throw error;
+    }
   }
 
   /** Stops new deliveries; deliveries already received stay ours to ack or nack. */

@@ -3,20 +3,19 @@ import * as path from 'node:path';
 import {
   BROKER_URL_EXAMPLE,
   brokerUrlViolation,
+  concurrencyViolation,
   Defaults,
   Env,
   MIN_SHUTDOWN_SECONDS,
   queueNameViolation,
+  type RuleViolation,
   redact,
   resultQueueViolation,
   shutdownSecondsFor,
 } from '@agent-fleet/contract';
 import { ConfigError, type ConfigProblem } from './errors';
 
-/**
- * Settings of one worker. Every field has an environment variable from the runtime contract,
- * except `prefetch`, which is an option of `runAgent` only.
- */
+/** Settings of one worker. Every field has an environment variable from the runtime contract. */
 export interface WorkerOptions {
   /**
    * AMQP URL with credentials (`amqp://user:pass@host:5672/vhost`). Never logged with its password.
@@ -41,8 +40,11 @@ export interface WorkerOptions {
   readonly idleExitSeconds?: number;
   /** Deadline from SIGTERM to exit. @default - `AGENT_SHUTDOWN_SECONDS`, else grace period (30 s) − 5 s */
   readonly shutdownSeconds?: number;
-  /** Unacknowledged deliveries per consumer (tasks run concurrently). @default 1 */
-  readonly prefetch?: number;
+  /**
+   * Tasks held and run at once: the consumer's prefetch (unacknowledged deliveries). At most
+   * `maxTasks` when that is set. @default - `AGENT_CONCURRENCY`, else 1
+   */
+  readonly concurrency?: number;
   /** Deliveries of one task before it is dead-lettered with a failed result. @default - `AGENT_MAX_ATTEMPTS`, else 5 */
   readonly maxAttempts?: number;
   /** First retry delay (doubles per attempt, equal jitter). @default - `AGENT_RETRY_DELAY_SECONDS`, else 5 */
@@ -76,7 +78,7 @@ export interface ResolvedOptions {
   readonly maxTasks: number;
   readonly idleExitSeconds: number;
   readonly shutdownSeconds: number;
-  readonly prefetch: number;
+  readonly concurrency: number;
   readonly maxAttempts: number;
   readonly retryDelaySeconds: number;
   readonly retryMaxDelaySeconds: number;
@@ -99,7 +101,7 @@ export const WORKER_DEFAULTS = {
   maxTasks: Defaults.maxTasks,
   idleExitSeconds: Defaults.idleExitSeconds,
   shutdownSeconds: shutdownSecondsFor(Defaults.terminationGracePeriodSeconds),
-  prefetch: 1,
+  concurrency: Defaults.concurrency,
   maxAttempts: Defaults.maxAttempts,
   retryDelaySeconds: Defaults.retryDelaySeconds,
   retryMaxDelaySeconds: Defaults.retryMaxDelaySeconds,
@@ -163,11 +165,7 @@ export function resolveOptions(overrides: WorkerOptions = {}, env: Source = proc
   );
   const sameQueue = resultQueueViolation(taskQueueName, resultQueueName);
   if (sameQueue) {
-    problems.push({
-      variable: Env.RESULT_QUEUE_NAME,
-      value: resultQueueName,
-      message: `${sameQueue.problem}; ${sameQueue.fix}`,
-    });
+    problems.push(ruleProblem(Env.RESULT_QUEUE_NAME, resultQueueName, sameQueue));
   }
   const podName = raw('podName', Env.POD_NAME) ?? host;
   const agentIndex = raw('agentIndex', Env.AGENT_INDEX) ?? podName;
@@ -217,15 +215,7 @@ export function resolveOptions(overrides: WorkerOptions = {}, env: Source = proc
     fix: `set it to at least ${MIN_SHUTDOWN_SECONDS} seconds and at most the pod's terminationGracePeriodSeconds minus a few seconds`,
     problems,
   });
-  const prefetch = parseNumber(raw('prefetch', 'prefetch'), {
-    variable: 'prefetch',
-    fallback: WORKER_DEFAULTS.prefetch,
-    integer: true,
-    min: 1,
-    max: 65535,
-    fix: 'pass a whole number of concurrent tasks per worker, at least 1 (default 1)',
-    problems,
-  });
+  const concurrency = parseConcurrency(raw('concurrency', Env.AGENT_CONCURRENCY), maxTasks, problems);
   const maxAttempts = parseNumber(raw('maxAttempts', Env.AGENT_MAX_ATTEMPTS), {
     variable: Env.AGENT_MAX_ATTEMPTS,
     fallback: WORKER_DEFAULTS.maxAttempts,
@@ -312,7 +302,7 @@ export function resolveOptions(overrides: WorkerOptions = {}, env: Source = proc
     maxTasks,
     idleExitSeconds,
     shutdownSeconds,
-    prefetch,
+    concurrency,
     maxAttempts,
     retryDelaySeconds,
     retryMaxDelaySeconds,
@@ -338,7 +328,7 @@ function parseUrl(value: string | undefined, problems: ConfigProblem[]): string 
   if (violation) {
     // An unparsable value is not shown at all: it may be a password pasted in the wrong place.
     const shown = URL.canParse(value) ? redact(value) : '<not shown>';
-    problems.push({ variable, value: shown, message: `${violation.problem}; ${violation.fix}` });
+    problems.push(ruleProblem(variable, shown, violation));
     return undefined;
   }
   return value;
@@ -353,13 +343,45 @@ function parseQueueName(
   const name = value ?? fallback;
   const violation = queueNameViolation(name);
   if (violation) {
-    problems.push({
-      variable,
-      value: name.length > 40 ? `${name.slice(0, 40)}…` : name,
-      message: `${violation.problem}; ${violation.fix}`,
-    });
+    problems.push(ruleProblem(variable, name.length > 40 ? `${name.slice(0, 40)}…` : name, violation));
   }
   return name;
+}
+
+/** A contract rule's violation as a problem of `variable`, in the rule's own words. */
+function ruleProblem(variable: string, value: string | undefined, violation: RuleViolation): ConfigProblem {
+  return { variable, value, message: `${violation.problem}; ${violation.fix}` };
+}
+
+/**
+ * The most tasks one worker may hold: basic.qos carries the prefetch count in 16 bits, and a
+ * larger value would not reach the broker as written.
+ */
+export const MAX_CONCURRENCY = 65535;
+
+/**
+ * `AGENT_CONCURRENCY`, checked by the contract's rule (the constructs check the same rule at synth
+ * time, in the same words) against the already parsed `maxTasks`, then against what basic.qos
+ * carries.
+ */
+function parseConcurrency(value: string | undefined, maxTasks: number, problems: ConfigProblem[]): number {
+  const variable = Env.AGENT_CONCURRENCY;
+  const fallback = WORKER_DEFAULTS.concurrency;
+  const n = value === undefined ? fallback : parseDecimal(value);
+  const violation = concurrencyViolation(n, maxTasks);
+  if (violation) {
+    problems.push(ruleProblem(variable, value, violation));
+    return fallback;
+  }
+  if (n > MAX_CONCURRENCY) {
+    problems.push({
+      variable,
+      value,
+      message: `is above ${MAX_CONCURRENCY}, the most a consumer's prefetch can be; lower ${variable}`,
+    });
+    return fallback;
+  }
+  return n;
 }
 
 interface NumberRule {
@@ -376,7 +398,7 @@ function parseNumber(value: string | undefined, rule: NumberRule): number {
   if (value === undefined) {
     return rule.fallback;
   }
-  const n = /^[+]?(\d+(\.\d*)?|\.\d+)$/.test(value) ? Number(value) : Number.NaN;
+  const n = parseDecimal(value);
   const kind = rule.integer ? 'a whole number' : 'a number';
   if (!Number.isFinite(n) || (rule.integer && !Number.isInteger(n))) {
     rule.problems.push({ variable: rule.variable, value, message: `is not ${kind}; ${rule.fix}` });
@@ -391,4 +413,9 @@ function parseNumber(value: string | undefined, rule: NumberRule): number {
     return rule.fallback;
   }
   return n;
+}
+
+/** A plain decimal such as `3`, `+2.5` or `.5`; NaN for anything else (a minus sign, an exponent, hex, words). */
+function parseDecimal(value: string): number {
+  return /^[+]?(\d+(\.\d*)?|\.\d+)$/.test(value) ? Number(value) : Number.NaN;
 }

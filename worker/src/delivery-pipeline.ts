@@ -68,7 +68,7 @@ export interface Delivery {
   leaseReleased?: boolean;
   /**
    * This delivery's identity in lease files: the process's plus a per-delivery number, so two
-   * deliveries of one task id in one process (prefetch > 1) never share a lease.
+   * deliveries of one task id in one process (concurrency > 1) never share a lease.
    */
   leaseHolder?: string;
   /** The fingerprint of the task's input, stored with its checkpoints and done marker. */

@@ -21,6 +21,9 @@ export interface WorkerEvents {
   inFlight: [count: number];
   /** A dependency's circuit breaker opened or closed (`ctx.guard`). */
   circuit: [info: { dependency: string; open: boolean }];
-  /** The worker started or stopped consuming (drives `/readyz`). */
+  /**
+   * The worker started or stopped taking deliveries. Not what `/readyz` answers: readiness holds
+   * through pauses, reconnects and draining (see `isReady` in lifecycle.ts).
+   */
   consuming: [consuming: boolean];
 }

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { Http } from '@agent-fleet/contract';
 import type { Registry } from 'prom-client';
 
-/** Serves `/metrics`, `/healthz` (process alive) and `/readyz` (consuming) on one port. */
+/** Serves `/metrics`, `/healthz` (process alive) and `/readyz` (joined the task queue, not stopping) on one port. */
 export class HealthServer {
   private readonly server: http.Server;
 
@@ -30,7 +30,7 @@ export class HealthServer {
       } else if (url === Http.readyzPath) {
         const ready = this.isReady();
         res.writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' });
-        res.end(ready ? 'ready\n' : 'not consuming\n');
+        res.end(ready ? 'ready\n' : 'not ready\n');
       } else {
         res.writeHead(404, { 'content-type': 'text/plain' });
         res.end('not found\n');

@@ -110,7 +110,7 @@ export class IntakeControl {
       return;
     }
     try {
-      await this.broker.consume(this.options.prefetch);
+      await this.broker.consume(this.options.concurrency);
       this.events.emit('consuming', true);
       this.log.info('taking tasks again (a probe may go to the dependency)');
       this.armIdleTimer();
@@ -132,7 +132,7 @@ export class IntakeControl {
         // The deadline covers each attempt's handshake too: a peer that accepts TCP and never
         // speaks AMQP must not hold the worker past AGENT_BROKER_CONNECT_SECONDS.
         await this.broker.connect({ timeoutMs: Math.max(1, deadline - Date.now()) });
-        await this.broker.consume(this.options.prefetch);
+        await this.broker.consume(this.options.concurrency);
         if (attempt > 1 || why === 'reconnect') {
           this.log.info({ attempt }, 'connected to the broker');
         }
@@ -260,7 +260,7 @@ export class IntakeControl {
   onDelivery(message: amqp.ConsumeMessage): void {
     this.clearIdleTimer();
     if (!acceptsDeliveries(this.lifecycle.state)) {
-      // Arrived after we stopped taking work (prefetch > 1, or racing the cancel): give it back untouched.
+      // Arrived after we stopped taking work (concurrency > 1, or racing the cancel): give it back untouched.
       this.broker.requeue(message);
       return;
     }

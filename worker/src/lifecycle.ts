@@ -142,6 +142,34 @@ export function acceptsDeliveries(state: LifecycleState): boolean {
   );
 }
 
+/**
+ * `/readyz` answers 200: the worker's consumer has joined the task queue, and it has not begun to
+ * stop. A latch, not "consuming right now": it holds while a breaker pauses intake, while a lost
+ * broker is reconnected and while the last tasks drain (e.g. after AGENT_MAX_TASKS). The pod's
+ * Ready condition is how KEDA (`pendingPodConditions: [Ready]`) tells a Job that holds its
+ * messages from one still pending; a Job that took its messages and counted as pending again
+ * would make KEDA's `accurate` strategy hold back Jobs for messages nobody holds.
+ *
+ * `starting` is not ready, even though its consumer may already take deliveries: readiness begins
+ * with `started`. Every other way out of `starting` but a stop comes from the consumer's own work
+ * (a delivery reaching AGENT_MAX_TASKS, a task's breaker, a cancelled consumer), so it is ready
+ * too; the one exception is a connection lost between declaring and consuming at startup, ready
+ * while its reconnect, which consumes next, is under way.
+ */
+export function isReady(state: LifecycleState): boolean {
+  switch (state.kind) {
+    case 'running':
+    case 'paused':
+    case 'reconnecting':
+    case 'draining':
+      return true;
+    case 'starting':
+    case 'stopping':
+    case 'stopped':
+      return false;
+  }
+}
+
 /** Consuming may start again after a pause: taking work, and no reconnect owns the consumer. */
 export function mayResumeConsuming(state: LifecycleState): boolean {
   return acceptsDeliveries(state) && !isReconnecting(state);

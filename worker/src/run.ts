@@ -77,7 +77,7 @@ export async function runAgent<I, O, S>(options: RunAgentOptions<I, O, S>): Prom
       maxTasks: resolved.maxTasks,
       idleExitSeconds: resolved.idleExitSeconds,
       shutdownSeconds: resolved.shutdownSeconds,
-      prefetch: resolved.prefetch,
+      concurrency: resolved.concurrency,
     },
     'agent worker starting',
   );

@@ -21,6 +21,10 @@ const SETTINGS: readonly (readonly [string, string])[] = [
   [Env.METRICS_PORT, `port of /metrics, /healthz, /readyz (default ${Defaults.metricsPort})`],
   [Env.AGENT_MAX_TASKS, `tasks taken before exiting 0, 0 = no limit (default ${Defaults.maxTasks})`],
   [
+    Env.AGENT_CONCURRENCY,
+    `tasks held and run at once, at most AGENT_MAX_TASKS (default ${Defaults.concurrency})`,
+  ],
+  [
     Env.AGENT_IDLE_EXIT_SECONDS,
     `exit 0 after an empty queue this long (default ${Defaults.idleExitSeconds})`,
   ],

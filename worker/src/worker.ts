@@ -8,7 +8,7 @@ import { ConfigError, errorText, isStorageError } from './errors';
 import type { WorkerEvents } from './events';
 import { DependencyGuards } from './guard';
 import { IntakeControl, withTimeout } from './intake-control';
-import { acceptsDeliveries, EXIT_CODE_FOR, isStopping, Lifecycle, type StopReason } from './lifecycle';
+import { EXIT_CODE_FOR, isReady, isStopping, Lifecycle, type StopReason } from './lifecycle';
 import type { Logger } from './logger';
 import { cgroupMemorySource, type MemorySource } from './memory';
 import { TaskCheckpoints } from './store';
@@ -113,9 +113,9 @@ export class AgentWorker extends EventEmitter<WorkerEvents> {
     });
   }
 
-  /** True while consuming (drives `/readyz`). */
+  /** What `/readyz` answers: from joining the task queue until stopping (see `isReady`). */
   get ready(): boolean {
-    return this.broker.consuming && acceptsDeliveries(this.lifecycle.state);
+    return isReady(this.lifecycle.state);
   }
 
   /**
@@ -173,7 +173,7 @@ export class AgentWorker extends EventEmitter<WorkerEvents> {
       {
         taskQueue: this.options.taskQueueName,
         resultQueue: this.options.resultQueueName,
-        prefetch: this.options.prefetch,
+        concurrency: this.options.concurrency,
       },
       'consuming',
     );

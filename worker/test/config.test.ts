@@ -1,6 +1,12 @@
-import { Defaults, Env, MIN_SHUTDOWN_SECONDS, shutdownSecondsFor } from '@agent-fleet/contract';
+import {
+  concurrencyViolation,
+  Defaults,
+  Env,
+  MIN_SHUTDOWN_SECONDS,
+  shutdownSecondsFor,
+} from '@agent-fleet/contract';
 import fc from 'fast-check';
-import { resolveOptions, WORKER_DEFAULTS } from '../src/config';
+import { MAX_CONCURRENCY, resolveOptions, WORKER_DEFAULTS } from '../src/config';
 import { ConfigError } from '../src/errors';
 
 const URL_ENV = { [Env.TASK_QUEUE_URL]: 'amqp://user:hunter2@rabbit:5672/' };
@@ -30,7 +36,7 @@ test('defaults come from the contract in one place', () => {
     maxTasks: Defaults.maxTasks,
     idleExitSeconds: Defaults.idleExitSeconds,
     shutdownSeconds: shutdownSecondsFor(Defaults.terminationGracePeriodSeconds),
-    prefetch: 1,
+    concurrency: Defaults.concurrency,
     maxAttempts: Defaults.maxAttempts,
     retryDelaySeconds: Defaults.retryDelaySeconds,
     retryMaxDelaySeconds: Defaults.retryMaxDelaySeconds,
@@ -75,10 +81,55 @@ test('retry, broker and memory settings are validated with the variable and the 
 
 test('options passed in code win over the environment', () => {
   const options = resolveOptions(
-    { taskQueueName: 'code', maxTasks: 7, prefetch: 3 },
+    { taskQueueName: 'code', maxTasks: 7, concurrency: 3 },
     { ...URL_ENV, [Env.TASK_QUEUE_NAME]: 'env', [Env.AGENT_MAX_TASKS]: '9', [Env.AGENT_INDEX]: '4' },
   );
-  expect(options).toMatchObject({ taskQueueName: 'code', maxTasks: 7, prefetch: 3, agentIndex: '4' });
+  expect(options).toMatchObject({ taskQueueName: 'code', maxTasks: 7, concurrency: 3, agentIndex: '4' });
+});
+
+describe('AGENT_CONCURRENCY', () => {
+  test('is read from the environment; an option in code wins', () => {
+    expect(resolveOptions({}, { ...URL_ENV, [Env.AGENT_CONCURRENCY]: '5' }).concurrency).toBe(5);
+    expect(resolveOptions({ concurrency: 2 }, { ...URL_ENV, [Env.AGENT_CONCURRENCY]: '5' }).concurrency).toBe(
+      2,
+    );
+  });
+
+  test.each([
+    ['0', '0'],
+    ['abc', '0'],
+    ['1.5', '0'],
+    ['-2', '0'],
+    ['6', '5'],
+  ])("%s with AGENT_MAX_TASKS=%s is refused in the contract rule's words", (value, maxTasks) => {
+    const error = problemsOf(() =>
+      resolveOptions({}, { ...URL_ENV, [Env.AGENT_CONCURRENCY]: value, [Env.AGENT_MAX_TASKS]: maxTasks }),
+    );
+    const rule = concurrencyViolation(Number(value), Number(maxTasks));
+    expect(rule).toBeDefined();
+    expect(error.problems).toEqual([
+      { variable: Env.AGENT_CONCURRENCY, value, message: `${rule?.problem}; ${rule?.fix}` },
+    ]);
+  });
+
+  test('above what basic.qos carries is refused', () => {
+    const value = String(MAX_CONCURRENCY + 1);
+    const error = problemsOf(() => resolveOptions({}, { ...URL_ENV, [Env.AGENT_CONCURRENCY]: value }));
+    expect(error.message).toContain(`AGENT_CONCURRENCY="${value}": is above ${MAX_CONCURRENCY}`);
+  });
+
+  test('any whole number from 1 to AGENT_MAX_TASKS is accepted (to 65535 without a limit)', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: MAX_CONCURRENCY }), fc.nat({ max: 1_000_000 }), (n, extra) => {
+        const limited = resolveOptions(
+          {},
+          { ...URL_ENV, [Env.AGENT_CONCURRENCY]: String(n), [Env.AGENT_MAX_TASKS]: String(n + extra) },
+        );
+        const unlimited = resolveOptions({}, { ...URL_ENV, [Env.AGENT_CONCURRENCY]: String(n) });
+        return limited.concurrency === n && unlimited.concurrency === n;
+      }),
+    );
+  });
 });
 
 test('lists every problem at once, each naming the variable, the value and the fix', () => {

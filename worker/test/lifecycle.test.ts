@@ -4,6 +4,7 @@ import {
   acceptsDeliveries,
   drainReason,
   EXIT_CODE_FOR,
+  isReady,
   isReconnecting,
   isStopping,
   isWindingDown,
@@ -149,24 +150,24 @@ describe('transition', () => {
   });
 });
 
-describe('questions asked of the state', () => {
-  // Keyed by kind, so the compiler insists on a sample of every state.
-  const samples: Record<LifecycleState['kind'], LifecycleState[]> = {
-    starting: [{ kind: 'starting' }],
-    running: [{ kind: 'running' }],
-    paused: [{ kind: 'paused', circuit: 'llm' }],
-    reconnecting: [
-      { kind: 'reconnecting', circuit: undefined },
-      { kind: 'reconnecting', circuit: 'llm' },
-    ],
-    draining: [
-      { kind: 'draining', reason: 'idle', reconnecting: false },
-      { kind: 'draining', reason: 'idle', reconnecting: true },
-    ],
-    stopping: [{ kind: 'stopping', reason: 'signal' }],
-    stopped: [{ kind: 'stopped', reason: 'signal', code: ExitCode.interrupted }],
-  };
+// Keyed by kind, so the compiler insists on a sample of every state.
+const samples: Record<LifecycleState['kind'], LifecycleState[]> = {
+  starting: [{ kind: 'starting' }],
+  running: [{ kind: 'running' }],
+  paused: [{ kind: 'paused', circuit: 'llm' }],
+  reconnecting: [
+    { kind: 'reconnecting', circuit: undefined },
+    { kind: 'reconnecting', circuit: 'llm' },
+  ],
+  draining: [
+    { kind: 'draining', reason: 'idle', reconnecting: false },
+    { kind: 'draining', reason: 'idle', reconnecting: true },
+  ],
+  stopping: [{ kind: 'stopping', reason: 'signal' }],
+  stopped: [{ kind: 'stopped', reason: 'signal', code: ExitCode.interrupted }],
+};
 
+describe('questions asked of the state', () => {
   test.each(Object.values(samples).flat())('%o', (s) => {
     const paused = s.kind === 'paused' || (s.kind === 'reconnecting' && s.circuit !== undefined);
     const reconnecting = s.kind === 'reconnecting' || (s.kind === 'draining' && s.reconnecting);
@@ -178,6 +179,58 @@ describe('questions asked of the state', () => {
     expect(isStopping(s)).toBe(stopping);
     expect(isWindingDown(s)).toBe(windingDown);
     expect(drainReason(s)).toBe(s.kind === 'draining' ? s.reason : undefined);
+  });
+});
+
+describe('isReady: what /readyz answers', () => {
+  // Keyed by kind, so a new state cannot go without an answer here.
+  const ready: Record<LifecycleState['kind'], boolean> = {
+    starting: false,
+    running: true,
+    paused: true,
+    reconnecting: true,
+    draining: true,
+    stopping: false,
+    stopped: false,
+  };
+
+  test.each(Object.values(samples).flat())('%o', (s) => {
+    expect(isReady(s)).toBe(ready[s.kind]);
+  });
+
+  test('a worker that reached AGENT_MAX_TASKS stays ready while it drains, and is not once it stops', () => {
+    const lifecycle = new Lifecycle();
+    expect(isReady(lifecycle.state)).toBe(false);
+    lifecycle.advance({ type: 'started' });
+    expect(isReady(lifecycle.state)).toBe(true);
+    lifecycle.advance({ type: 'drain', reason: 'max-tasks' });
+    expect(isReady(lifecycle.state)).toBe(true);
+    lifecycle.advance({ type: 'broker-lost' });
+    expect(isReady(lifecycle.state)).toBe(true);
+    lifecycle.advance({ type: 'stop', reason: 'max-tasks' });
+    expect(isReady(lifecycle.state)).toBe(false);
+  });
+
+  test('deliveries taken before `started` (the drain came first) leave the worker ready', () => {
+    const draining = transition({ kind: 'starting' }, { type: 'drain', reason: 'max-tasks' });
+    expect(draining).toBeDefined();
+    expect(isReady(draining!)).toBe(true);
+    expect(transition(draining!, { type: 'started' })).toBeUndefined();
+  });
+
+  test('a latch: from starting, ready at most once, and it falls only at a stop', () => {
+    fc.assert(
+      fc.property(fc.array(event, { maxLength: 40 }), (events) => {
+        const states = walk({ kind: 'starting' }, events);
+        const answers = states.map(isReady);
+        return answers.every((now, i) => {
+          const before = answers[i - 1] ?? false;
+          const fell = before && !now;
+          const roseAgain = !before && now && answers.slice(0, i).includes(true);
+          return !(fell && !isStopping(states[i])) && !roseAgain;
+        });
+      }),
+    );
   });
 });
 

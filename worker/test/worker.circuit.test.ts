@@ -1,7 +1,7 @@
 /**
- * ctx.guard's circuit breaker per dependency. During a gateway outage the worker
- * stops taking tasks, returns the in-flight ones without spending their attempts, probes once per
- * half-open interval, shows agent_circuit_open{dependency}, and finishes everything once the
+ * ctx.guard's circuit breaker per dependency. During a gateway outage the worker stops taking
+ * tasks (staying ready), returns the in-flight ones without spending their attempts, probes once
+ * per half-open interval, shows agent_circuit_open{dependency}, and finishes everything once the
  * gateway is back. Real worker process, real broker, a local HTTP gateway stand-in.
  */
 import * as http from 'node:http';
@@ -48,7 +48,8 @@ test('an open breaker pauses intake, spends no attempts, bounds gateway calls, a
       'the gauge at 1',
       async () => metricValue((await httpGet(port, '/metrics')).body, series) === 1,
     );
-    expect((await httpGet(port, '/readyz')).status).toBe(503);
+    // Paused, not gone: the worker keeps its place on the queue, so the pod stays Ready.
+    expect((await httpGet(port, '/readyz')).status).toBe(200);
     // At least two failed probes after the breaker opened: the worker keeps probing, slowly.
     await waitFor(
       'two more breaker openings (failed probes)',

@@ -1,6 +1,6 @@
 /**
  * A generated batch of hostile messages, in a generated order, through one real `agent-worker`
- * (prefetch 4) and the real broker. Whatever the mix, every message ends as exactly one of a
+ * (AGENT_CONCURRENCY 4) and the real broker. Whatever the mix, every message ends as exactly one of a
  * result or a dead letter with its reason (plus a failed result where a malformed message names a
  * usable id no task finished under yet), every well-formed task id gets exactly one result without
  * the dead-letter header, and no id runs twice, let alone twice at once.
@@ -622,7 +622,7 @@ async function runBatch(b: Batch): Promise<void> {
       await client().publishRaw(setup.taskQueue, p.body, p.options);
     }
     const { worker, runLog } = await startHostileWorker(setup, {
-      prefetch: 4,
+      concurrency: 4,
       env: {
         AGENT_MAX_MESSAGE_BYTES: String(MAX_MESSAGE_BYTES),
         AGENT_LEASE_SECONDS: '2',

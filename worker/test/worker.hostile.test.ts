@@ -292,7 +292,7 @@ test('an output too large to publish fails its task on the spot (dead letter "un
   const runLog = newRunLog();
   const worker = await startHostileWorker(setup, {
     runLog,
-    prefetch: 4,
+    concurrency: 4,
     env: { AGENT_MAX_MESSAGE_BYTES: String(MAX_MESSAGE_BYTES), AGENT_MAX_TASKS: '4' },
   });
   expect((await worker.worker.waitForExit()).code).toBe(ExitCode.succeeded);
@@ -497,7 +497,7 @@ describe('id conflicts', () => {
   });
 });
 
-test('two deliveries of one id in one worker (prefetch 4) never run at once and produce exactly one result', async () => {
+test('two deliveries of one id in one worker (AGENT_CONCURRENCY 4) never run at once and produce exactly one result', async () => {
   const setup = testSetup('hostile-twin');
   await declareTopology(setup);
   const { results, dead } = queues(setup);
@@ -508,7 +508,7 @@ test('two deliveries of one id in one worker (prefetch 4) never run at once and 
   // Both copies are delivered at once; the worker exits 0 once idle, so nothing is left running.
   const worker = await startHostileWorker(setup, {
     runLog,
-    prefetch: 4,
+    concurrency: 4,
     env: { AGENT_IDLE_EXIT_SECONDS: '2', AGENT_LEASE_SECONDS: '2' },
   });
   expect((await worker.worker.waitForExit()).code).toBe(ExitCode.succeeded);

@@ -68,7 +68,7 @@ test('serves every contract metric, Node defaults and health endpoints, and the 
   await client().deleteQueues(setup.taskQueue, setup.deadQueue, setup.resultQueue);
 });
 
-test('/readyz turns 503 once the worker stops consuming, and the in-flight gauge shows the running task', async () => {
+test('/readyz stays 200 while the last task allowed runs, and the in-flight gauge shows it', async () => {
   const setup = testSetup('readyz');
   await declareTopology(setup);
   await client().publishTask(setup.taskQueue, 'r-1', {
@@ -81,7 +81,7 @@ test('/readyz turns 503 once the worker stops consuming, and the in-flight gauge
   const worker = startWorker(setup.env({ AGENT_MAX_TASKS: '1' }));
   const port = await worker.metricsPort();
   await worker.waitForLog('handler blocked', (l) => l.fixture === 'blocked');
-  expect(await httpGet(port, '/readyz')).toEqual({ status: 503, body: 'not consuming\n' });
+  expect(await httpGet(port, '/readyz')).toEqual({ status: 200, body: 'ready\n' });
   expect((await httpGet(port, '/healthz')).status).toBe(200);
   expect(metricValue((await httpGet(port, '/metrics')).body, Metrics.tasksInFlight)).toBe(1);
   worker.kill('SIGTERM');

@@ -25,6 +25,8 @@ const MAX_REPLICAS = '#7b3294';
 const POLL = '#777777';
 const DRAINED = '#2ca02c';
 const AXIS = '#333333';
+/** The token-budget gate's closed spans: a light band behind the lines, so they stay readable. */
+const GATE = { fill: '#f4a582', opacity: '0.35' } as const;
 
 /**
  * An upper estimate of the rendered width, in px, of `text` in the chart's sans-serif font at `fontSize`.
@@ -137,6 +139,27 @@ const lineSwatch =
   (x: number, y: number): string =>
     `<line x1="${x}" y1="${y}" x2="${x + LEGEND.swatch}" y2="${y}" stroke="${color}" stroke-width="${width}"${dash ? ` stroke-dasharray="${dash}"` : ''}/>`;
 
+/**
+ * The spans, in seconds, during which the token-budget gate was closed: from each poll that found it
+ * closed to the next poll (or the end), adjoining spans merged.
+ */
+export function closedSpans(result: PlanResult): Array<[number, number]> {
+  const spans: Array<[number, number]> = [];
+  result.polls.forEach((p, i) => {
+    if (!p.gateClosed) {
+      return;
+    }
+    const to = Math.min(result.polls[i + 1]?.time ?? result.endTime, result.endTime);
+    const last = spans[spans.length - 1];
+    if (last && last[1] >= p.time) {
+      last[1] = Math.max(last[1], to);
+    } else if (to > p.time) {
+      spans.push([p.time, to]);
+    }
+  });
+  return spans;
+}
+
 /** Renders the SVG (a complete document with an XML declaration). */
 export function renderSvg(result: PlanResult, options: ChartOptions): string {
   const samples = thin(result.samples, 600);
@@ -144,10 +167,11 @@ export function renderSvg(result: PlanResult, options: ChartOptions): string {
   const plotW = WIDTH - M.left - M.right;
   const plotBottom = M.top + PLOT_H;
   const maxRc = options.maxReplicaCount;
-  // One y scale for everything. Queue depth (messages) and Jobs are both counts, and an agent Job works
-  // on one message at a time (prefetch 1), so on a shared scale the lines compare directly: Jobs above
-  // the queue depth are idle Jobs (over-provisioning); ready messages above the Jobs line while no Jobs
-  // are created is the stall. Two axes with different scales would hide both.
+  // One y scale for everything. Queue depth (messages) and Jobs are both counts, so on a shared scale the
+  // lines compare directly: with one task per Job at a time, Jobs above the queue depth are idle Jobs
+  // (over-provisioning), and a Job running c tasks at once holds c messages of the blue line; ready
+  // messages above the Jobs line while no Jobs are created is the stall. Two axes with different scales
+  // would hide both, which is also why the token rate is not drawn: only when the gate was closed.
   const dataMax = Math.max(
     1,
     ...samples.map((s) => Math.max(s.ready + s.unacked, s.runningPods + s.pendingJobs)),
@@ -179,6 +203,16 @@ export function renderSvg(result: PlanResult, options: ChartOptions): string {
   /** Distinct pixel columns, in order: thousands of polls over a long horizon draw one mark per column. */
   const columns = (times: number[]): string[] => [...new Set(times.map((time) => x(time).toFixed(1)))];
   const createdAt = columns(result.polls.filter((p) => p.created > 0).map((p) => p.time));
+  // Spans that meet on screen become one band: a gate flapping over days draws one rect per pixel run.
+  const gateBands: Array<[number, number]> = [];
+  for (const [from, to] of closedSpans(result)) {
+    const last = gateBands[gateBands.length - 1];
+    if (last && x(from) - last[1] < 0.5) {
+      last[1] = x(to);
+    } else {
+      gateBands.push([x(from), x(to)]);
+    }
+  }
 
   const legend: LegendEntry[] = [
     { id: 'queue-depth', label: 'queue depth: ready + unacked messages', swatch: lineSwatch(QUEUE, 2) },
@@ -199,6 +233,15 @@ export function renderSvg(result: PlanResult, options: ChartOptions): string {
     swatch: (sx, sy) =>
       `<line x1="${sx + 12}" y1="${sy - 7}" x2="${sx + 12}" y2="${sy + 7}" stroke="${POLL}" stroke-width="1" stroke-dasharray="2 2"/>`,
   });
+  const gate = result.tokenBudget;
+  if (gate) {
+    legend.push({
+      id: 'token-gate-closed',
+      label: `token-budget gate closed (${fmt(gate.budgetPerMinute)} tokens/min${gate.closedPolls === 0 ? ', never' : ''})`,
+      swatch: (sx, sy) =>
+        `<rect x="${sx}" y="${sy - 7}" width="${LEGEND.swatch}" height="14" fill="${GATE.fill}" fill-opacity="${GATE.opacity}"/>`,
+    });
+  }
   const legendTop = plotBottom + 58;
   const boxes = layoutLegend(
     legend.map((e) => e.label),
@@ -215,7 +258,7 @@ export function renderSvg(result: PlanResult, options: ChartOptions): string {
   parts.push(`<title id="title">${escapeXml(options.title)}</title>`);
   parts.push(
     `<desc id="desc">${escapeXml(
-      `Queue depth (messages) and Jobs on one count scale over ${endTime} s; ${result.totalTasks} tasks; peak ${result.peakJobs} Jobs.`,
+      `Queue depth (messages) and Jobs on one count scale over ${endTime} s; ${result.totalTasks} tasks; peak ${result.peakJobs} Jobs.${gate ? ` Shaded: the token-budget gate closed (${gate.closedSeconds} s).` : ''}`,
     )}</desc>`,
   );
   parts.push(`<rect x="0" y="0" width="${WIDTH}" height="${height}" fill="#ffffff"/>`);
@@ -259,6 +302,16 @@ export function renderSvg(result: PlanResult, options: ChartOptions): string {
     `<text id="x-axis-title" x="${M.left + plotW / 2}" y="${plotBottom + 38}" text-anchor="middle" fill="${AXIS}">time (s)</text>`,
     `<text id="y-axis-title" x="18" y="${mid}" text-anchor="middle" fill="${AXIS}" transform="rotate(-90 18 ${mid})">count: messages (blue), Jobs (red)</text>`,
   );
+  // The gate's closed spans, under everything else drawn in the plot.
+  if (gate) {
+    parts.push(`<g id="token-gate-closed" fill="${GATE.fill}" fill-opacity="${GATE.opacity}">`);
+    for (const [from, to] of gateBands) {
+      parts.push(
+        `<rect x="${from.toFixed(1)}" y="${M.top}" width="${(to - from).toFixed(1)}" height="${PLOT_H}"/>`,
+      );
+    }
+    parts.push('</g>');
+  }
   // Poll markers: the polls where KEDA created Jobs.
   parts.push(`<g id="poll-created-marks" stroke="${POLL}" stroke-width="1" stroke-dasharray="2 4">`);
   for (const px of createdAt) {

@@ -2,14 +2,19 @@
 import { writeFileSync } from 'node:fs';
 import {
   KedaDefaults,
+  LlmCapacityAnnotations,
+  MultipleScalersCalculation,
   RabbitMqProtocol,
   ScalingStrategy,
   type ScalingStrategyName,
+  TOKEN_BUDGET_TRIGGER_NAME,
 } from '@agent-fleet/cdk8s';
+import { concurrencyViolation, Defaults, Env } from '@agent-fleet/contract';
 import { type CliIo, parseDurationFlag, parseIntFlag, parseNumberFlag, usageError, writeLine } from '../io';
 import { renderHtml, renderSvg } from './chart';
 import {
   customFallbackNote,
+  type LlmAnnotationValues,
   readScaledJob,
   type ScaledJobSettings,
   strategyFromSpec,
@@ -39,6 +44,7 @@ export interface PlanFlags {
   readonly protocol?: string;
   readonly excludeUnacknowledged?: boolean;
   readonly maxTasks?: string;
+  readonly concurrency?: string;
   readonly idleExit?: string;
   readonly burst?: string;
   readonly rate?: string;
@@ -54,6 +60,8 @@ export interface PlanFlags {
   readonly llmRequestsPerTask?: string;
   readonly llmTokensPerTask?: string;
   readonly llmUtilization?: string;
+  readonly tokenBudget?: string;
+  readonly tokenWindow?: string;
   readonly svg?: string;
   readonly html?: string;
   readonly json?: boolean;
@@ -74,6 +82,8 @@ export const PLAN_DEFAULTS = {
   startupSeconds: 10,
   seed: 1,
   horizonSeconds: 3600,
+  /** The gate query's `rate()` window when neither the manifest nor `--token-window` gives one. */
+  tokenWindowSeconds: 120,
   /** Largest horizon accepted (7 days, simulated second by second). */
   maxHorizonSeconds: 7 * 24 * 3600,
 } as const;
@@ -115,6 +125,7 @@ export function planInputFromFlags(flags: PlanFlags): { input: PlanInput; notes:
     maxTasks = Math.max(1, Math.ceil(value));
     notes.push(`--max-tasks not given: each Job takes ${maxTasks} task(s) (the trigger value), then exits.`);
   }
+  const concurrency = concurrencyFrom(flags, base, value, maxTasks, notes);
   const idleExitSeconds =
     flags.idleExit !== undefined
       ? Math.round(parseDurationFlag('--idle-exit', flags.idleExit, { allowZero: true }))
@@ -139,35 +150,10 @@ export function planInputFromFlags(flags: PlanFlags): { input: PlanInput; notes:
     );
   }
 
-  const llmAny =
-    flags.llmRpm ??
-    flags.llmTpm ??
-    flags.llmRequestsPerTask ??
-    flags.llmTokensPerTask ??
-    flags.llmUtilization;
-  let llm: PlanInput['llm'];
-  if (llmAny !== undefined) {
-    if (flags.llmRequestsPerTask === undefined || flags.llmTokensPerTask === undefined) {
-      throw usageError('the LLM figures need --llm-requests-per-task and --llm-tokens-per-task.');
-    }
-    if ((flags.llmRpm === undefined) !== (flags.llmTpm === undefined)) {
-      throw usageError('pass both --llm-rpm and --llm-tpm (the gateway limits), or neither.');
-    }
-    const utilization =
-      flags.llmUtilization !== undefined
-        ? parseNumberFlag('--llm-utilization', flags.llmUtilization)
-        : undefined;
-    if (utilization !== undefined && utilization > 1) {
-      throw usageError(`--llm-utilization is a fraction in (0, 1], got "${flags.llmUtilization}".`);
-    }
-    llm = {
-      requestsPerTask: parseNumberFlag('--llm-requests-per-task', flags.llmRequestsPerTask),
-      tokensPerTask: parseNumberFlag('--llm-tokens-per-task', flags.llmTokensPerTask),
-      requestsPerMinute: flags.llmRpm !== undefined ? parseNumberFlag('--llm-rpm', flags.llmRpm) : undefined,
-      tokensPerMinute: flags.llmTpm !== undefined ? parseNumberFlag('--llm-tpm', flags.llmTpm) : undefined,
-      maxUtilization: utilization,
-    };
-  }
+  const annotated = base?.llm ?? {};
+  const figure = llmFigures(flags, annotated, notes);
+  const tokenBudget = tokenBudgetFrom(flags, base, figure.tokensPerTask, notes);
+  const llm = llmFrom(figure, annotated.taskDurationSeconds, tokenBudget !== undefined);
 
   const input: PlanInput = {
     scaledJob: {
@@ -180,11 +166,14 @@ export function planInputFromFlags(flags: PlanFlags): { input: PlanInput; notes:
       minReplicaCount: flags.min !== undefined ? parseIntFlag('--min', flags.min) : base?.minReplicaCount,
       pollingInterval,
       scalingStrategy,
-      multipleScalersCalculation: base?.multipleScalersCalculation,
+      // The gate works only as the last trigger under min; tokenBudgetFrom rejects any other setting.
+      multipleScalersCalculation:
+        tokenBudget !== undefined ? MultipleScalersCalculation.MIN : base?.multipleScalersCalculation,
       protocol,
       excludeUnacknowledged: flags.excludeUnacknowledged ?? base?.excludeUnacknowledged,
     },
     maxTasks,
+    concurrency,
     idleExitSeconds,
     startupSeconds,
     // Left undefined when unset, so JSON output without them is unchanged.
@@ -195,8 +184,192 @@ export function planInputFromFlags(flags: PlanFlags): { input: PlanInput; notes:
     seed,
     horizonSeconds,
     llm,
+    tokenBudget,
   };
   return { input, notes, name: base?.name ?? 'flags' };
+}
+
+/**
+ * `--concurrency`, else the manifest's AGENT_CONCURRENCY (the worker's default when it sets none), else,
+ * with flags only, the per-Job tasks as `AgentScaledJob` writes them: the trigger value, at most
+ * `--max-tasks`. Checked with the contract's rule, the one the worker applies at startup.
+ */
+function concurrencyFrom(
+  flags: PlanFlags,
+  base: ScaledJobSettings | undefined,
+  value: number,
+  maxTasks: number,
+  notes: string[],
+): number {
+  let concurrency: number;
+  if (flags.concurrency !== undefined) {
+    concurrency = parseIntFlag('--concurrency', flags.concurrency, { min: 1 });
+  } else if (base) {
+    concurrency = base.concurrency ?? Defaults.concurrency;
+    if (base.concurrency === undefined) {
+      notes.push(
+        `the manifest sets no ${Env.AGENT_CONCURRENCY}: each Job runs ${concurrency} task(s) at a time (the worker's default).`,
+      );
+    }
+  } else {
+    const perJob = Math.max(1, Math.ceil(value));
+    concurrency = maxTasks > 0 ? Math.min(perJob, maxTasks) : perJob;
+    notes.push(
+      `--concurrency not given: each Job runs up to ${concurrency} task(s) at once (the trigger value${concurrency < perJob ? ', at most --max-tasks' : ''}, as AgentScaledJob sets ${Env.AGENT_CONCURRENCY}).`,
+    );
+  }
+  const violation = concurrencyViolation(concurrency, maxTasks);
+  if (violation) {
+    throw usageError(`concurrency ${concurrency} ${violation.problem}. Fix: ${violation.fix}.`);
+  }
+  return concurrency;
+}
+
+/** The LLM figures a flag or an annotation gives, as numbers (flags win). */
+interface LlmFigures {
+  readonly requestsPerTask?: number;
+  readonly tokensPerTask?: number;
+  readonly requestsPerMinute?: number;
+  readonly tokensPerMinute?: number;
+  readonly maxUtilization?: number;
+}
+
+/** Each LLM flag, the annotation it overrides, and the field it fills. */
+const LLM_FLAGS = [
+  ['--llm-requests-per-task', 'llmRequestsPerTask', 'requestsPerTask', 'requestsPerTask'],
+  ['--llm-tokens-per-task', 'llmTokensPerTask', 'tokensPerTask', 'tokensPerTask'],
+  ['--llm-rpm', 'llmRpm', 'gatewayRequestsPerMinute', 'requestsPerMinute'],
+  ['--llm-tpm', 'llmTpm', 'gatewayTokensPerMinute', 'tokensPerMinute'],
+  ['--llm-utilization', 'llmUtilization', 'maxUtilization', 'maxUtilization'],
+] as const satisfies ReadonlyArray<
+  readonly [string, keyof PlanFlags, keyof typeof LlmCapacityAnnotations, keyof LlmFigures]
+>;
+
+/**
+ * The LLM figures from the flags, else from the manifest's annotations (the figures the construct's
+ * guard used); a flag that overrides a different annotated value gets a note.
+ */
+function llmFigures(flags: PlanFlags, annotated: LlmAnnotationValues, notes: string[]): LlmFigures {
+  const figures: Record<string, number | undefined> = {};
+  for (const [flag, key, annotation, field] of LLM_FLAGS) {
+    const raw = flags[key] as string | undefined;
+    const fromFlag = raw === undefined ? undefined : parseNumberFlag(flag, raw);
+    const fromManifest = annotated[annotation];
+    if (fromFlag !== undefined && fromManifest !== undefined && fromFlag !== fromManifest) {
+      notes.push(
+        `${flag} ${fromFlag} overrides the manifest's ${LlmCapacityAnnotations[annotation]} (${fromManifest}).`,
+      );
+    }
+    figures[field] = fromFlag ?? fromManifest;
+  }
+  const utilization = figures.maxUtilization;
+  if (utilization !== undefined && utilization > 1) {
+    throw usageError(`--llm-utilization is a fraction in (0, 1], got ${utilization}.`);
+  }
+  return figures;
+}
+
+/**
+ * The LLM load and capacity figures. Any LLM figure asks for both per-task figures, except the tokens
+ * per task alone, which the token-budget gate needs by itself.
+ */
+function llmFrom(
+  figures: LlmFigures,
+  taskDurationSeconds: number | undefined,
+  gate: boolean,
+): PlanInput['llm'] {
+  const { requestsPerTask, tokensPerTask, requestsPerMinute, tokensPerMinute, maxUtilization } = figures;
+  const any = [requestsPerTask, requestsPerMinute, tokensPerMinute, maxUtilization].some(
+    (v) => v !== undefined,
+  );
+  if (!any && (gate || tokensPerTask === undefined)) {
+    return undefined;
+  }
+  if (requestsPerTask === undefined || tokensPerTask === undefined) {
+    throw usageError('the LLM figures need --llm-requests-per-task and --llm-tokens-per-task.');
+  }
+  if ((requestsPerMinute === undefined) !== (tokensPerMinute === undefined)) {
+    throw usageError('pass both --llm-rpm and --llm-tpm (the gateway limits), or neither.');
+  }
+  return {
+    requestsPerTask,
+    tokensPerTask,
+    requestsPerMinute,
+    tokensPerMinute,
+    maxUtilization,
+    // The manifest's task duration is the one its guard used, so the safe maxReplicaCount matches it.
+    taskDurationSeconds,
+  };
+}
+
+/**
+ * The token-budget gate: modelled when the manifest has the gate trigger, or with `--token-budget`.
+ * Budget and window come from the flags, else from the manifest's annotations.
+ */
+function tokenBudgetFrom(
+  flags: PlanFlags,
+  base: ScaledJobSettings | undefined,
+  tokensPerTask: number | undefined,
+  notes: string[],
+): PlanInput['tokenBudget'] {
+  const inManifest = base?.tokenBudgetGate ?? false;
+  if (!inManifest && flags.tokenBudget === undefined) {
+    if (flags.tokenWindow !== undefined) {
+      throw usageError('--token-window goes with --token-budget (or a manifest with the gate trigger).');
+    }
+    return undefined;
+  }
+  const annotated = base?.llm ?? {};
+  const budgetFlag =
+    flags.tokenBudget === undefined ? undefined : parseNumberFlag('--token-budget', flags.tokenBudget);
+  const windowFlag =
+    flags.tokenWindow === undefined ? undefined : parseDurationFlag('--token-window', flags.tokenWindow);
+  for (const [flag, given, key] of [
+    ['--token-budget', budgetFlag, 'tokenBudgetPerMinute'],
+    ['--token-window', windowFlag, 'tokenBudgetWindowSeconds'],
+  ] as const) {
+    const manifest = annotated[key];
+    if (inManifest && given !== undefined && manifest !== undefined && given !== manifest) {
+      notes.push(`${flag} ${given} overrides the manifest's ${LlmCapacityAnnotations[key]} (${manifest}).`);
+    }
+  }
+  const budgetPerMinute = budgetFlag ?? (inManifest ? annotated.tokenBudgetPerMinute : undefined);
+  if (budgetPerMinute === undefined || budgetPerMinute <= 0) {
+    throw usageError(
+      `${base?.name ?? 'the ScaledJob'} has the token-budget gate (trigger ${TOKEN_BUDGET_TRIGGER_NAME}) but no ` +
+        `annotation ${LlmCapacityAnnotations.tokenBudgetPerMinute} > 0; pass --token-budget TOKENS_PER_MINUTE.`,
+    );
+  }
+  if (tokensPerTask === undefined) {
+    throw usageError(
+      `the token-budget gate needs the tokens one task consumes: pass --llm-tokens-per-task (or the annotation ${LlmCapacityAnnotations.tokensPerTask}).`,
+    );
+  }
+  const calculation = base?.multipleScalersCalculation;
+  if (!inManifest) {
+    if (calculation !== undefined && calculation !== MultipleScalersCalculation.MIN) {
+      throw usageError(
+        `--token-budget models the gate trigger ${TOKEN_BUDGET_TRIGGER_NAME}, which needs scalingStrategy.multipleScalersCalculation min; the manifest sets ${calculation}.`,
+      );
+    }
+    if (base) {
+      notes.push(
+        `modelling the token-budget gate (trigger ${TOKEN_BUDGET_TRIGGER_NAME}, last, with multipleScalersCalculation min), which the manifest does not have.`,
+      );
+    }
+  }
+  // The simulation keeps the token counter per second: the window is a whole number of them.
+  const windowSeconds = Math.round(
+    windowFlag ??
+      (inManifest ? annotated.tokenBudgetWindowSeconds : undefined) ??
+      PLAN_DEFAULTS.tokenWindowSeconds,
+  );
+  if (windowSeconds < 1) {
+    throw usageError(
+      `the gate's rate window must be at least 1 second (--token-window or ${LlmCapacityAnnotations.tokenBudgetWindowSeconds}).`,
+    );
+  }
+  return { budgetPerMinute, windowSeconds, tokensPerTask };
 }
 
 /**
@@ -306,13 +479,18 @@ function arrivalsFromFlags(flags: PlanFlags): ArrivalPattern {
   );
 }
 
+const round = (n: number) => (Number.isInteger(n) ? String(n) : n.toFixed(1));
+
 /** The poll table as rows of strings (header first). */
 export function pollTable(result: PlanResult): string[][] {
+  const gate = result.tokenBudget !== undefined;
+  const head = ['time (s)', 'ready', 'unacked', 'metric', 'running', 'pending', 'created'];
   return [
-    ['time (s)', 'ready', 'unacked', 'metric', 'running', 'pending', 'created'],
-    ...result.polls.map((p) =>
-      [p.time, p.ready, p.unacked, p.metric, p.running, p.pending, p.created].map((n) => String(n)),
-    ),
+    [...head, ...(gate ? ['tokens/min', 'gate'] : [])],
+    ...result.polls.map((p) => [
+      ...[p.time, p.ready, p.unacked, p.metric, p.running, p.pending, p.created].map((n) => String(n)),
+      ...(gate ? [round(p.tokensPerMinute ?? 0), p.gateClosed ? 'closed' : 'open'] : []),
+    ]),
   ];
 }
 
@@ -320,8 +498,6 @@ function formatTable(rows: readonly string[][]): string[] {
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
   return rows.map((r) => r.map((cell, c) => cell.padStart(widths[c]!)).join('  '));
 }
-
-const round = (n: number) => (Number.isInteger(n) ? String(n) : n.toFixed(1));
 
 /** How the summary shows an unset `maxReplicaCount`. */
 const UNSET_MAX = `unset (${KedaDefaults.maxReplicaCount})`;
@@ -346,22 +522,24 @@ export function jobsPerTask(input: PlanInput, result: PlanResult): string {
 /** The summary lines printed under the table (and listed in the HTML page). */
 export function summaryLines(input: PlanInput, result: PlanResult, name: string): string[] {
   const sj = input.scaledJob;
+  const concurrency = input.concurrency ?? Defaults.concurrency;
   const lines = [
     `ScaledJob ${name}: value ${sj.value}, maxReplicaCount ${sj.maxReplicaCount ?? UNSET_MAX}, minReplicaCount ${sj.minReplicaCount ?? 0}, pollingInterval ${sj.pollingInterval} s, strategy ${sj.scalingStrategy.name}, protocol ${sj.protocol}`,
-    `workload: ${result.totalTasks} task(s) (${input.arrivals.kind === 'burst' ? 'burst at 0 s' : `${input.arrivals.perMinute}/min for ${input.arrivals.durationSeconds} s`}), task duration ${describeDistribution(input.taskDuration)}, ${input.podPending ? `pod pending ${describeDistribution(input.podPending)} then ` : ''}pod start-up ${input.startupSeconds} s, ${input.maxTasks === 0 ? 'no task limit per Job' : `${input.maxTasks} task(s) per Job`}, idle exit ${input.idleExitSeconds} s, seed ${input.seed}`,
+    `workload: ${result.totalTasks} task(s) (${input.arrivals.kind === 'burst' ? 'burst at 0 s' : `${input.arrivals.perMinute}/min for ${input.arrivals.durationSeconds} s`}), task duration ${describeDistribution(input.taskDuration)}, ${input.podPending ? `pod pending ${describeDistribution(input.podPending)} then ` : ''}pod start-up ${input.startupSeconds} s, ${input.maxTasks === 0 ? 'no task limit per Job' : `${input.maxTasks} task(s) per Job`}, ${concurrency} at once, idle exit ${input.idleExitSeconds === 0 ? 'never' : `${input.idleExitSeconds} s`}, seed ${input.seed}`,
     ...(input.pendingPodConditions
       ? [
           `pending Jobs (KEDA): unfinished with pendingPodConditions ${input.pendingPodConditions.join(', ')} not all true (PodScheduled once scheduled, Ready once the agent takes messages)`,
         ]
       : []),
-    `Jobs created: ${result.jobsCreated}${jobsPerTask(input, result)}; peak Jobs ${result.peakJobs} (incl. starting), peak pods running ${result.peakPods}, peak Jobs busy ${result.peakBusyJobs}`,
+    `Jobs created: ${result.jobsCreated}${jobsPerTask(input, result)}; peak Jobs ${result.peakJobs} (incl. starting), peak pods running ${result.peakPods}, peak Jobs busy ${result.peakBusyJobs}, peak tasks running ${result.peakBusyTasks}`,
     result.drainedAt !== undefined
       ? `time to drain: ${result.drainedAt} s (all ${result.totalTasks} tasks completed); longest wait in queue ${result.maxWaitSeconds} s`
       : `NOT drained within the ${input.horizonSeconds} s horizon: ${result.completedTasks}/${result.totalTasks} tasks completed; longest wait in queue >= ${result.maxWaitSeconds} s`,
   ];
   if (result.llmPeak) {
+    const seconds = input.llm?.taskDurationSeconds;
     lines.push(
-      `LLM load at peak (${result.peakBusyJobs} busy Jobs): ${round(result.llmPeak.requestsPerMinute)} requests/min, ${round(result.llmPeak.tokensPerMinute)} tokens/min`,
+      `LLM load at peak (${result.peakBusyTasks} tasks running at once${seconds === undefined ? '' : `, ${round(seconds)} s per task from the manifest`}): ${round(result.llmPeak.requestsPerMinute)} requests/min, ${round(result.llmPeak.tokensPerMinute)} tokens/min`,
     );
   }
   const cap = result.llmCapacity;
@@ -370,7 +548,7 @@ export function summaryLines(input: PlanInput, result: PlanResult, name: string)
       result.llmPeak.requestsPerMinute > cap.requestBudgetPerMinute ||
       result.llmPeak.tokensPerMinute > cap.tokenBudgetPerMinute;
     lines.push(
-      `LLM budget (${Math.round(cap.maxUtilization * 100)}% of the gateway): ${round(cap.requestBudgetPerMinute)} requests/min, ${round(cap.tokenBudgetPerMinute)} tokens/min -> ${over ? 'OVER BUDGET at peak' : 'within budget at peak'}; safe maxReplicaCount ${cap.maxReplicaCount} (bound by ${cap.bindingLimit})`,
+      `LLM budget (${Math.round(cap.maxUtilization * 100)}% of the gateway): ${round(cap.requestBudgetPerMinute)} requests/min, ${round(cap.tokenBudgetPerMinute)} tokens/min -> ${over ? 'OVER BUDGET at peak' : 'within budget at peak'}; safe maxReplicaCount ${cap.maxReplicaCount} (bound by ${cap.bindingLimit}, ${cap.concurrency} task(s) per Job at once)`,
     );
     const max = sj.maxReplicaCount;
     if (max === undefined || max > cap.maxReplicaCount) {
@@ -378,6 +556,18 @@ export function summaryLines(input: PlanInput, result: PlanResult, name: string)
         `warning: maxReplicaCount ${max ?? UNSET_MAX} allows more busy Jobs than the LLM budget (${cap.maxReplicaCount}).`,
       );
     }
+  }
+  const gate = result.tokenBudget;
+  if (gate) {
+    lines.push(
+      `token-budget gate (${TOKEN_BUDGET_TRIGGER_NAME}, budget ${round(gate.budgetPerMinute)} tokens/min over a ${gate.windowSeconds} s window): closed at ${gate.closedPolls} of ${result.polls.length} polls (${gate.closedSeconds} s), Jobs created while closed ${gate.jobsCreatedWhileClosed}; peak measured ${round(gate.peakTokensPerMinute)} tokens/min`,
+    );
+  }
+  const readyOnly = sj.protocol === RabbitMqProtocol.AMQP || (sj.excludeUnacknowledged ?? false);
+  if (readyOnly && concurrency < sj.value) {
+    lines.push(
+      `warning: ${Env.AGENT_CONCURRENCY} ${concurrency} is below the trigger value ${sj.value}: KEDA creates one Job per ${sj.value} ready messages and counts ready messages only (${sj.protocol}${sj.protocol === RabbitMqProtocol.HTTP ? ' with excludeUnacknowledged' : ''}), but a new Job takes ${concurrency} at once, so the rest count again at the next poll and Jobs multiply; set ${Env.AGENT_CONCURRENCY} to the value (AgentScaledJob does).`,
+    );
   }
   if (sj.protocol === RabbitMqProtocol.AMQP && sj.scalingStrategy.name === 'default') {
     lines.push(

@@ -5,9 +5,12 @@
 import { readFileSync } from 'node:fs';
 import {
   KedaDefaults,
+  LlmCapacityAnnotations,
   MultipleScalersCalculation,
   RabbitMqProtocol,
   ScalingStrategy,
+  TOKEN_BUDGET_GATE,
+  TOKEN_BUDGET_TRIGGER_NAME,
 } from '@agent-fleet/cdk8s';
 import { Defaults, Env } from '@agent-fleet/contract';
 import { parseAllDocuments } from 'yaml';
@@ -37,9 +40,21 @@ export interface ScaledJobSettings {
   readonly maxTasks?: number;
   /** AGENT_IDLE_EXIT_SECONDS of the agent container, when set literally. */
   readonly idleExitSeconds?: number;
+  /** AGENT_CONCURRENCY of the agent container, when set literally. */
+  readonly concurrency?: number;
+  /** The LLM figures the ScaledJob's annotations carry ({@link LlmCapacityAnnotations}), each when set. */
+  readonly llm: LlmAnnotationValues;
+  /**
+   * Whether the ScaledJob has the token-budget gate trigger (named `TOKEN_BUDGET_TRIGGER_NAME`), checked
+   * to be the last trigger, as the construct writes it, under `multipleScalersCalculation: min`.
+   */
+  readonly tokenBudgetGate: boolean;
   /** Notes about assumptions made while reading (printed by `plan`). */
   readonly notes: readonly string[];
 }
+
+/** One number per {@link LlmCapacityAnnotations} key, when the manifest sets it. */
+export type LlmAnnotationValues = Partial<Record<keyof typeof LlmCapacityAnnotations, number>>;
 
 type Obj = Record<string, unknown>;
 
@@ -125,8 +140,12 @@ function settingsOf(sj: Obj, fileName: string): ScaledJobSettings {
   if (rabbit.length === 0) {
     throw usageError(`${where} has no rabbitmq trigger; plan simulates RabbitMQ queue-length scaling only.`);
   }
-  if (triggers.length > 1) {
-    notes.push(`${triggers.length} triggers: simulating the first rabbitmq trigger only.`);
+  const gate = triggers.find((t) => t.name === TOKEN_BUDGET_TRIGGER_NAME);
+  const ignored = triggers.filter((t) => t !== rabbit[0] && t !== gate).length;
+  if (ignored > 0) {
+    notes.push(
+      `${triggers.length} triggers: simulating the first rabbitmq trigger${gate ? ` and the token-budget gate (${TOKEN_BUDGET_TRIGGER_NAME})` : ''} only.`,
+    );
   }
   const meta = isObj(rabbit[0]!.metadata) ? (rabbit[0]!.metadata as Obj) : {};
   const mode = String(meta.mode ?? 'QueueLength');
@@ -190,19 +209,28 @@ function settingsOf(sj: Obj, fileName: string): ScaledJobSettings {
   const containers = (
     ((spec.jobTargetRef as Obj | undefined)?.template as Obj | undefined)?.spec as Obj | undefined
   )?.containers;
-  let maxTasks: number | undefined;
-  let idleExitSeconds: number | undefined;
+  const env: Partial<Record<(typeof WORKER_ENV)[number], number>> = {};
   if (Array.isArray(containers)) {
     for (const c of containers.filter(isObj)) {
-      const env = Array.isArray(c.env) ? c.env.filter(isObj) : [];
-      for (const e of env) {
-        if (e.name === Env.AGENT_MAX_TASKS && e.value !== undefined) {
-          maxTasks = num(e.value, Env.AGENT_MAX_TASKS, where);
-        }
-        if (e.name === Env.AGENT_IDLE_EXIT_SECONDS && e.value !== undefined) {
-          idleExitSeconds = num(e.value, Env.AGENT_IDLE_EXIT_SECONDS, where);
+      for (const e of Array.isArray(c.env) ? c.env.filter(isObj) : []) {
+        const name = WORKER_ENV.find((n) => n === e.name);
+        if (name !== undefined && e.value !== undefined) {
+          env[name] = num(e.value, name, where);
         }
       }
+    }
+  }
+  if (gate !== undefined) {
+    checkTokenBudgetGate(gate, triggers, multipleScalersCalculation, where);
+  }
+  const annotations = isObj((sj.metadata as Obj | undefined)?.annotations)
+    ? ((sj.metadata as Obj).annotations as Obj)
+    : {};
+  const llm: LlmAnnotationValues = {};
+  for (const [key, annotation] of Object.entries(LlmCapacityAnnotations)) {
+    const value = num(annotations[annotation], `annotation ${annotation}`, where);
+    if (value !== undefined) {
+      llm[key as keyof LlmAnnotationValues] = value;
     }
   }
   return {
@@ -220,10 +248,56 @@ function settingsOf(sj: Obj, fileName: string): ScaledJobSettings {
     excludeUnacknowledged:
       meta.excludeUnacknowledged === undefined ? undefined : String(meta.excludeUnacknowledged) === 'true',
     queueName: meta.queueName === undefined ? undefined : String(meta.queueName),
-    maxTasks,
-    idleExitSeconds,
+    maxTasks: env[Env.AGENT_MAX_TASKS],
+    idleExitSeconds: env[Env.AGENT_IDLE_EXIT_SECONDS],
+    concurrency: env[Env.AGENT_CONCURRENCY],
+    llm,
+    tokenBudgetGate: gate !== undefined,
     notes,
   };
+}
+
+/** The agent container's variables `plan` reads, when they hold a literal value. */
+const WORKER_ENV = [Env.AGENT_MAX_TASKS, Env.AGENT_IDLE_EXIT_SECONDS, Env.AGENT_CONCURRENCY] as const;
+
+/**
+ * The gate trigger must be what the model computes: the prometheus trigger `AgentScaledJob` writes, with
+ * the gate's thresholds, last among the triggers, under `min`. Anywhere else (or under `max`, `avg`,
+ * `sum`) its active 0 does not replace the queue's reading, and the ScaledJob would not stop at the
+ * budget although a plan modelling the gate would.
+ */
+function checkTokenBudgetGate(
+  gate: Obj,
+  triggers: readonly Obj[],
+  calculation: MultipleScalersCalculation | undefined,
+  where: string,
+): void {
+  const name = `trigger ${TOKEN_BUDGET_TRIGGER_NAME}`;
+  if (calculation !== MultipleScalersCalculation.MIN) {
+    throw usageError(
+      `${where}: the token-budget gate (${name}) needs scalingStrategy.multipleScalersCalculation min, ` +
+        `got ${calculation ?? 'unset (max)'}: under it the gate never stops Jobs. Set it to min, or remove the gate.`,
+    );
+  }
+  if (triggers[triggers.length - 1] !== gate) {
+    throw usageError(
+      `${where}: ${name} must be the last trigger: under min an active 0 replaces only the readings before it.`,
+    );
+  }
+  const meta = isObj(gate.metadata) ? gate.metadata : {};
+  const expected = {
+    threshold: TOKEN_BUDGET_GATE.threshold,
+    activationThreshold: TOKEN_BUDGET_GATE.activationThreshold,
+  };
+  for (const [field, value] of Object.entries(expected)) {
+    if (gate.type !== 'prometheus' || num(meta[field], `${name} metadata.${field}`, where) !== value) {
+      throw usageError(
+        `${where}: ${name} is not the gate plan models: it needs type prometheus, threshold ` +
+          `${expected.threshold} and activationThreshold ${expected.activationThreshold} (as AgentScaledJob writes it); ` +
+          `got type ${JSON.stringify(gate.type)}, ${field} ${JSON.stringify(meta[field])}.`,
+      );
+    }
+  }
 }
 
 /**

@@ -1,35 +1,56 @@
 /**
  * The `plan` simulator: a second-by-second model of a RabbitMQ queue, KEDA's ScaledJob controller and
  * the agent Jobs it creates. KEDA's decision on every poll is {@link decideScaledJobScale}, fed with the
- * metric {@link rabbitMqQueueLengthMetric} derives for the trigger's protocol; this file only moves
- * messages and Jobs between polls.
+ * metric {@link rabbitMqQueueLengthMetric} derives for the trigger's protocol (and, with a token budget,
+ * the gate trigger's reading from {@link tokenBudgetGateReading}); this file only moves messages, tokens
+ * and Jobs between polls.
+ *
+ * A Job's agent does what the worker does (`worker/src/intake-control.ts`): it consumes with prefetch
+ * `concurrency` (AGENT_CONCURRENCY) and runs every message it holds at once; it counts the messages it
+ * has taken, and once that count reaches `maxTasks` (AGENT_MAX_TASKS, 0 = no limit) it takes no more
+ * and exits when its last task finishes; with nothing in flight it exits after `idleExitSeconds`
+ * (AGENT_IDLE_EXIT_SECONDS, 0 = never) without a delivery.
  *
  * Each simulated second `t`, in this order:
- * 1. Tasks arriving at `t` join the queue as ready messages.
+ * 1. Tasks arriving at `t` join the queue; a started Job with room takes them at once (the broker pushes
+ *    to a consumer with prefetch credit), the rest stay ready messages.
  * 2. When `t` is a multiple of `pollingInterval`, KEDA polls: it reads the metric from the queue's ready and
- *    unacknowledged counts, counts unfinished Jobs (running) and the pending ones as KEDA counts them
- *    ({@link isPendingForKeda}), and creates the Jobs `decideScaledJobScale` returns. A new Job's pod stays
- *    Pending (unschedulable, e.g. while nodes scale up) for a `podPending` draw, is then scheduled, and
- *    its agent takes messages `startupSeconds` after that.
- * 3. Every unfinished Job, oldest first: its pod is scheduled and starts when due; a task whose time is up is acked
- *    (completed); a Job that has now taken `maxTasks` tasks exits (AGENT_MAX_TASKS, 0 = no limit);
- *    an idle running Job takes the next ready message (prefetch 1, one task at a time), or exits once it
- *    has been idle `idleExitSeconds` (AGENT_IDLE_EXIT_SECONDS).
+ *    unacknowledged counts (and, with a token budget, the fleet's token rate over the gate's window),
+ *    counts unfinished Jobs (running) and the pending ones as KEDA counts them ({@link isPendingForKeda}),
+ *    and creates the Jobs `decideScaledJobScale` returns. A new Job's pod stays Pending (unschedulable,
+ *    e.g. while nodes scale up) for a `podPending` draw, is then scheduled, and its agent joins the
+ *    queue `startupSeconds` after that.
+ * 3. Every unfinished Job, oldest first: its pod is scheduled and starts when due; each task whose time is
+ *    up is acked (completed); a Job that has taken `maxTasks` messages and has none left in flight exits;
+ *    otherwise it takes ready messages while it holds fewer than `concurrency` and has taken fewer than
+ *    `maxTasks`, or, holding none, exits once `idleExitSeconds` have passed since it last held one (or
+ *    since it started).
  *
- * Not modelled: the API server's and kubelet's latency beyond the two delays, failures and retries (so
- * neither failed Jobs nor several pods per Job), KEDA's history limits, several triggers.
+ * Tokens: a running task consumes its `tokensPerTask` evenly over its own duration. The gate's reading
+ * is the tokens consumed in the `windowSeconds` before the poll times 60 / window, what Prometheus'
+ * `rate()` over that window gives for a counter that grows smoothly.
+ *
+ * Not modelled: the API server's and kubelet's latency beyond the two delays, readiness-probe periods
+ * (the pod is Ready the second its agent joins the queue), how RabbitMQ spreads messages over consumers
+ * (oldest Job first here), failures and retries (so neither failed Jobs nor several pods per Job), KEDA's
+ * history limits, triggers other than the RabbitMQ one and the token-budget gate, Prometheus' scrape
+ * interval and the steps in which a real token counter grows.
  */
 import {
   decideScaledJobScale,
   type LlmCapacityResult,
   type LlmLoad,
   llmCapacityGuard,
-  llmLoadForJobs,
-  type MultipleScalersCalculation,
+  llmLoadForTasks,
+  MultipleScalersCalculation,
   type RabbitMqProtocol,
   rabbitMqQueueLengthMetric,
+  type ScalerMetric,
   type ScalingStrategy,
+  TOKEN_BUDGET_TRIGGER_NAME,
+  tokenBudgetGateReading,
 } from '@agent-fleet/cdk8s';
+import { Defaults } from '@agent-fleet/contract';
 import { type DurationDistribution, drawSeconds, meanSeconds, mulberry32 } from './random';
 
 /**
@@ -59,7 +80,7 @@ export interface PlanScaledJob {
   readonly pollingInterval: number;
   readonly scalingStrategy: ScalingStrategy;
   /**
-   * How several triggers combine (the simulation has one trigger, so only a bad value matters).
+   * How the triggers combine. Only matters with the token-budget gate, which needs `min`.
    * @default MultipleScalersCalculation.MAX
    */
   readonly multipleScalersCalculation?: MultipleScalersCalculation;
@@ -80,13 +101,37 @@ export interface LlmPlanOptions {
   readonly tokensPerMinute?: number;
   /** @default 0.8 */
   readonly maxUtilization?: number;
+  /**
+   * The task duration the per-task rates are computed with (a manifest's annotation carries the one the
+   * construct's guard used).
+   * @default - the mean of `taskDuration`
+   */
+  readonly taskDurationSeconds?: number;
+}
+
+/**
+ * The run-time token budget: a prometheus trigger named {@link TOKEN_BUDGET_TRIGGER_NAME}, last among the
+ * ScaledJob's triggers, combined with `multipleScalersCalculation: min`.
+ */
+export interface TokenBudgetPlanOptions {
+  /** Tokens per minute at or above which the gate closes. */
+  readonly budgetPerMinute: number;
+  /** The `rate()` window of the gate's query, in seconds. */
+  readonly windowSeconds: number;
+  /** Tokens one task consumes, evenly over its duration. */
+  readonly tokensPerTask: number;
 }
 
 export interface PlanInput {
   readonly scaledJob: PlanScaledJob;
-  /** Tasks one Job takes before exiting (AGENT_MAX_TASKS; 0 = no limit). */
+  /** Messages one Job takes before it stops taking and exits (AGENT_MAX_TASKS; 0 = no limit). */
   readonly maxTasks: number;
-  /** AGENT_IDLE_EXIT_SECONDS. */
+  /**
+   * Messages one Job holds and runs at once (AGENT_CONCURRENCY, the consumer's prefetch).
+   * @default 1 (the worker's default)
+   */
+  readonly concurrency?: number;
+  /** AGENT_IDLE_EXIT_SECONDS (0 = never exit when idle). */
   readonly idleExitSeconds: number;
   /** Seconds from the pod's scheduling (Job creation when `podPending` is unset) to its agent consuming. */
   readonly startupSeconds: number;
@@ -108,6 +153,8 @@ export interface PlanInput {
   /** Seconds to simulate at most. */
   readonly horizonSeconds: number;
   readonly llm?: LlmPlanOptions;
+  /** @default - no gate */
+  readonly tokenBudget?: TokenBudgetPlanOptions;
 }
 
 /** One KEDA poll, as KEDA saw it, and what it did. */
@@ -128,6 +175,10 @@ export interface PollRow {
   readonly pending: number;
   /** Jobs created by this poll. */
   readonly created: number;
+  /** With a token budget: the token rate the gate's query measured (tokens/min). */
+  readonly tokensPerMinute?: number;
+  /** With a token budget: whether the gate was closed (its reading active, so no Job is created). */
+  readonly gateClosed?: boolean;
 }
 
 /** The state at the end of one simulated second (for the chart). */
@@ -137,6 +188,20 @@ export interface Sample {
   readonly unacked: number;
   readonly runningPods: number;
   readonly pendingJobs: number;
+}
+
+/** What the token-budget gate did over the run. */
+export interface TokenBudgetSummary {
+  readonly budgetPerMinute: number;
+  readonly windowSeconds: number;
+  /** Polls that found the gate closed. */
+  readonly closedPolls: number;
+  /** Seconds from each closed poll to the next poll (or the end), summed. */
+  readonly closedSeconds: number;
+  /** The highest token rate a poll measured (tokens/min). */
+  readonly peakTokensPerMinute: number;
+  /** Jobs created by polls that found the gate closed (only `minReplicaCount` can make them). */
+  readonly jobsCreatedWhileClosed: number;
 }
 
 export interface PlanResult {
@@ -153,14 +218,18 @@ export interface PlanResult {
   readonly peakJobs: number;
   /** Most pods running at once. */
   readonly peakPods: number;
-  /** Most Jobs working on a task at once. */
+  /** Most Jobs working on at least one task at once. */
   readonly peakBusyJobs: number;
+  /** Most tasks running at once, over all Jobs. */
+  readonly peakBusyTasks: number;
   /** Longest time a task waited in the queue, in seconds. */
   readonly maxWaitSeconds: number;
-  /** LLM load of `peakBusyJobs`, when per-task figures were given. */
+  /** LLM load of `peakBusyTasks`, when per-task figures were given. */
   readonly llmPeak?: LlmLoad;
-  /** The capacity guard for the gateway limits, when given. */
+  /** The capacity guard for the gateway limits (with the Jobs' concurrency), when given. */
   readonly llmCapacity?: LlmCapacityResult;
+  /** With a token budget: what the gate did. */
+  readonly tokenBudget?: TokenBudgetSummary;
 }
 
 interface Task {
@@ -168,15 +237,23 @@ interface Task {
   readonly duration: number;
 }
 
+/** A task a Job holds: when it completes, and the tokens it consumes each second until then. */
+interface Running {
+  readonly until: number;
+  readonly tokensPerSecond: number;
+}
+
 interface Job {
   readonly scheduleAt: number;
   readonly startAt: number;
   scheduled: boolean;
   started: boolean;
-  done: boolean;
-  tasksDone: number;
-  busyUntil?: number;
+  /** Messages taken so far (the worker counts deliveries, not completions). */
+  taken: number;
+  running: Running[];
+  /** When the Job last held no task (its idle countdown starts there). */
   idleSince: number;
+  done: boolean;
 }
 
 /**
@@ -228,13 +305,31 @@ export function simulatePlan(input: PlanInput): PlanResult {
     duration: drawSeconds(input.taskDuration, random),
   }));
   const sj = input.scaledJob;
+  const concurrency = input.concurrency ?? Defaults.concurrency;
+  if (!Number.isSafeInteger(concurrency) || concurrency < 1) {
+    throw new Error(`concurrency must be a whole number of at least 1, got ${concurrency}.`);
+  }
+  const gate = input.tokenBudget;
+  if (gate && sj.multipleScalersCalculation !== MultipleScalersCalculation.MIN) {
+    // Under any other calculation the gate's active 0 never replaces the queue's reading.
+    throw new Error(
+      `the token-budget gate (trigger ${TOKEN_BUDGET_TRIGGER_NAME}) needs scalingStrategy.multipleScalersCalculation min, got ${sj.multipleScalersCalculation ?? 'unset (max)'}.`,
+    );
+  }
+  const tokensPerTask = gate?.tokensPerTask ?? 0;
   // Its own stream, drawn only when there is a delay: task durations stay those of the seed alone.
   const podRandom = mulberry32((input.seed ^ 0x9e3779b9) >>> 0);
   const podPending = input.podPending;
   const queue: Task[] = [];
-  const jobs: Job[] = [];
+  let queueHead = 0;
+  /** Unfinished Jobs, oldest first. */
+  let active: Job[] = [];
+  let jobsCreated = 0;
   const polls: PollRow[] = [];
   const samples: Sample[] = [];
+  /** tokensBefore[s]: tokens the fleet consumed before second s (the counter the gate's rate reads). */
+  const tokensBefore: number[] = [0];
+  let tokensPerSecond = 0;
   let next = 0;
   let inFlight = 0;
   let completed = 0;
@@ -242,24 +337,67 @@ export function simulatePlan(input: PlanInput): PlanResult {
   let peakJobs = 0;
   let peakPods = 0;
   let peakBusy = 0;
+  let peakTasks = 0;
   let maxWait = 0;
+  /** A started Job takes ready messages while it holds fewer than `concurrency` and may take more. */
+  const take = (job: Job, now: number): void => {
+    while (
+      job.running.length < concurrency &&
+      queueHead < queue.length &&
+      (input.maxTasks === 0 || job.taken < input.maxTasks)
+    ) {
+      const task = queue[queueHead++]!;
+      job.taken++;
+      inFlight++;
+      const rate = tokensPerTask / task.duration;
+      tokensPerSecond += rate;
+      job.running.push({ until: now + task.duration, tokensPerSecond: rate });
+      maxWait = Math.max(maxWait, now - task.arrival);
+    }
+  };
   let t = 0;
   for (; t <= input.horizonSeconds; t++) {
+    const arrived = next;
     while (next < tasks.length && tasks[next]!.arrival <= t) {
       queue.push(tasks[next]!);
       next++;
     }
+    if (next > arrived) {
+      // The broker pushes a new message to a consumer with prefetch credit at once: it is never ready
+      // while a started Job could hold it, so the poll below cannot count it.
+      for (const job of active) {
+        if (job.started) {
+          take(job, t);
+        }
+      }
+    }
+    const ready = queue.length - queueHead;
 
     if (t % sj.pollingInterval === 0) {
-      const unfinished = jobs.filter((j) => !j.done);
-      const pending = unfinished.filter((j) => isPendingForKeda(j, input.pendingPodConditions)).length;
+      const unfinished = active.length;
+      const pending = active.filter((j) => isPendingForKeda(j, input.pendingPodConditions)).length;
       const metric = rabbitMqQueueLengthMetric(
-        { ready: queue.length, unacknowledged: inFlight },
+        { ready, unacknowledged: inFlight },
         { protocol: sj.protocol, excludeUnacknowledged: sj.excludeUnacknowledged },
       );
+      const scalers: ScalerMetric[] = [
+        { queueLength: metric, targetValue: sj.value, activationValue: sj.activationValue },
+      ];
+      let gateFigures: Pick<PollRow, 'tokensPerMinute' | 'gateClosed'> = {};
+      if (gate) {
+        const from = tokensBefore[Math.max(0, t - gate.windowSeconds)]!;
+        const tokensPerMinute = ((tokensBefore[t]! - from) * 60) / gate.windowSeconds;
+        const reading = tokenBudgetGateReading(tokensPerMinute, gate.budgetPerMinute);
+        // Last, as the construct renders it: `min` takes a later active reading over an earlier one.
+        scalers.push(reading);
+        gateFigures = {
+          tokensPerMinute,
+          gateClosed: reading.queueLength > (reading.activationValue ?? 0),
+        };
+      }
       const decision = decideScaledJobScale({
-        scalers: [{ queueLength: metric, targetValue: sj.value, activationValue: sj.activationValue }],
-        runningJobs: unfinished.length,
+        scalers,
+        runningJobs: unfinished,
         pendingJobs: pending,
         minReplicaCount: sj.minReplicaCount,
         maxReplicaCount: sj.maxReplicaCount,
@@ -268,34 +406,35 @@ export function simulatePlan(input: PlanInput): PlanResult {
       });
       for (let i = 0; i < decision.jobsToCreate; i++) {
         const scheduleAt = t + (podPending === undefined ? 0 : drawSeconds(podPending, podRandom));
-        jobs.push({
+        active.push({
           scheduleAt,
           startAt: scheduleAt + input.startupSeconds,
           scheduled: false,
           started: false,
-          done: false,
-          tasksDone: 0,
+          taken: 0,
+          running: [],
           idleSince: 0,
+          done: false,
         });
       }
+      jobsCreated += decision.jobsToCreate;
       polls.push({
         time: t,
-        ready: queue.length,
+        ready,
         unacked: inFlight,
         metric,
-        running: unfinished.length - pending,
+        running: unfinished - pending,
         pending,
         created: decision.jobsToCreate,
+        ...gateFigures,
       });
     }
 
     let busy = 0;
     let pods = 0;
     let pendingJobs = 0;
-    for (const job of jobs) {
-      if (job.done) {
-        continue;
-      }
+    let exited = false;
+    for (const job of active) {
       if (!job.started) {
         if (!job.scheduled && job.scheduleAt <= t) {
           job.scheduled = true;
@@ -307,37 +446,64 @@ export function simulatePlan(input: PlanInput): PlanResult {
         job.started = true;
         job.idleSince = t;
       }
-      if (job.busyUntil !== undefined && job.busyUntil <= t) {
-        job.busyUntil = undefined;
-        job.tasksDone++;
-        inFlight--;
-        completed++;
-        job.idleSince = t;
-        if (input.maxTasks > 0 && job.tasksDone >= input.maxTasks) {
-          job.done = true;
-          continue;
+      const left = job.running.filter((r) => r.until > t);
+      if (left.length < job.running.length) {
+        for (const r of job.running) {
+          if (r.until <= t) {
+            tokensPerSecond -= r.tokensPerSecond;
+            inFlight--;
+            completed++;
+          }
+        }
+        job.running = left;
+        if (left.length === 0) {
+          job.idleSince = t;
+        }
+        if (inFlight === 0) {
+          // No rounding residue of the additions above may outlive the last task.
+          tokensPerSecond = 0;
         }
       }
-      if (job.busyUntil === undefined) {
-        const task = queue.shift();
-        if (task) {
-          job.busyUntil = t + task.duration;
-          inFlight++;
-          maxWait = Math.max(maxWait, t - task.arrival);
-        } else if (t - job.idleSince >= input.idleExitSeconds) {
-          job.done = true;
-          continue;
-        }
+      const maxTasksTaken = input.maxTasks > 0 && job.taken >= input.maxTasks;
+      if (maxTasksTaken && job.running.length === 0) {
+        // AGENT_MAX_TASKS reached and the last task done: the worker exits 0.
+        job.done = exited = true;
+        continue;
+      }
+      take(job, t);
+      if (
+        job.running.length === 0 &&
+        input.idleExitSeconds > 0 &&
+        t - job.idleSince >= input.idleExitSeconds
+      ) {
+        job.done = exited = true;
+        continue;
       }
       pods++;
-      if (job.busyUntil !== undefined) {
+      if (job.running.length > 0) {
         busy++;
       }
     }
+    if (exited) {
+      active = active.filter((j) => !j.done);
+    }
+    // Keep the queue array from growing without bound over long horizons.
+    if (queueHead > 4096 && queueHead * 2 > queue.length) {
+      queue.splice(0, queueHead);
+      queueHead = 0;
+    }
+    tokensBefore.push(tokensBefore[t]! + tokensPerSecond);
     peakJobs = Math.max(peakJobs, pods + pendingJobs);
     peakPods = Math.max(peakPods, pods);
     peakBusy = Math.max(peakBusy, busy);
-    samples.push({ time: t, ready: queue.length, unacked: inFlight, runningPods: pods, pendingJobs });
+    peakTasks = Math.max(peakTasks, inFlight);
+    samples.push({
+      time: t,
+      ready: queue.length - queueHead,
+      unacked: inFlight,
+      runningPods: pods,
+      pendingJobs,
+    });
 
     if (drainedAt === undefined && next === tasks.length && completed === tasks.length) {
       drainedAt = t;
@@ -346,20 +512,22 @@ export function simulatePlan(input: PlanInput): PlanResult {
       break;
     }
   }
+  const endTime = Math.min(t, input.horizonSeconds);
   // Tasks still queued at the end waited at least this long.
-  for (const task of queue) {
-    maxWait = Math.max(maxWait, Math.min(t, input.horizonSeconds) - task.arrival);
+  for (let i = queueHead; i < queue.length; i++) {
+    maxWait = Math.max(maxWait, endTime - queue[i]!.arrival);
   }
 
   let llmPeak: LlmLoad | undefined;
   let llmCapacity: LlmCapacityResult | undefined;
   if (input.llm) {
+    const seconds = input.llm.taskDurationSeconds ?? meanSeconds(input.taskDuration);
     const profile = {
       requestsPerTask: input.llm.requestsPerTask,
       tokensPerTask: input.llm.tokensPerTask,
-      taskDuration: { toSeconds: () => meanSeconds(input.taskDuration) },
+      taskDuration: { toSeconds: () => seconds },
     };
-    llmPeak = llmLoadForJobs(peakBusy, profile);
+    llmPeak = llmLoadForTasks(peakTasks, profile);
     if (input.llm.requestsPerMinute !== undefined && input.llm.tokensPerMinute !== undefined) {
       llmCapacity = llmCapacityGuard({
         gateway: {
@@ -368,6 +536,7 @@ export function simulatePlan(input: PlanInput): PlanResult {
         },
         task: profile,
         maxUtilization: input.llm.maxUtilization,
+        concurrency,
       });
     }
   }
@@ -378,13 +547,43 @@ export function simulatePlan(input: PlanInput): PlanResult {
     totalTasks: tasks.length,
     completedTasks: completed,
     drainedAt,
-    endTime: Math.min(t, input.horizonSeconds),
-    jobsCreated: jobs.length,
+    endTime,
+    jobsCreated,
     peakJobs,
     peakPods,
     peakBusyJobs: peakBusy,
+    peakBusyTasks: peakTasks,
     maxWaitSeconds: maxWait,
     llmPeak,
     llmCapacity,
+    tokenBudget: gate ? gateSummary(gate, polls, sj.pollingInterval, endTime) : undefined,
+  };
+}
+
+function gateSummary(
+  gate: TokenBudgetPlanOptions,
+  polls: readonly PollRow[],
+  pollingInterval: number,
+  endTime: number,
+): TokenBudgetSummary {
+  let closedPolls = 0;
+  let closedSeconds = 0;
+  let jobsCreatedWhileClosed = 0;
+  let peakTokensPerMinute = 0;
+  for (const p of polls) {
+    peakTokensPerMinute = Math.max(peakTokensPerMinute, p.tokensPerMinute ?? 0);
+    if (p.gateClosed) {
+      closedPolls++;
+      closedSeconds += Math.max(0, Math.min(p.time + pollingInterval, endTime) - p.time);
+      jobsCreatedWhileClosed += p.created;
+    }
+  }
+  return {
+    budgetPerMinute: gate.budgetPerMinute,
+    windowSeconds: gate.windowSeconds,
+    closedPolls,
+    closedSeconds,
+    peakTokensPerMinute,
+    jobsCreatedWhileClosed,
   };
 }

@@ -37,29 +37,30 @@ export function newRunLog(): string {
 }
 
 /**
- * Starts the real `agent-worker` with the hostile fixture and waits until it consumes. The bin
- * has no contract variable for the prefetch, but its settings resolver reads a `prefetch`
- * environment variable; the worker's "consuming" line says what it got, and a worker that did not
- * get `prefetch` is refused here, so no test silently runs one task at a time.
+ * Starts the real `agent-worker` with the hostile fixture and waits until it consumes. The worker's
+ * "consuming" line says which AGENT_CONCURRENCY it got; one that did not get `concurrency` is
+ * refused here, so no test silently runs one task at a time.
  */
 export async function startHostileWorker(
   setup: TestSetup,
-  options: { runLog?: string; prefetch?: number; env?: Record<string, string> } = {},
+  options: { runLog?: string; concurrency?: number; env?: Record<string, string> } = {},
 ): Promise<HostileWorker> {
   const runLog = options.runLog ?? newRunLog();
-  const prefetch = options.prefetch ?? 1;
+  const concurrency = options.concurrency ?? 1;
   const worker = startWorker(
     setup.env({
       [Env.AGENT_HANDLER]: HOSTILE_HANDLER,
+      [Env.AGENT_CONCURRENCY]: String(concurrency),
       HOSTILE_RUN_LOG: runLog,
-      prefetch: String(prefetch),
       ...options.env,
     }),
   );
   const consuming = await worker.waitForLog('consuming', (l) => l.msg === 'consuming');
-  if (consuming.prefetch !== prefetch) {
+  if (consuming.concurrency !== concurrency) {
     worker.kill('SIGKILL');
-    throw new Error(`the worker consumes with prefetch ${String(consuming.prefetch)}, not ${prefetch}`);
+    throw new Error(
+      `the worker consumes with concurrency ${String(consuming.concurrency)}, not ${concurrency}`,
+    );
   }
   return { worker, runLog };
 }
