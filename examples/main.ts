@@ -19,7 +19,7 @@ import {
   ScaledJobTrigger,
 } from '@agent-fleet/cdk8s';
 import { App, Chart, type ChartProps, Duration } from 'cdk8s';
-import { Secret } from 'cdk8s-plus-30';
+import { EnvValue, Secret } from 'cdk8s-plus-30';
 import type { Construct } from 'constructs';
 
 export class AgentFleetChart extends Chart {
@@ -32,6 +32,14 @@ export class AgentFleetChart extends Chart {
       'queue-url',
     );
 
+    // The agent's LLM key: also a Secret created outside this app. The pods read it through a
+    // secretKeyRef; the manifest holds only the Secret's name and key.
+    const llmApiKey = Secret.fromSecretName(this, 'LlmApiKey', 'llm-api-key');
+    const llm = {
+      LLM_BASE_URL: 'https://api.openai.com/v1',
+      LLM_API_KEY: EnvValue.fromSecretValue({ secret: llmApiKey, key: 'api-key' }),
+    };
+
     const checkpoints = new CheckpointStore(this, 'Checkpoints', {
       claimName: 'agent-checkpoints',
       storageClassName: 'efs',
@@ -43,6 +51,7 @@ export class AgentFleetChart extends Chart {
       image: 'registry.example.com/ai-agent:1.4.2',
       app: 'ai-agent',
       team: 'platform',
+      env: llm,
       completions: 100,
       parallelism: 20,
       backoffLimitPerIndex: 3,
@@ -66,6 +75,7 @@ export class AgentFleetChart extends Chart {
       team: 'platform',
       queue,
       queueName: 'agent-tasks',
+      env: llm,
       triggers: [ScaledJobTrigger.rabbitmq({ value: 5 })],
       pollingInterval: Duration.seconds(15),
       maxReplicaCount: 500,

@@ -4,11 +4,20 @@ import { type ApiObject, Chart, Names } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-30';
 import { Construct } from 'constructs';
 import type { ResourceAmounts } from './agent-pod-props';
-import { RESOURCE_NAMES, renderAmounts } from './internal/agent-pod';
+import { refuseCredentialsInOutput } from './internal/credential-scan';
 import { withDirectJson } from './internal/direct-json';
+import {
+  formatUnits,
+  podAmount,
+  RESOURCE_NAMES,
+  type ResourceField,
+  renderAmounts,
+  type Units,
+  unitsOf,
+} from './internal/pod-features';
 import { invalid, requireDnsLabel, requireLabelValue, requireQuantity } from './internal/validation';
 import type { Quantity } from './quantity';
-import type { IAgentWorkload } from './workload';
+import { ContainerRole, type IAgentWorkload, type PodContainerResources } from './workload';
 
 /** The immutable label every namespace carries (a `name` label exists only if someone adds it). */
 export const NAMESPACE_NAME_LABEL = 'kubernetes.io/metadata.name';
@@ -144,12 +153,15 @@ export interface LimitRangeOptions {
    */
   readonly containerDefaultRequest?: ResourceAmounts;
   /**
-   * Largest limit a container may set; a pod above it is rejected at admission.
+   * Largest limit a container may set; a pod above it is rejected at admission. It applies to
+   * every container, sidecars and init containers included, and is checked against the agents'
+   * containers at synth time.
    * @default - none
    */
   readonly containerMax?: ResourceAmounts;
   /**
-   * Largest sum of limits over a pod's containers.
+   * Largest effective limit of a pod: the agent plus its sidecars, or an init container plus the
+   * sidecars started before it, whichever is larger (Kubernetes' rule for native sidecars).
    * @default - none
    */
   readonly podMax?: ResourceAmounts;
@@ -186,11 +198,14 @@ export class NamespaceQuota {
 
   /**
    * Derived from the agents: for requests and limits of CPU and memory, the sum over agents of
-   * `maxConcurrentPods` (parallelism or maxReplicaCount) × the container's amount, where an
-   * amount the agent does not set comes from the LimitRange defaults as admission would fill it
-   * in. A resource is capped only when every agent has an amount for it (a quota on a resource
-   * rejects pods that leave it unset). Covers the agents only: other pods of the namespace need
-   * an explicit quota.
+   * `maxConcurrentPods` (parallelism or maxReplicaCount) × the pod's effective amount, as
+   * Kubernetes counts a pod against a quota: the larger of the agent plus its sidecars and, for
+   * each init container, that container plus the sidecars started before it (see
+   * `IAgentWorkload.podResources`). An amount a container does not set comes from the LimitRange
+   * defaults as admission would fill it in (a missing request is first the container's own limit).
+   * A resource is capped only when every container of every agent has an amount for it (a quota on
+   * a resource rejects pods with a container that leaves it unset). Covers the agents only: other
+   * pods of the namespace need an explicit quota.
    */
   static fromAgents(): NamespaceQuota {
     return new NamespaceQuota(undefined);
@@ -289,6 +304,7 @@ export class AgentGuardrails extends Construct {
 
   constructor(scope: Construct, id: string, props: AgentGuardrailsProps) {
     super(scope, id);
+    refuseCredentialsInOutput(this);
     const agents = validateAgents(this, props.agents);
     const percent = props.maxDisruptedPercent ?? DEFAULT_MAX_DISRUPTED_PERCENT;
     if (typeof percent !== 'number' || !Number.isFinite(percent) || percent <= 0 || percent > 100) {
@@ -461,13 +477,14 @@ function validateAgents(scope: Construct, agents: IAgentWorkload[]): IAgentWorkl
       !Number.isInteger(a.maxConcurrentPods) ||
       (a.maxConcurrentPods ?? 0) < 1 ||
       (a.scaling !== 'fixed' && a.scaling !== 'queue-driven') ||
-      typeof a.resources !== 'object'
+      typeof a.resources !== 'object' ||
+      !Array.isArray(a.podResources?.containers)
     ) {
       invalid(
         scope,
         `agents[${i}]`,
         a && typeof a === 'object' ? (a.name ?? '(unnamed object)') : a,
-        'is not an agent workload (name, selectorLabels, maxConcurrentPods, scaling, resources)',
+        'is not an agent workload (name, selectorLabels, maxConcurrentPods, scaling, resources, podResources)',
         'pass an AgentJob or AgentScaledJob construct',
       );
     }
@@ -695,36 +712,65 @@ function validateLimitRange(
     above('containerDefaultRequest', request[field], 'containerDefault', dflt[field]);
     above('containerDefaultRequest', request[field], 'containerMax', max[field]);
   }
-  // An agent whose pod the LimitRange would reject never starts; say so now, not at admission.
+  // An agent whose pod the LimitRange would reject never starts; say so now, not at admission. The
+  // per-container ceiling applies to the sidecars and init containers too, the pod ceiling to the
+  // pod's effective limit.
+  const fill = { limits: unitsIn(dflt), requests: unitsIn(request) };
   for (const agent of agents) {
-    const own = amountsOf(scope, `agents[${agent.name}].resources.limits`, agent.resources.limits);
+    const containers = admittedContainers(scope, agent, fill);
     for (const [field] of RESOURCE_NAMES) {
-      const limit = own[field] ?? dflt[field];
-      for (const [prop, ceiling] of [
-        ['containerMax', max[field]],
-        ['podMax', podMax[field]],
-      ] as const) {
-        if (ceiling === undefined) continue;
+      const check = (
+        prop: 'containerMax' | 'podMax',
+        limit: number | undefined,
+        who: string,
+        what: string,
+        fix: string,
+      ) => {
+        const ceiling = (prop === 'containerMax' ? max : podMax)[field];
+        if (ceiling === undefined) return;
         const ceilingText = options[prop]?.[field]?.value;
         if (limit === undefined) {
           invalid(
             scope,
             `limitRange.${prop}.${field}`,
             ceilingText,
-            `requires a ${field} limit, but agent "${agent.name}" sets none and the LimitRange gives no default`,
-            `set resources.limits.${field} on that agent, or limitRange.containerDefault.${field}`,
+            `requires a ${field} limit, but ${who} sets none and the LimitRange gives no default`,
+            `set resources.limits.${field} on ${fix}, or limitRange.containerDefault.${field}`,
           );
         }
-        if (limit > ceiling) {
+        if (limit > unitsOf(field, ceiling)) {
           invalid(
             scope,
             `limitRange.${prop}.${field}`,
             ceilingText,
-            `is below agent "${agent.name}"'s ${field} limit (${agent.resources.limits?.[field]?.value ?? options.containerDefault?.[field]?.value}), so its pods would be rejected`,
-            `raise it, or lower the agent's resources.limits.${field}`,
+            `is below ${what}, so its pods would be rejected`,
+            `raise it, or lower the ${field} limit of ${fix}`,
           );
         }
+      };
+      for (const c of containers) {
+        const text = c.resources.limits?.[field]?.value ?? options.containerDefault?.[field]?.value;
+        check(
+          'containerMax',
+          c.limits[field],
+          describeContainer(agent, c),
+          c.role === ContainerRole.AGENT
+            ? `agent "${agent.name}"'s ${field} limit (${text})`
+            : `the ${field} limit of ${describeContainer(agent, c)} (${text})`,
+          c.role === ContainerRole.AGENT ? 'that agent' : `that ${roleName(c.role)}`,
+        );
       }
+      const podLimit = podAmount(containers.map((c) => ({ role: c.role, amount: c.limits[field] })));
+      check(
+        'podMax',
+        podLimit,
+        `agent "${agent.name}"`,
+        containers.length === 1
+          ? `agent "${agent.name}"'s ${field} limit (${formatUnits(field, podLimit ?? 0)})`
+          : `the ${field} limit of agent "${agent.name}"'s pod (${formatUnits(field, podLimit ?? 0)}: its ` +
+              'sidecars run beside the agent and its init containers before it)',
+        "that agent's containers",
+      );
     }
   }
   const container: k8s.LimitRangeItem = {
@@ -784,40 +830,42 @@ function derivedQuota(
   agents: IAgentWorkload[],
   limitRange: LimitRangeOptions | undefined,
 ): Record<string, k8s.Quantity> {
-  const dfltLimit = amountsOf(scope, 'limitRange.containerDefault', limitRange?.containerDefault);
-  const dfltRequest = amountsOf(
-    scope,
-    'limitRange.containerDefaultRequest',
-    limitRange?.containerDefaultRequest,
-  );
+  const fill = {
+    limits: unitsIn(amountsOf(scope, 'limitRange.containerDefault', limitRange?.containerDefault)),
+    requests: unitsIn(
+      amountsOf(scope, 'limitRange.containerDefaultRequest', limitRange?.containerDefaultRequest),
+    ),
+  };
   const totals: Record<string, number | undefined> = {};
   const fields = ['cpu', 'memory'] as const;
   agents.forEach((agent) => {
-    const limits = amountsOf(scope, `agents[${agent.name}].resources.limits`, agent.resources.limits);
-    const requests = amountsOf(scope, `agents[${agent.name}].resources.requests`, agent.resources.requests);
-    const effectiveLimits = { cpu: limits.cpu ?? dfltLimit.cpu, memory: limits.memory ?? dfltLimit.memory };
-    if (effectiveLimits.cpu === undefined && effectiveLimits.memory === undefined) {
+    const containers = admittedContainers(scope, agent, fill);
+    // A quota on a resource rejects every pod with a container that leaves it unset.
+    const unset = (kind: 'limits' | 'requests', field: ResourceField) =>
+      containers.find((c) => c[kind][field] === undefined);
+    const noCpu = unset('limits', 'cpu');
+    const noMemory = unset('limits', 'memory');
+    if (noCpu && noMemory) {
       invalid(
         scope,
         'resourceQuota',
         'NamespaceQuota.fromAgents()',
-        `cannot be derived: agent "${agent.name}" sets no cpu or memory limit and the LimitRange gives no default`,
+        `cannot be derived: ${
+          noCpu === noMemory
+            ? `${describeContainer(agent, noCpu)} sets no cpu or memory limit`
+            : `${describeContainer(agent, noCpu)} sets no cpu limit and ${describeContainer(agent, noMemory)} no memory limit`
+        } and the LimitRange gives no default`,
         'set resources.limits on that agent or limitRange.containerDefault, or use NamespaceQuota.of({...})',
       );
     }
     for (const field of fields) {
-      // Admission fills a missing request from the LimitRange default request, then from the limit.
-      const effectiveRequest = requests[field] ?? dfltRequest[field] ?? effectiveLimits[field];
-      for (const [kind, value] of [
-        ['limits', effectiveLimits[field]],
-        ['requests', effectiveRequest],
-      ] as const) {
+      for (const kind of ['limits', 'requests'] as const) {
         const key = `${kind}.${field}`;
         if (key in totals && totals[key] === undefined) continue;
-        totals[key] =
-          value === undefined
-            ? undefined
-            : (totals[key] ?? 0) + agent.maxConcurrentPods * unitsOf(field, value);
+        const pod = unset(kind, field)
+          ? undefined
+          : podAmount(containers.map((c) => ({ role: c.role, amount: c[kind][field] })));
+        totals[key] = pod === undefined ? undefined : (totals[key] ?? 0) + agent.maxConcurrentPods * pod;
       }
     }
   });
@@ -831,20 +879,56 @@ function derivedQuota(
   return hard;
 }
 
-/** CPU in millicores, memory in bytes, both whole (rounded up so the ceiling never falls short). */
-function unitsOf(field: 'cpu' | 'memory', amount: number): number {
-  return Math.ceil(field === 'cpu' ? amount * 1000 - 1e-9 : amount - 1e-9);
+/** A container of an agent pod with its amounts in units, as admission leaves them. */
+interface AdmittedContainer extends PodContainerResources {
+  readonly requests: Units;
+  readonly limits: Units;
 }
 
-function formatUnits(field: 'cpu' | 'memory', units: number): string {
-  if (field === 'cpu') return units % 1000 === 0 ? String(units / 1000) : `${units}m`;
-  for (const [suffix, size] of [
-    ['Ti', 2 ** 40],
-    ['Gi', 2 ** 30],
-    ['Mi', 2 ** 20],
-    ['Ki', 2 ** 10],
-  ] as const) {
-    if (units % size === 0) return `${units / size}${suffix}`;
+/**
+ * The containers of `agent`'s pod with the amounts admission gives them: the API server makes a
+ * missing request equal to the container's limit; then the LimitRange fills a missing limit from
+ * its default and a missing request from its default request (which defaults to the default).
+ */
+function admittedContainers(
+  scope: Construct,
+  agent: IAgentWorkload,
+  fill: { readonly limits: Units; readonly requests: Units },
+): AdmittedContainer[] {
+  return agent.podResources.containers.map((c) => {
+    const prop =
+      c.role === ContainerRole.AGENT
+        ? `agents[${agent.name}].resources`
+        : `agents[${agent.name}].podResources[${c.name}].resources`;
+    const ownLimits = unitsIn(amountsOf(scope, `${prop}.limits`, c.resources.limits));
+    const ownRequests = unitsIn(amountsOf(scope, `${prop}.requests`, c.resources.requests));
+    const limits: Units = {};
+    const requests: Units = {};
+    for (const [field] of RESOURCE_NAMES) {
+      limits[field] = ownLimits[field] ?? fill.limits[field];
+      requests[field] = ownRequests[field] ?? ownLimits[field] ?? fill.requests[field] ?? fill.limits[field];
+    }
+    return { ...c, limits, requests };
+  });
+}
+
+function roleName(role: ContainerRole): string {
+  return role === ContainerRole.INIT ? 'init container' : role;
+}
+
+/** `agent "batch"`, or `agent "batch"'s sidecar "proxy"` for another container of its pod. */
+function describeContainer(agent: IAgentWorkload, c: PodContainerResources): string {
+  return c.role === ContainerRole.AGENT
+    ? `agent "${agent.name}"`
+    : `agent "${agent.name}"'s ${roleName(c.role)} "${c.name}"`;
+}
+
+/** Amounts (cores, bytes) in whole units. */
+function unitsIn(amounts: Amounts): Units {
+  const out: Units = {};
+  for (const [field] of RESOURCE_NAMES) {
+    const amount = amounts[field];
+    if (amount !== undefined) out[field] = unitsOf(field, amount);
   }
-  return String(units);
+  return out;
 }

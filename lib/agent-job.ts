@@ -4,6 +4,8 @@ import { k8s } from 'cdk8s-plus-30';
 import { Construct } from 'constructs';
 import type { AgentPodProps, AgentResources } from './agent-pod-props';
 import { AgentIdentity, AgentPod } from './internal/agent-pod';
+import { checkAgentPodReferences } from './internal/chart-references';
+import { refuseCredentialsInOutput } from './internal/credential-scan';
 import { POD_TEMPLATE_UNION_PATHS, withDirectJson } from './internal/direct-json';
 import { agentPodFailurePolicy, POD_REPLACEMENT_POLICY } from './internal/job-policy';
 import {
@@ -13,7 +15,7 @@ import {
   requireInt,
   requireSeconds,
 } from './internal/validation';
-import type { IAgentWorkload } from './workload';
+import type { IAgentWorkload, PodResources } from './workload';
 
 /** How the Job counts completions. */
 export enum CompletionMode {
@@ -115,6 +117,7 @@ export class AgentJob extends Construct implements IAgentWorkload {
   readonly shutdownSeconds: number;
   readonly scaling = 'fixed' as const;
   readonly resources: AgentResources;
+  readonly podResources: PodResources;
 
   constructor(scope: Construct, id: string, props: AgentJobProps) {
     super(scope, id);
@@ -150,6 +153,7 @@ export class AgentJob extends Construct implements IAgentWorkload {
     this.maxConcurrentPods = parallelism;
     this.shutdownSeconds = pod.shutdownSeconds;
     this.resources = pod.resources;
+    this.podResources = pod.podResources;
 
     this.apiObject = new KubeJob(this, 'Resource', {
       metadata: { name: this.name, labels: pod.labels },
@@ -171,6 +175,8 @@ export class AgentJob extends Construct implements IAgentWorkload {
         template: pod.template(maxTasks, concurrency),
       },
     });
+    checkAgentPodReferences(this, this.apiObject, ['spec', 'template']);
+    refuseCredentialsInOutput(this);
   }
 }
 

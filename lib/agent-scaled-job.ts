@@ -4,6 +4,8 @@ import { Construct } from 'constructs';
 import * as keda from '../imports/keda-keda.sh';
 import type { AgentPodProps, AgentResources } from './agent-pod-props';
 import { AgentIdentity, AgentPod } from './internal/agent-pod';
+import { checkAgentPodReferences, triggerAuthenticationReferences } from './internal/chart-references';
+import { refuseCredentialsInOutput } from './internal/credential-scan';
 import { POD_TEMPLATE_UNION_PATHS, withDirectJson } from './internal/direct-json';
 import { agentPodFailurePolicy, POD_REPLACEMENT_POLICY } from './internal/job-policy';
 import { promDuration, selector, WORKLOAD_TARGET_LABEL } from './internal/promql';
@@ -32,7 +34,7 @@ import {
   tokenBudgetGateQuery,
 } from './scaling/token-budget';
 import { type BoundTrigger, ScaledJobTrigger, type TriggerAuth } from './triggers';
-import type { IAgentWorkload } from './workload';
+import type { IAgentWorkload, PodResources } from './workload';
 
 /** What happens to running Jobs when the ScaledJob changes. */
 export enum RolloutStrategy {
@@ -274,6 +276,7 @@ export class AgentScaledJob extends Construct implements IAgentWorkload {
   readonly shutdownSeconds: number;
   readonly scaling = 'queue-driven' as const;
   readonly resources: AgentResources;
+  readonly podResources: PodResources;
   /** Each Job runs one pod, so at most maxReplicaCount agent pods run at once. */
   get maxConcurrentPods(): number {
     return this.maxReplicaCount;
@@ -324,6 +327,7 @@ export class AgentScaledJob extends Construct implements IAgentWorkload {
     this.selectorLabels = pod.selectorLabels;
     this.shutdownSeconds = pod.shutdownSeconds;
     this.resources = pod.resources;
+    this.podResources = pod.podResources;
     const template = pod.template(maxTasks, this.concurrency);
 
     this.apiObject = new ScaledJob(this, 'Resource', {
@@ -375,6 +379,10 @@ export class AgentScaledJob extends Construct implements IAgentWorkload {
         triggers: bound.map((b, i) => this.renderTrigger(b, i, bound.length)),
       },
     });
+    checkAgentPodReferences(this, this.apiObject, ['spec', 'jobTargetRef', 'template'], () =>
+      this.triggerAuthentications.flatMap(triggerAuthenticationReferences),
+    );
+    refuseCredentialsInOutput(this);
   }
 
   private capacityGuard(capacity: LlmCapacity, concurrency: number): LlmCapacityResult {

@@ -1,5 +1,6 @@
 import { k8s } from 'cdk8s-plus-30';
 import { Construct } from 'constructs';
+import { refuseCredentialsInOutput } from './internal/credential-scan';
 import { withDirectJson } from './internal/direct-json';
 import { invalid, requireDnsSubdomain, requireQuantity } from './internal/validation';
 import { Quantity } from './quantity';
@@ -77,6 +78,7 @@ export class CheckpointStore extends Construct implements ICheckpointStore {
 
   constructor(scope: Construct, id: string, props: CheckpointStoreProps = {}) {
     super(scope, id);
+    refuseCredentialsInOutput(this);
     this.accessMode = props.accessMode ?? CheckpointAccessMode.READ_WRITE_MANY;
     const size = props.size ?? Quantity.gibibytes(10);
     if (requireQuantity(this, 'size', size) <= 0) {

@@ -14,11 +14,17 @@ export {
 } from './agent-guardrails';
 export { AgentJob, type AgentJobProps, CompletionMode } from './agent-job';
 export {
+  type AgentInitContainer,
   type AgentPodProps,
   type AgentResources,
+  type AgentSidecar,
   type AgentToleration,
+  type AgentVolume,
   DEFAULT_AGENT_RESOURCES,
+  DEFAULT_EXTRA_CONTAINER_RESOURCES,
   type ResourceAmounts,
+  SidecarStartupProbe,
+  type SidecarStartupProbeOptions,
   TaintEffect,
 } from './agent-pod-props';
 export {
@@ -96,4 +102,10 @@ export {
   type TriggerAuthOptions,
 } from './triggers';
 export { AgentFleetValidationError } from './validation-error';
-export { type IAgentWorkload, WORKLOAD_LABEL } from './workload';
+export {
+  ContainerRole,
+  type IAgentWorkload,
+  type PodContainerResources,
+  type PodResources,
+  WORKLOAD_LABEL,
+} from './workload';

@@ -330,17 +330,17 @@ describe('AgentJob rejects at synth time', () => {
     [
       'fails on a credential-bearing URL in env',
       { env: { LLM_URL: 'https://bob:hunter2@llm.example.com/v1' } },
-      /env\.LLM_URL = "https:\/\/bob:\*\*\*@llm\.example\.com\/v1" carries a credential in plain text.*secretKeyRef/,
+      /env\.LLM_URL = "https:\/\/bob:\*\*\*@llm\.example\.com\/v1" carries a password in a URL in plain text.*secretKeyRef/,
     ],
     [
       'fails on a token in a URL query in env',
       { env: { HOOK: 'https://hooks.example.com/x?token=abc123' } },
-      /env\.HOOK = .*token=\*\*\*.* carries a credential/,
+      /env\.HOOK = .*token=\*\*\*.* carries a credential in a URL query/,
     ],
     [
       'fails on a credential-bearing queue name',
       { queueName: 'amqp://guest:guest@rabbit:5672' },
-      /queueName = "amqp:\/\/guest:\*\*\*@rabbit:5672" carries a credential/,
+      /queueName = "amqp:\/\/guest:\*\*\*@rabbit:5672" carries a password in a URL/,
     ],
     [
       'fails on a contract env name set by hand',

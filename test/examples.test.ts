@@ -2,7 +2,9 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseAllDocuments } from 'yaml';
+import { Testing } from 'cdk8s';
+import { parse, parseAllDocuments } from 'yaml';
+import { AgentFleetChart } from '../examples/main';
 import { manifestProblems } from './support/manifests';
 
 const root = join(__dirname, '..');
@@ -28,6 +30,27 @@ describe('examples', () => {
       expect(objects.flatMap(manifestProblems)).toEqual([]);
     } finally {
       rmSync(outdir, { recursive: true, force: true });
+    }
+  });
+
+  test('"Giving agents their secrets" shows what the example fleet synthesizes', () => {
+    const readme = readFileSync(join(root, 'README.md'), 'utf8');
+    const section = /## Giving agents their secrets\n([\s\S]*?)\n## /.exec(readme)?.[1] ?? '';
+    const yaml = /```yaml\n([\s\S]*?)```/.exec(section)?.[1];
+    expect(yaml).toBeDefined();
+    const shown = parse(yaml ?? '');
+    const objects = Testing.synth(new AgentFleetChart(Testing.app(), 'fleet'));
+    const pods = objects.flatMap((o) =>
+      o.kind === 'Job'
+        ? [o.spec.template.spec]
+        : o.kind === 'ScaledJob'
+          ? [o.spec.jobTargetRef.template.spec]
+          : [],
+    );
+    expect(pods).toHaveLength(2);
+    for (const pod of pods) {
+      const env = pod.containers[0].env.filter((e: { name: string }) => e.name === 'LLM_API_KEY');
+      expect(env).toEqual(shown);
     }
   });
 });

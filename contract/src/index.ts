@@ -19,6 +19,14 @@ export {
   type TaskStatus,
 } from './contract';
 export {
+  CREDENTIAL_KINDS,
+  type CredentialKind,
+  type CredentialMatch,
+  carriesCredential,
+  describeCredential,
+  findCredentials,
+} from './credentials';
+export {
   MAX_SHORTSTR_BYTES,
   queueNameViolation,
   RESERVED_QUEUE_PREFIX,

@@ -4,21 +4,18 @@
  * person or a log store sees it.
  */
 
+import { findCredentials } from './credentials';
+
 /** What replaces a hidden credential. */
 export const REDACTED = '***';
 
-/** `scheme://user:password@` or `scheme://token@`: credentials in a URL's userinfo. */
-const URL_USERINFO = /([a-z][a-z0-9+.-]*:\/\/)([^\s/?#@]*)@/gi;
-
-/** Query parameters that carry credentials (`?password=`, `&token=`, `?api_key=`, …). */
-const CREDENTIAL_QUERY =
-  /([?&](?:password|passwd|pwd|token|access_token|secret|api[_-]?key|access[_-]?key|key|sig|signature|x-amz-signature|x-amz-credential|x-goog-signature)=)[^&\s#]+/gi;
-
 /**
- * `text` with every credential it can recognise replaced by `***`: the password of a URL
- * (`amqp://agent:***@host`), a username-only userinfo, common for token auth (`amqp://***@host`),
- * credential query parameters, and each of `known` (e.g. the password of the URL the caller
- * connected with, which a library may repeat in its own error text), raw and percent-encoded.
+ * `text` with every credential it can recognise replaced by `***`: each span
+ * {@link findCredentials} finds (the password of a URL, `amqp://agent:***@host`, a token standing
+ * alone as a URL's user name, `amqp://***@host`, credential query parameters, bearer tokens, API
+ * keys, private keys, …), and each of `known` (e.g. the password of the URL the caller connected
+ * with, which a library may repeat in its own error text), raw and percent-encoded. What it returns
+ * holds nothing `findCredentials` finds, so redacting it again changes nothing.
  */
 export function redact(text: string, known: readonly string[] = []): string {
   let out = text;
@@ -31,15 +28,19 @@ export function redact(text: string, known: readonly string[] = []): string {
       }
     }
   }
-  return out
-    .replace(URL_USERINFO, (_match, scheme: string, userinfo: string) => {
-      const colon = userinfo.indexOf(':');
-      if (userinfo === '' || userinfo === REDACTED || userinfo.endsWith(`:${REDACTED}`)) {
-        return `${scheme}${userinfo}@`;
-      }
-      return colon < 0 ? `${scheme}${REDACTED}@` : `${scheme}${userinfo.slice(0, colon)}:${REDACTED}@`;
-    })
-    .replace(CREDENTIAL_QUERY, `$1${REDACTED}`);
+  // Masking can complete a shape next to it (a key that was glued to a masked span now stands
+  // alone), so mask until nothing is found. Each span holds a character other than `*` and becomes
+  // `***`, so every pass leaves fewer of those and the loop ends.
+  for (let spans = findCredentials(out); spans.length > 0; spans = findCredentials(out)) {
+    let masked = '';
+    let from = 0;
+    for (const { start, end } of spans) {
+      masked += out.slice(from, start) + REDACTED;
+      from = end;
+    }
+    out = masked + out.slice(from);
+  }
+  return out;
 }
 
 /**

@@ -15,19 +15,26 @@ import {
   type AgentResources,
   type AgentToleration,
   DEFAULT_AGENT_RESOURCES,
-  type ResourceAmounts,
   TaintEffect,
 } from '../agent-pod-props';
 import { CheckpointAccessMode } from '../checkpoint-store';
-import { WORKLOAD_LABEL } from '../workload';
+import { type PodResources, WORKLOAD_LABEL } from '../workload';
 import { AGENT_CONTAINER } from './job-policy';
+import {
+  CHECKPOINT_VOLUME,
+  PodFeatures,
+  renderResources,
+  restrictedSecurityContext,
+  TMP_VOLUME,
+  validateImage,
+  validateResources,
+} from './pod-features';
 import {
   invalid,
   requireDnsSubdomain,
   requireInt,
   requireLabelValue,
   requireNoCredential,
-  requireQuantity,
   requireSeconds,
 } from './validation';
 
@@ -50,8 +57,6 @@ export interface AgentPodOptions {
 
 const DEFAULT_GRACE = Duration.seconds(60);
 const DEFAULT_RUN_AS_USER = 1000;
-const CHECKPOINT_VOLUME = 'checkpoints';
-const TMP_VOLUME = 'tmp';
 
 /**
  * The agent's readiness: `/readyz` answers 200 from the moment the worker's consumer joined the task
@@ -89,7 +94,8 @@ const CONSTRUCT_ENV = new Set<string>([
 
 /**
  * Validates {@link AgentPodProps} at synth time and renders the pod template: contract env,
- * checkpoint mount, metrics port, Pod Security Standards "restricted". Written once, used by
+ * checkpoint mount, metrics port, Pod Security Standards "restricted" for every container, and the
+ * user's env, volumes, init containers and sidecars ({@link PodFeatures}). Written once, used by
  * every agent workload.
  */
 export class AgentPod {
@@ -103,9 +109,12 @@ export class AgentPod {
   readonly shutdownSeconds: number;
   readonly queueName: string;
   readonly resultQueueName: string;
-  /** The container's resources (the default when the prop is omitted). */
+  /** The agent container's resources (the default when the prop is omitted). */
   readonly resources: AgentResources;
+  /** Every container's resources and the pod's effective requests and limits. */
+  readonly podResources: PodResources;
   private readonly idleExitSeconds: number;
+  private readonly features: PodFeatures;
 
   /**
    * The task queue the pod will consume, after checking the queue connection and the name: for
@@ -121,7 +130,7 @@ export class AgentPod {
     private readonly props: AgentPodProps,
     private readonly options: AgentPodOptions,
   ) {
-    validateImage(scope, props.image);
+    validateImage(scope, 'image', props.image);
     this.queueName = AgentPod.taskQueueOf(scope, props);
     this.resultQueueName = validateQueueName(
       scope,
@@ -142,8 +151,9 @@ export class AgentPod {
       );
     }
     this.resources = props.resources ?? DEFAULT_AGENT_RESOURCES;
-    validateResources(scope, this.resources);
-    validateEnv(scope, props.env ?? {});
+    validateResources(scope, 'resources', this.resources);
+    this.features = new PodFeatures(scope, props, this.resources, CONSTRUCT_ENV);
+    this.podResources = this.features.podResources;
 
     this.terminationGracePeriodSeconds = requireSeconds(
       scope,
@@ -204,7 +214,7 @@ export class AgentPod {
    * @param concurrency `AGENT_CONCURRENCY`: tasks one pod holds and runs at once
    */
   template(maxTasks: number, concurrency: number): k8s.PodTemplateSpec {
-    const { props } = this;
+    const { props, features } = this;
     const runAs = props.runAsUser ?? DEFAULT_RUN_AS_USER;
     return {
       metadata: {
@@ -224,6 +234,7 @@ export class AgentPod {
         nodeSelector: props.nodeSelector,
         tolerations: props.tolerations?.map(renderToleration),
         affinity: props.affinity,
+        imagePullSecrets: features.imagePullSecrets,
         securityContext: {
           runAsNonRoot: true,
           runAsUser: runAs,
@@ -232,25 +243,22 @@ export class AgentPod {
           fsGroupChangePolicy: 'OnRootMismatch',
           seccompProfile: { type: 'RuntimeDefault' },
         },
+        initContainers: features.initContainers,
         containers: [
           {
             name: AGENT_CONTAINER,
             image: props.image,
             imagePullPolicy: 'IfNotPresent',
             env: this.env(maxTasks, concurrency),
+            envFrom: features.agentEnvFrom,
             ports: [{ name: Http.portName, containerPort: Defaults.metricsPort, protocol: 'TCP' }],
             readinessProbe: READINESS_PROBE,
             resources: renderResources(this.resources),
-            securityContext: {
-              runAsNonRoot: true,
-              allowPrivilegeEscalation: false,
-              readOnlyRootFilesystem: true,
-              capabilities: { drop: ['ALL'] },
-              seccompProfile: { type: 'RuntimeDefault' },
-            },
+            securityContext: restrictedSecurityContext(),
             volumeMounts: [
               { name: TMP_VOLUME, mountPath: '/tmp' },
               { name: CHECKPOINT_VOLUME, mountPath: Defaults.checkpointDir },
+              ...features.agentMounts,
             ],
           },
         ],
@@ -262,6 +270,7 @@ export class AgentPod {
                 persistentVolumeClaim: { claimName: props.checkpointStore.claimName },
               }
             : { name: CHECKPOINT_VOLUME, emptyDir: {} },
+          ...features.volumes,
         ],
       },
     };
@@ -298,27 +307,9 @@ export class AgentPod {
       },
       { name: Env.AGENT_SHUTDOWN_SECONDS, value: String(this.shutdownSeconds) },
     );
-    for (const [name, value] of Object.entries(props.env ?? {})) env.push({ name, value });
+    env.push(...this.features.agentEnv);
     return env;
   }
-}
-
-function validateImage(scope: Construct, image: string): void {
-  const fix = 'pin a version, e.g. "registry.example.com/agent:1.4.2" or "…/agent@sha256:<digest>"';
-  if (image.trim() !== image || image.length === 0 || /\s/.test(image)) {
-    invalid(scope, 'image', image, 'is not an image reference', fix);
-  }
-  requireNoCredential(scope, 'image', image, 'use an imagePullSecret on the service account');
-  if (image.includes('@')) {
-    if (!/@sha256:[a-f0-9]{64}$/.test(image)) invalid(scope, 'image', image, 'has a malformed digest', fix);
-    return;
-  }
-  const lastSegment = image.slice(image.lastIndexOf('/') + 1);
-  const colon = lastSegment.lastIndexOf(':');
-  if (colon < 0) invalid(scope, 'image', image, 'has no tag, so every pull may run different code', fix);
-  const tag = lastSegment.slice(colon + 1);
-  if (tag === 'latest') invalid(scope, 'image', image, 'uses the moving tag "latest"', fix);
-  if (!/^[\w][\w.-]{0,127}$/.test(tag)) invalid(scope, 'image', image, 'has an invalid tag', fix);
 }
 
 function validateQueueName(scope: Construct, prop: string, name: string): string {
@@ -328,75 +319,6 @@ function validateQueueName(scope: Construct, prop: string, name: string): string
   }
   requireNoCredential(scope, prop, name, 'a queue name is not a URL; put the URL in the Secret');
   return name;
-}
-
-/** Resource fields of {@link ResourceAmounts} and their Kubernetes names. */
-export const RESOURCE_NAMES = [
-  ['cpu', 'cpu'],
-  ['memory', 'memory'],
-  ['ephemeralStorage', 'ephemeral-storage'],
-] as const;
-
-/** Amounts as Kubernetes writes them (`ephemeral-storage`, …), or undefined when none is set. */
-export function renderAmounts(
-  amounts: ResourceAmounts | undefined,
-): Record<string, k8s.Quantity> | undefined {
-  const entries = RESOURCE_NAMES.flatMap(([field, key]) => {
-    const q = amounts?.[field];
-    return q === undefined ? [] : [[key, k8s.Quantity.fromString(q.value)] as const];
-  });
-  return entries.length > 0 ? Object.fromEntries(entries) : undefined;
-}
-
-function validateResources(scope: Construct, resources: AgentResources): void {
-  for (const [field] of RESOURCE_NAMES) {
-    const request = resources.requests?.[field];
-    const limit = resources.limits?.[field];
-    const requested = request && requireQuantity(scope, `resources.requests.${field}`, request);
-    const limited = limit && requireQuantity(scope, `resources.limits.${field}`, limit);
-    if (requested !== undefined && limited !== undefined && limited < requested) {
-      invalid(
-        scope,
-        `resources.limits.${field}`,
-        limit!.value,
-        `is below the request (${request!.value})`,
-        `raise the limit to at least ${request!.value} or lower the request`,
-      );
-    }
-  }
-}
-
-function validateEnv(scope: Construct, env: Record<string, string>): void {
-  for (const [name, value] of Object.entries(env)) {
-    if (!/^[-._a-zA-Z][-._a-zA-Z0-9]*$/.test(name)) {
-      invalid(
-        scope,
-        `env.${name}`,
-        name,
-        'is not a valid variable name',
-        'use letters, digits, "_", "-" and "."',
-      );
-    }
-    if (CONSTRUCT_ENV.has(name)) {
-      invalid(
-        scope,
-        `env.${name}`,
-        value,
-        'is set by the construct from its props (runtime contract)',
-        'use the matching prop (queue, queueName, terminationGracePeriod, …) instead',
-      );
-    }
-    requireNoCredential(
-      scope,
-      `env.${name}`,
-      value,
-      'store the value in a Secret and reference it with a secretKeyRef (see QueueConnection.fromSecret for the queue URL)',
-    );
-  }
-}
-
-function renderResources(resources: AgentResources): k8s.ResourceRequirements {
-  return { requests: renderAmounts(resources.requests), limits: renderAmounts(resources.limits) };
 }
 
 function renderToleration(t: AgentToleration): k8s.Toleration {

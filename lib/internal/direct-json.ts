@@ -72,13 +72,21 @@ export function generatedJson(obj: ApiObject): unknown | undefined {
 }
 
 /**
- * Where `AgentPod.template()` puts number-or-string unions (the container's resource quantities),
- * relative to the pod template. `affinity`, the only struct it takes from props as is, has none.
+ * Where `AgentPod.template()` puts number-or-string unions, relative to the pod template: resource
+ * quantities and probe ports of the agent, its init containers and sidecars, the divisor of an env
+ * value from `EnvValue.fromResource`, and an emptyDir's size limit. `affinity` has none; of the
+ * volume types cdk8s-plus can build, only emptyDir holds one.
  */
 export const POD_TEMPLATE_UNION_PATHS: readonly string[] = [
-  'spec.containers[].resources.limits.*',
-  'spec.containers[].resources.requests.*',
+  ...['containers', 'initContainers'].flatMap((group) => [
+    `spec.${group}[].resources.limits.*`,
+    `spec.${group}[].resources.requests.*`,
+    `spec.${group}[].env[].valueFrom.resourceFieldRef.divisor`,
+  ]),
   'spec.containers[].readinessProbe.httpGet.port',
+  'spec.initContainers[].startupProbe.httpGet.port',
+  'spec.initContainers[].startupProbe.tcpSocket.port',
+  'spec.volumes[].emptyDir.sizeLimit',
 ];
 
 /** A key, or `EACH` (every array element), or `VALUES` (every value of a map). */

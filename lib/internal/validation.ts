@@ -1,4 +1,4 @@
-import { concurrencyViolation, redact } from '@agent-fleet/contract';
+import { concurrencyViolation, describeCredential, findCredentials, redact } from '@agent-fleet/contract';
 import type { Duration } from 'cdk8s';
 import type { IConstruct } from 'constructs';
 import type { Quantity } from '../quantity';
@@ -68,20 +68,15 @@ export function requireLabelValue(scope: IConstruct, prop: string, value: string
   return value;
 }
 
-/** `scheme://user:password@host`: a URL that carries a credential. */
-const CREDENTIAL_URL = /[a-z][a-z0-9+.-]*:\/\/[^\s/?#@:]*:[^\s/?#@]+@/i;
-/** `?password=…`, `&token=…` and friends in a URL query. */
-const CREDENTIAL_QUERY = /[?&](password|passwd|pwd|token|secret|api[_-]?key|access[_-]?key)=[^&\s]+/i;
-
-/** True when `value` holds a URL with an embedded credential. */
-function carriesCredential(value: string): boolean {
-  return CREDENTIAL_URL.test(value) || CREDENTIAL_QUERY.test(value);
-}
-
-/** Rejects a credential written as plain text where a manifest would publish it. */
+/**
+ * Rejects a credential written as plain text where a manifest would publish it: the contract's
+ * detector (`findCredentials`: URLs with userinfo, bearer and basic values, API keys by prefix, JWTs,
+ * private keys, credential and signature query parameters). The message names the kind, never the value.
+ */
 export function requireNoCredential(scope: IConstruct, prop: string, value: string, fix: string): string {
-  if (carriesCredential(value)) {
-    invalid(scope, prop, redact(value), 'carries a credential in plain text', fix);
+  const match = findCredentials(value)[0];
+  if (match !== undefined) {
+    invalid(scope, prop, redact(value), `carries ${describeCredential(match.kind)} in plain text`, fix);
   }
   return value;
 }

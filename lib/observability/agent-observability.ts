@@ -9,6 +9,7 @@ import {
   PrometheusRuleSpecGroupsRulesExpr,
 } from '../../imports/monitoring-monitoring.coreos.com';
 import { AgentScaledJob } from '../agent-scaled-job';
+import { refuseCredentialsInOutput } from '../internal/credential-scan';
 import {
   invalid,
   requireDnsLabel,
@@ -213,6 +214,7 @@ export class AgentObservability extends Construct {
 
   constructor(scope: Construct, id: string, props: AgentObservabilityProps) {
     super(scope, id);
+    refuseCredentialsInOutput(this);
     const agents = props.agents ?? [];
     if (agents.length === 0) {
       invalid(this, 'agents', agents, 'is empty', 'pass the AgentJob / AgentScaledJob constructs to watch');
