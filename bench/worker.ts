@@ -114,6 +114,8 @@ async function workerEnv(
       [Env.AGENT_IDLE_EXIT_SECONDS]: '600',
       [Env.AGENT_SHUTDOWN_SECONDS]: '10',
       [Env.POD_NAME]: `bench-${id}`,
+      // No Prometheus scrapes the benchmark: exit without waiting for a last scrape.
+      [Env.AGENT_SCRAPE_WAIT_SECONDS]: '0',
       ...extra,
     },
   };

@@ -8,5 +8,8 @@ module.exports = {
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: '<rootDir>/tsconfig.test.json' }] },
   testEnvironment: 'node',
   // Tests run against the contract's source, so a change there needs no build before jest.
-  moduleNameMapper: { '^@agent-fleet/contract$': '<rootDir>/contract/src/index.ts' },
+  moduleNameMapper: {
+    '^@agent-fleet/contract$': '<rootDir>/contract/src/index.ts',
+    '^@agent-fleet/validate$': '<rootDir>/validate/src/index.ts',
+  },
 };

@@ -1,22 +1,29 @@
 /**
  * The example fleet: the tutorial's stack written with this library. `npm run synth` writes it to
  * dist/manifests/. One namespace holds the whole stack: Job, ScaledJob, TriggerAuthentication, PVC,
- * guardrails (PDB, LimitRange, ResourceQuota, NetworkPolicy) and observability (Services, PodMonitor,
- * PrometheusRule, Grafana dashboard).
+ * a steady pool (Deployment + ScaledObject) calling a local model server on GPU nodes (vLLM:
+ * Deployment, Service, PodMonitor, PDB, NetworkPolicy, ScaledObject), guardrails (PDB, LimitRange,
+ * ResourceQuota, NetworkPolicy) and observability (Services, PodMonitor, PrometheusRule, Grafana
+ * dashboard).
  */
 
 import {
   AgentGuardrails,
   AgentJob,
   AgentObservability,
+  AgentPool,
   AgentScaledJob,
   CheckpointStore,
   EgressPeer,
+  ModelCache,
+  ModelServer,
   NamespaceQuota,
   Protocol,
   Quantity,
   QueueConnection,
+  RabbitMqProtocol,
   ScaledJobTrigger,
+  TriggerAuth,
 } from '@agent-fleet/cdk8s';
 import { App, Chart, type ChartProps, Duration } from 'cdk8s';
 import { EnvValue, Secret } from 'cdk8s-plus-30';
@@ -40,6 +47,12 @@ export class AgentFleetChart extends Chart {
       LLM_API_KEY: EnvValue.fromSecretValue({ secret: llmApiKey, key: 'api-key' }),
     };
 
+    // Each agent pod mostly waits on the LLM: a modest CPU request, a hard memory ceiling.
+    const resources = {
+      requests: { cpu: Quantity.cpuMillis(500), memory: Quantity.gibibytes(2) },
+      limits: { cpu: Quantity.cpuMillis(2000), memory: Quantity.gibibytes(4) },
+    };
+
     const checkpoints = new CheckpointStore(this, 'Checkpoints', {
       claimName: 'agent-checkpoints',
       storageClassName: 'efs',
@@ -56,10 +69,7 @@ export class AgentFleetChart extends Chart {
       parallelism: 20,
       backoffLimitPerIndex: 3,
       ttlAfterFinished: Duration.hours(1),
-      resources: {
-        requests: { cpu: Quantity.cpuMillis(500), memory: Quantity.gibibytes(2) },
-        limits: { cpu: Quantity.cpuMillis(2000), memory: Quantity.gibibytes(4) },
-      },
+      resources,
       queue,
       checkpointStore: checkpoints,
     });
@@ -67,7 +77,7 @@ export class AgentFleetChart extends Chart {
     // Step 2: agents scaled on queue depth. KEDA reads the queue over amqp with the agents' own
     // Secret (through a TriggerAuthentication): one Job per 5 ready messages. Each Job takes its 5
     // tasks as it joins the queue and runs them at once (AGENT_CONCURRENCY=5), then exits 0, so
-    // the resources below are for five agents that mostly wait on the LLM.
+    // one pod's resources serve five agents that mostly wait on the LLM.
     const workers = new AgentScaledJob(this, 'Workers', {
       name: 'agent-workers',
       image: 'registry.example.com/ai-agent:1.4.2',
@@ -81,19 +91,57 @@ export class AgentFleetChart extends Chart {
       maxReplicaCount: 500,
       successfulJobsHistoryLimit: 5,
       failedJobsHistoryLimit: 10,
-      resources: {
-        requests: { cpu: Quantity.cpuMillis(500), memory: Quantity.gibibytes(2) },
-        limits: { cpu: Quantity.cpuMillis(2000), memory: Quantity.gibibytes(4) },
-      },
+      resources,
       checkpointStore: checkpoints,
     });
 
-    // Step 3: guardrails. The PDB is an integer minAvailable over the batch Job (the ScaledJob gets
-    // none, with a synth-time warning saying why); LimitRange and ResourceQuota bound resources but
-    // not restarts (the Jobs' retry settings do); the NetworkPolicy denies everything except DNS,
-    // RabbitMQ, the LLM API and Prometheus scraping the metrics port.
+    // Step 4: a model server of our own, on the GPU node pool and apart from the agents (vLLM in its
+    // own namespace, out of reach of the agents' LimitRange and quota; one L4 per replica, 1 to 3
+    // replicas on queued requests; weights cached on a ReadWriteMany claim made outside this app),
+    // and a steady pool of agents calling it.
+    // A pool suits a small fleet with a steady stream of tasks: agents stay warm between tasks. It
+    // scales on the queue read over the management API (ready + unacknowledged): a ready-only count
+    // would read 0 while every agent is busy, and the autoscaler would remove busy agents.
+    const localLlm = new ModelServer(this, 'LocalLlm', {
+      name: 'local-llm',
+      namespace: 'llm-serving',
+      model: 'Qwen/Qwen2.5-7B-Instruct',
+      gpu: { count: 1, product: 'NVIDIA-L4' },
+      maxModelLength: 16384,
+      modelCache: ModelCache.persistentVolumeClaim('llm-model-cache'),
+      autoscaling: { prometheusUrl: 'http://prometheus-operated.monitoring.svc:9090', maxReplicaCount: 3 },
+      perReplicaCapacity: { requestsPerMinute: 600, tokensPerMinute: 300_000 },
+      monitorLabels: { release: 'kube-prometheus-stack' },
+    });
+    const reviewers = new AgentPool(this, 'Reviewers', {
+      name: 'agent-reviewers',
+      image: 'registry.example.com/ai-agent:1.4.2',
+      app: 'ai-agent',
+      team: 'platform',
+      queue,
+      queueName: 'review-tasks',
+      modelServer: localLlm,
+      triggers: [
+        ScaledJobTrigger.rabbitmq({
+          protocol: RabbitMqProtocol.HTTP,
+          value: 2,
+          // KEDA's credentials for the management API: a TriggerAuthentication kept outside this app.
+          auth: TriggerAuth.existing('rabbitmq-management'),
+        }),
+      ],
+      minReplicaCount: 2,
+      maxReplicaCount: 10,
+      resources,
+      checkpointStore: checkpoints,
+    });
+
+    // Step 3: guardrails. The PDB is an integer minAvailable over the batch Job and a percentage over
+    // the pool (a Deployment has a scale subresource; the ScaledJob gets none, with a synth-time
+    // warning saying why); LimitRange and ResourceQuota bound resources but not restarts (the Jobs'
+    // retry settings do); the NetworkPolicy denies everything except DNS, RabbitMQ, the LLM API, the
+    // pool's model server and Prometheus scraping the metrics port.
     new AgentGuardrails(this, 'Guardrails', {
-      agents: [batch, workers],
+      agents: [batch, workers, reviewers],
       maxDisruptedPercent: 10,
       // The queue-driven workers get no PodDisruptionBudget (their pod count moves with the queue);
       // evicting them is safe, so the synth-time notice about it is acknowledged.

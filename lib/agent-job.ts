@@ -17,6 +17,9 @@ import {
 } from './internal/validation';
 import type { IAgentWorkload, PodResources } from './workload';
 
+/** The Job controller's `backoffLimit` when the field is unset. */
+const KUBERNETES_DEFAULT_BACKOFF_LIMIT = 6;
+
 /** How the Job counts completions. */
 export enum CompletionMode {
   /** Each pod gets a completion index 0…completions−1 (`AGENT_INDEX`); retries are tracked per index. */
@@ -69,7 +72,8 @@ export interface AgentJobProps extends AgentPodProps {
   readonly maxFailedIndexes?: number;
   /**
    * Retries for the Job as a whole.
-   * @default - Kubernetes' default: 6, or unlimited when per-index limits govern
+   * @default - 6 (Kubernetes' own default, written out so the manifest states its retry budget), or
+   * unset (unlimited) when per-index limits govern
    */
   readonly backoffLimit?: number;
   /**
@@ -161,7 +165,9 @@ export class AgentJob extends Construct implements IAgentWorkload {
         completionMode: mode,
         completions,
         parallelism,
-        backoffLimit: props.backoffLimit,
+        backoffLimit:
+          props.backoffLimit ??
+          (perIndex.backoffLimitPerIndex === undefined ? KUBERNETES_DEFAULT_BACKOFF_LIMIT : undefined),
         ...perIndex,
         podFailurePolicy: agentPodFailurePolicy(perIndex.backoffLimitPerIndex !== undefined),
         podReplacementPolicy: POD_REPLACEMENT_POLICY,

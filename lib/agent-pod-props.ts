@@ -1,42 +1,12 @@
 import type { Duration } from 'cdk8s';
 import type { ContainerPort, EnvFrom, EnvValue, ISecret, IServiceAccount, k8s, Volume } from 'cdk8s-plus-30';
 import type { ICheckpointStore } from './checkpoint-store';
+import type { IModelServer } from './model-server';
 import { Quantity } from './quantity';
 import type { QueueConnection } from './queue';
+import type { AgentResources } from './workload';
 
-/** Amounts of one kind of compute resource. */
-export interface ResourceAmounts {
-  /**
-   * CPU, e.g. `Quantity.cpuMillis(500)`.
-   * @default - none
-   */
-  readonly cpu?: Quantity;
-  /**
-   * Memory, e.g. `Quantity.gibibytes(2)`.
-   * @default - none
-   */
-  readonly memory?: Quantity;
-  /**
-   * Node-local scratch space (the `/tmp` emptyDir and logs).
-   * @default - none
-   */
-  readonly ephemeralStorage?: Quantity;
-}
-
-/** Requests and limits of a container. */
-export interface AgentResources {
-  /**
-   * What the scheduler reserves.
-   * @default - none
-   */
-  readonly requests?: ResourceAmounts;
-  /**
-   * The ceiling. A memory limit turns a leak into an OOM kill of one agent instead of a node-wide
-   * eviction; a CPU limit throttles and is rarely wanted for agents that mostly wait on an LLM.
-   * @default - none
-   */
-  readonly limits?: ResourceAmounts;
-}
+export type { AgentResources, ResourceAmounts } from './workload';
 
 /** Used when `resources` is omitted: room for one agent's context, a hard memory ceiling, no CPU throttling. */
 export const DEFAULT_AGENT_RESOURCES: AgentResources = {
@@ -215,8 +185,8 @@ export class SidecarStartupProbe {
 }
 
 /**
- * Everything that shapes an agent pod. Shared by {@link AgentJob} and `AgentScaledJob`, so both
- * build their pod template through the same code.
+ * Everything that shapes an agent pod. Shared by {@link AgentJob}, `AgentScaledJob` and `AgentPool`,
+ * so all build their pod template through the same code.
  */
 export interface AgentPodProps {
   /** Container image with an explicit tag or digest (untagged and `:latest` are rejected). */
@@ -349,8 +319,17 @@ export interface AgentPodProps {
    */
   readonly runAsUser?: number;
   /**
-   * Quit after the queue stayed empty this long (`AGENT_IDLE_EXIT_SECONDS`).
+   * Quit after the queue stayed empty this long (`AGENT_IDLE_EXIT_SECONDS`). Jobs only: a pool's
+   * agents never quit on their own.
    * @default Duration.seconds(30) (the runtime contract's default)
    */
   readonly idleExit?: Duration;
+  /**
+   * An in-cluster model server the agents call (a `ModelServer`). The agent container gets
+   * `LLM_BASE_URL` (the server's Service URL) and `LLM_MODEL` (the name it serves the model under),
+   * which `env` may then not set; `AgentGuardrails` lets the agents reach the server's port, and the
+   * server's NetworkPolicy admits them.
+   * @default - none: the agents call the LLM that `env` points them at
+   */
+  readonly modelServer?: IModelServer;
 }

@@ -10,6 +10,7 @@ import { POD_TEMPLATE_UNION_PATHS, withDirectJson } from './internal/direct-json
 import { agentPodFailurePolicy, POD_REPLACEMENT_POLICY } from './internal/job-policy';
 import { promDuration, selector, WORKLOAD_TARGET_LABEL } from './internal/promql';
 import { show } from './internal/show';
+import { authenticationRef } from './internal/trigger-authentication';
 import {
   invalid,
   requireConcurrency,
@@ -202,7 +203,6 @@ const ScaledJob = withDirectJson(
   keda.ScaledJob,
   POD_TEMPLATE_UNION_PATHS.map((p) => `spec.jobTargetRef.template.${p}`),
 );
-const TriggerAuthentication = withDirectJson(keda.TriggerAuthentication, []);
 
 const DEFAULT_BACKOFF_LIMIT = 3;
 
@@ -631,33 +631,9 @@ export class AgentScaledJob extends Construct implements IAgentWorkload {
   }
 
   private renderTrigger(trigger: BoundTrigger, index: number, count: number): keda.ScaledJobSpecTriggers {
-    const ref = trigger.auth && this.authenticationRef(trigger.auth, count > 1 ? `Auth${index}` : 'Auth');
+    const ref =
+      trigger.auth &&
+      authenticationRef(this, count > 1 ? `Auth${index}` : 'Auth', trigger.auth, this.triggerAuthentications);
     return { type: trigger.type, name: trigger.name, metadata: trigger.metadata, authenticationRef: ref };
-  }
-
-  private authenticationRef(auth: TriggerAuth, id: string): keda.ScaledJobSpecTriggersAuthenticationRef {
-    const spec = auth.spec;
-    if (spec.kind === 'ref') return { name: spec.name, kind: spec.refKind };
-    const ta = new TriggerAuthentication(this, id, {
-      metadata: {},
-      spec:
-        spec.kind === 'secrets'
-          ? {
-              secretTargetRef: Object.entries(spec.parameters).map(([parameter, ref]) => ({
-                parameter,
-                name: ref.secretName,
-                key: ref.key,
-              })),
-            }
-          : {
-              podIdentity: {
-                provider: spec.provider as unknown as keda.TriggerAuthenticationSpecPodIdentityProvider,
-                roleArn: spec.roleArn,
-                identityId: spec.identityId,
-              },
-            },
-    });
-    this.triggerAuthentications.push(ta);
-    return { name: ta.name, kind: 'TriggerAuthentication' };
   }
 }

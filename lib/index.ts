@@ -27,6 +27,7 @@ export {
   type SidecarStartupProbeOptions,
   TaintEffect,
 } from './agent-pod-props';
+export { AgentPool, type AgentPoolProps } from './agent-pool';
 export {
   AgentScaledJob,
   type AgentScaledJobProps,
@@ -39,6 +40,17 @@ export {
   type CheckpointStoreProps,
   type ICheckpointStore,
 } from './checkpoint-store';
+export {
+  type IModelServer,
+  MODEL_SERVER_LABEL,
+  ModelCache,
+  ModelServer,
+  type ModelServerAutoscaling,
+  type ModelServerGpu,
+  type ModelServerProps,
+  VLLM_DEFAULT_IMAGE,
+  VLLM_WAITING_REQUESTS_METRIC,
+} from './model-server';
 export {
   type AgentAlertOptions,
   type AgentDashboardOptions,
@@ -65,6 +77,23 @@ export {
   ScalingStrategy,
   type ScalingStrategyName,
 } from './scaling/keda-scaledjob';
+export {
+  type CheckpointSafeScaleDownInput,
+  checkpointSafeScaleDown,
+  decideScaledObjectReplicas,
+  type HpaBehavior,
+  HpaDefaults,
+  type HpaRecommendation,
+  type HpaScaleEvent,
+  type HpaScalingPolicy,
+  type HpaScalingRules,
+  type HpaSelectPolicy,
+  hpaAverageValueReplicas,
+  ScaledObjectDefaults,
+  type ScaledObjectScaleDecision,
+  type ScaledObjectScaleInput,
+  type ScaledObjectScalePath,
+} from './scaling/keda-scaledobject';
 export {
   DEFAULT_LLM_MAX_UTILIZATION,
   type DurationLike,

@@ -1,4 +1,38 @@
-import type { AgentResources } from './agent-pod-props';
+import type { Quantity } from './quantity';
+
+/** Amounts of one kind of compute resource. */
+export interface ResourceAmounts {
+  /**
+   * CPU, e.g. `Quantity.cpuMillis(500)`.
+   * @default - none
+   */
+  readonly cpu?: Quantity;
+  /**
+   * Memory, e.g. `Quantity.gibibytes(2)`.
+   * @default - none
+   */
+  readonly memory?: Quantity;
+  /**
+   * Node-local scratch space (the `/tmp` emptyDir and logs).
+   * @default - none
+   */
+  readonly ephemeralStorage?: Quantity;
+}
+
+/** Requests and limits of a container. */
+export interface AgentResources {
+  /**
+   * What the scheduler reserves.
+   * @default - none
+   */
+  readonly requests?: ResourceAmounts;
+  /**
+   * The ceiling. A memory limit turns a leak into an OOM kill of one agent instead of a node-wide
+   * eviction; a CPU limit throttles and is rarely wanted for agents that mostly wait on an LLM.
+   * @default - none
+   */
+  readonly limits?: ResourceAmounts;
+}
 
 /** The part a container plays in an agent pod, which decides when it runs and what it costs. */
 export enum ContainerRole {
@@ -39,18 +73,32 @@ export interface PodResources {
 }
 
 /**
- * An agent workload (AgentJob, AgentScaledJob) as guardrails and monitors see it: they select its
- * pods through it instead of retyping labels.
+ * An agent workload (AgentJob, AgentScaledJob, AgentPool) as guardrails and monitors see it: they
+ * select its pods through it instead of retyping labels. The pod builder fills it in; it depends on
+ * nothing the pod builder defines.
  */
 export interface IAgentWorkload {
   /** Name of the workload object. */
   readonly name: string;
   /** Labels that select exactly this workload's pods. */
   readonly selectorLabels: Record<string, string>;
-  /** Most agent pods that can run at once (parallelism, or maxReplicaCount Jobs of one pod). */
+  /**
+   * Most agent pods that can run at once (parallelism, maxReplicaCount Jobs of one pod, or a pool's
+   * maxReplicaCount plus the pods a rolling update adds).
+   */
   readonly maxConcurrentPods: number;
-  /** Whether the pod count is fixed (a Job's parallelism) or moves with the queue (a ScaledJob). */
+  /**
+   * Whether the pod count is fixed (a Job's parallelism) or moves with the queue (a ScaledJob, a
+   * pool).
+   */
   readonly scaling: 'fixed' | 'queue-driven';
+  /**
+   * Whether the pods' controller has a scale subresource (a Deployment has, a Job has not). Only then
+   * can the disruption controller compute a PodDisruptionBudget with `maxUnavailable` or a
+   * percentage, which follows the workload's current size.
+   * @default false
+   */
+  readonly scaleSubresource?: boolean;
   /** The agent container's resources as synthesized. */
   readonly resources: AgentResources;
   /**

@@ -5,14 +5,14 @@
  * Reads every CustomResourceDefinition YAML in ../shared/crds/<folder>/ (relative to the repository root)
  * and writes, for each *served* version, the version's `openAPIV3Schema` to
  *
- *   imports/schemas/<group>_<kind lowercase>_<version>.json
+ *   validate/schemas/crds/<group>_<kind lowercase>_<version>.json
  *     { "apiVersion": "<group>/<version>", "kind": "<Kind>", "source": "<folder>/<file>", "schema": {...} }
  *
- * The JSON files are committed so the tests (test/support/crd-schema.ts) can validate synthesized objects
+ * The JSON files are committed so `@agent-fleet/validate` ships them and validates objects
  * without ../shared; the raw CRD YAML is never committed.
  *
  * Output is deterministic: inputs are processed in sorted order, keys keep their order from the CRD
- * source, JSON is indented by 2 spaces and ends with a newline. Files in imports/schemas that this run
+ * source, JSON is indented by 2 spaces and ends with a newline. Files in validate/schemas/crds that this run
  * did not produce (a CRD or version that went away) are deleted, so the directory mirrors the CRDs.
  */
 
@@ -22,7 +22,7 @@ const YAML = require('yaml');
 
 const repoRoot = path.resolve(__dirname, '..');
 const crdRoot = path.resolve(repoRoot, '..', 'shared', 'crds');
-const outDir = path.join(repoRoot, 'imports', 'schemas');
+const outDir = path.join(repoRoot, 'validate', 'schemas', 'crds');
 
 function fail(message) {
   process.stderr.write(`extract-crd-schemas: ${message}\n`);
@@ -34,7 +34,7 @@ function listCrdFiles() {
     fail(
       `CRD directory not found: ${crdRoot}\n` +
         'This is a developer-only step: it needs the upstream CRD YAML in ../shared/crds/<folder>/*.yaml ' +
-        '(next to the repository). The generated imports/schemas/*.json are committed, so building and ' +
+        '(next to the repository). The generated validate/schemas/crds/*.json are committed, so building and ' +
         'testing do not need it.',
     );
   }
@@ -85,7 +85,7 @@ function main() {
   for (const existing of fs.readdirSync(outDir)) {
     if (existing.endsWith('.json') && !outputs.has(existing)) {
       fs.unlinkSync(path.join(outDir, existing));
-      process.stdout.write(`removed stale imports/schemas/${existing}\n`);
+      process.stdout.write(`removed stale validate/schemas/crds/${existing}\n`);
     }
   }
   for (const name of [...outputs.keys()].sort()) {
@@ -94,7 +94,7 @@ function main() {
     const unchanged = fs.existsSync(target) && fs.readFileSync(target, 'utf8') === content;
     if (!unchanged) fs.writeFileSync(target, content);
     process.stdout.write(
-      `${unchanged ? 'unchanged' : 'wrote'} imports/schemas/${name} (${(content.length / 1024).toFixed(0)} KiB) from ${source}\n`,
+      `${unchanged ? 'unchanged' : 'wrote'} validate/schemas/crds/${name} (${(content.length / 1024).toFixed(0)} KiB) from ${source}\n`,
     );
   }
 }

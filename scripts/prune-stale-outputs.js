@@ -12,7 +12,7 @@
  * of the project's `include` directories (for the root package dist/lib, dist/imports and
  * dist/examples, never dist/bench or dist/manifests, which other tools write).
  *
- * Serves all four packages: their prepack scripts call it by relative path.
+ * Serves every package: their prepack scripts call it by relative path.
  */
 const fs = require('node:fs');
 const path = require('node:path');

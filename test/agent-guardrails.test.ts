@@ -8,6 +8,7 @@ import {
   type AgentGuardrailsProps,
   AgentJob,
   type AgentJobProps,
+  AgentPool,
   AgentScaledJob,
   EgressPeer,
   type IAgentWorkload,
@@ -15,7 +16,10 @@ import {
   Protocol,
   Quantity,
   QueueConnection,
+  RabbitMqProtocol,
   ScaledJobTrigger,
+  secretKey,
+  TriggerAuth,
   UnhealthyPodEvictionPolicy,
   WORKLOAD_LABEL,
 } from '../lib';
@@ -208,6 +212,62 @@ describe('AgentGuardrails PodDisruptionBudget', () => {
   });
 });
 
+describe('AgentGuardrails over a pool (a Deployment)', () => {
+  function pool(chart: Chart): AgentPool {
+    return new AgentPool(chart, 'Pool', {
+      ...jobProps,
+      name: 'pool',
+      maxReplicaCount: 8,
+      triggers: [
+        ScaledJobTrigger.rabbitmq({
+          protocol: RabbitMqProtocol.HTTP,
+          auth: TriggerAuth.secrets({ host: secretKey('agent-secrets', 'management-url') }),
+        }),
+      ],
+    });
+  }
+
+  test('a pool gets maxUnavailable as a percentage, which follows its current size', () => {
+    const chart = newChart();
+    guard(chart, { agents: [pool(chart)], maxDisruptedPercent: 12.5 });
+    const pdb = only(synthValid(chart), 'PodDisruptionBudget');
+    expect(pdb.spec).toEqual({
+      maxUnavailable: '12%',
+      selector: { matchLabels: { [WORKLOAD_LABEL]: 'pool' } },
+      unhealthyPodEvictionPolicy: 'AlwaysAllow',
+    });
+  });
+
+  test('a percentage below 1 still lets one agent go', () => {
+    const chart = newChart();
+    guard(chart, { agents: [pool(chart)], maxDisruptedPercent: 0.5 });
+    expect(only(synthValid(chart), 'PodDisruptionBudget').spec.maxUnavailable).toBe('1%');
+  });
+
+  test('no notice for a pool, and acknowledging one is an error', () => {
+    const chart = newChart();
+    const p = pool(chart);
+    expect(guard(chart, { agents: [p] }).warnings).toEqual([]);
+    expect(() => guard(newChart(), { agents: [p], acknowledgeNoDisruptionBudget: [p] })).toThrow();
+    const other = newChart();
+    const q = pool(other);
+    expect(
+      () => new AgentGuardrails(other, 'G', { agents: [q], acknowledgeNoDisruptionBudget: [q] }),
+    ).toThrow(/acknowledgeNoDisruptionBudget\[0\] = "pool" is a pool and gets a PodDisruptionBudget/);
+  });
+
+  test('the derived quota counts the pods a rolling update adds at full size', () => {
+    const chart = newChart();
+    guard(chart, { agents: [pool(chart)], resourceQuota: NamespaceQuota.fromAgents() });
+    // 8 replicas + 2 surge pods (25%, rounded up) × 500m / 1Gi requests, 2Gi memory limit.
+    expect(only(synthValid(chart), 'ResourceQuota').spec.hard).toEqual({
+      'requests.cpu': '5',
+      'requests.memory': '10Gi',
+      'limits.memory': '20Gi',
+    });
+  });
+});
+
 describe('AgentGuardrails NetworkPolicy', () => {
   const chart = newChart();
   const a = job(chart, { name: 'batch' });
@@ -395,17 +455,35 @@ describe('AgentGuardrails in the example app', () => {
   test('the tutorial guardrails match their snapshot', () => {
     const chart = new AgentFleetChart(Testing.app(), 'agent-fleet');
     const objects = synthValid(chart);
-    const pdb = only(objects, 'PodDisruptionBudget');
+    const [pdb, poolPdb] = kinds(objects, 'PodDisruptionBudget').filter(
+      (o) => o.metadata.namespace === 'agents',
+    );
     expect(pdb.metadata).toMatchObject({ name: 'agent-batch-run', namespace: 'agents' });
     expect(pdb.spec.minAvailable).toBe(18);
+    expect(poolPdb.metadata).toMatchObject({ name: 'agent-reviewers', namespace: 'agents' });
+    expect(poolPdb.spec.maxUnavailable).toBe('10%');
     const lr = only(objects, 'LimitRange');
     expect(lr.spec.limits[0]).toMatchObject({
       default: { cpu: '2', memory: '4Gi' },
       defaultRequest: { cpu: '500m', memory: '2Gi' },
       max: { cpu: '4', memory: '8Gi' },
     });
-    const policies = kinds(objects, 'NetworkPolicy');
-    expect(policies.map((p) => p.metadata.name)).toEqual(['agent-batch-run', 'agent-workers']);
+    const policies = kinds(objects, 'NetworkPolicy').filter((o) => o.metadata.namespace === 'agents');
+    expect(policies.map((p) => p.metadata.name)).toEqual([
+      'agent-batch-run',
+      'agent-workers',
+      'agent-reviewers',
+    ]);
+    // The pool also reaches its model server (in its own namespace) on the server's port.
+    expect(policies[2].spec.egress.at(-1)).toEqual({
+      to: [
+        {
+          namespaceSelector: { matchLabels: { [NAMESPACE_NAME_LABEL]: 'llm-serving' } },
+          podSelector: { matchLabels: { 'agent-fleet.dev/model-server': 'local-llm' } },
+        },
+      ],
+      ports: [{ port: 8000, protocol: 'TCP' }],
+    });
     expect(policies[0].spec.egress.slice(1)).toEqual([
       {
         to: [{ namespaceSelector: { matchLabels: { [NAMESPACE_NAME_LABEL]: 'rabbitmq' } } }],
@@ -413,8 +491,10 @@ describe('AgentGuardrails in the example app', () => {
       },
       { to: [{ ipBlock: { cidr: '203.0.113.0/24' } }], ports: [{ port: 443, protocol: 'TCP' }] },
     ]);
-    const guardrails = objects.filter((o) =>
-      ['PodDisruptionBudget', 'LimitRange', 'ResourceQuota', 'NetworkPolicy'].includes(o.kind),
+    const guardrails = objects.filter(
+      (o) =>
+        ['PodDisruptionBudget', 'LimitRange', 'ResourceQuota', 'NetworkPolicy'].includes(o.kind) &&
+        o.metadata.namespace === 'agents',
     );
     expect(guardrails).toMatchSnapshot();
   });
@@ -441,7 +521,7 @@ describe('AgentGuardrails fails', () => {
   test('fails when an agent is not an agent workload', () => {
     fails(
       (c) => new AgentGuardrails(c, 'G', { agents: [{ name: 'x' } as unknown as IAgentWorkload] }),
-      /agents\[0\] = "x" is not an agent workload.*Fix: pass an AgentJob or AgentScaledJob/,
+      /agents\[0\] = "x" is not an agent workload.*Fix: pass an AgentJob, AgentScaledJob or AgentPool/,
     );
     fails(
       (c) => new AgentGuardrails(c, 'G', { agents: [job(c), undefined as unknown as IAgentWorkload] }),

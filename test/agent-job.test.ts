@@ -205,6 +205,9 @@ describe('AgentJob props', () => {
     expect(envOf(job.spec.template.spec)[Env.AGENT_INDEX]).toBeUndefined();
     expect(envOf(job.spec.template.spec)[Env.POD_NAME]).toEqual({ fieldRef: { fieldPath: 'metadata.name' } });
     expect(job.spec.podFailurePolicy.rules[1].action).toBe('FailJob');
+    // The retry budget is written out, not left to the controller's default.
+    expect(job.spec.backoffLimit).toBe(6);
+    expect(job.spec.backoffLimitPerIndex).toBeUndefined();
   });
 
   test('grace period, idle exit, maxTasks, deadline and extra env reach the worker', () => {

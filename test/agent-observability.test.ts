@@ -1,5 +1,13 @@
-import { Defaults, Http, Metrics } from '@agent-fleet/contract';
+import {
+  DeadLetterReasons,
+  Defaults,
+  Http,
+  Metrics,
+  SCRAPE_DISCOVERY_SECONDS,
+  scrapeWaitSecondsFor,
+} from '@agent-fleet/contract';
 import { Chart, Duration, Testing } from 'cdk8s';
+import fc from 'fast-check';
 import { AgentFleetChart } from '../examples/main';
 import {
   AgentAlert,
@@ -18,6 +26,7 @@ import {
 import { EXTERNAL_METRIC_NAMES, KubeStateMetrics } from '../lib/internal/external-metrics';
 import { WORKLOAD_TARGET_LABEL } from '../lib/internal/promql';
 import { DASHBOARD_SCHEMA_VERSION } from '../lib/observability/dashboard';
+import { parsePromDuration } from '../testkit/prometheus';
 import { type Manifest, only, synthValid } from './support/manifests';
 import { checkRules, promtoolPath, testRules } from './support/promtool';
 
@@ -177,9 +186,25 @@ describe('AgentObservability objects', () => {
       selector: { matchExpressions: [{ key: WORKLOAD_LABEL, operator: 'In', values: ['batch', 'workers'] }] },
       namespaceSelector: { matchNames: [NS] },
       podTargetLabels: [WORKLOAD_LABEL],
-      podMetricsEndpoints: [{ port: Http.portName, path: Http.metricsPath }],
+      podMetricsEndpoints: [{ port: Http.portName, path: Http.metricsPath, interval: '30s' }],
     });
     expect(WORKLOAD_TARGET_LABEL).toBe('agent_fleet_dev_workload');
+  });
+
+  test('the scrape interval is written into the PodMonitor, and the workloads’ scrape wait follows it', () => {
+    const { obs } = fleet();
+    expect(obs.scrapeIntervalSeconds).toBe(Defaults.scrapeIntervalSeconds);
+    expect(obs.scrapeWaitSeconds).toBe(scrapeWaitSecondsFor(Defaults.scrapeIntervalSeconds));
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 7200 }), (seconds) => {
+        const { chart, obs } = fleet({ scrapeInterval: Duration.seconds(seconds) });
+        const pm = only(synthValid(chart), 'PodMonitor');
+        const interval: string = pm.spec.podMetricsEndpoints[0].interval;
+        expect(parsePromDuration(interval)).toBe(seconds);
+        expect(obs.scrapeWaitSeconds).toBe(seconds + SCRAPE_DISCOVERY_SECONDS);
+      }),
+      { numRuns: 25 },
+    );
   });
 
   test('podMonitor: false leaves the PodMonitor out', () => {
@@ -217,7 +242,7 @@ describe('AgentObservability objects', () => {
     const r = rule(rulesOf(synthValid(chart)), 'agent-fleet.workers', AgentAlert.BACKLOG_AT_MAX);
     expect(r.expr).toContain(`>= ${scaled.maxReplicaCount}`);
     expect(r.expr).toContain(
-      'keda_scaler_metrics_value{exported_namespace="agents",scaledObject="workers",type="scaledjob"}',
+      'keda_scaler_metrics_value{exported_namespace="agents",scaledObject="workers",type="scaledjob",scaler!="llm-token-budget"}',
     );
     expect(r.expr).toContain('kube_job_status_active{namespace="agents",job_name=~"workers-[a-z0-9]{5}"}');
     expect(r.for).toBe('15m');
@@ -232,8 +257,9 @@ describe('AgentObservability objects', () => {
     }).tokenBudgetPerMinute;
     expect(scaled.llmTokenBudgetPerMinute).toBe(budget);
     const r = rule(rulesOf(synthValid(chart)), 'agent-fleet.workers', AgentAlert.TOKEN_BURN);
+    const tokens = `${Metrics.llmTokens}{namespace="agents",agent_fleet_dev_workload="workers"}`;
     expect(r.expr).toBe(
-      `sum(rate(${Metrics.llmTokens}{namespace="agents",agent_fleet_dev_workload="workers"}[10m])) * 60 > ${budget * 0.9}`,
+      `sum(clamp_min(last_over_time(${tokens}[10m]) - (${tokens} offset 10m or last_over_time(${tokens}[10m]) * 0), 0)) * 60 / 600 > ${budget * 0.9}`,
     );
     expect(workers(newChart()).llmTokenBudgetPerMinute).toBeUndefined();
   });
@@ -251,7 +277,7 @@ describe('AgentObservability objects', () => {
       }),
     );
     const failure = rule(groups, 'agent-fleet.batch', AgentAlert.TASK_FAILURE_RATIO);
-    expect(failure.expr).toMatch(/\[30m\]\)\)\n> 0.25$/);
+    expect(failure.expr).toMatch(/\[30m\]\) \* 0\), 0\)\)\n> 0\.25$/);
     expect(failure.for).toBe('90s');
     expect(failure.annotations.runbook_url).toBe(
       'https://runbooks.example.com/agents#agenttaskfailureratiohigh',
@@ -281,8 +307,11 @@ describe('AgentObservability objects', () => {
     }
   });
 
-  test('the example app synthesizes the whole stack in one namespace', () => {
-    const objects = synthValid(new AgentFleetChart(Testing.app(), 'agent-fleet'));
+  test("the example app synthesizes the agents' whole stack in one namespace", () => {
+    // The example's model server lives in a namespace of its own (GPU quotas apart from the agents').
+    const objects = synthValid(new AgentFleetChart(Testing.app(), 'agent-fleet')).filter(
+      (o) => o.metadata.namespace !== 'llm-serving',
+    );
     const kinds = objects.map((o) => o.kind);
     for (const kind of [
       'Job',
@@ -311,6 +340,21 @@ describe('AgentObservability objects', () => {
     expect(only(objects, 'ConfigMap').metadata.name).toBe('agent-fleet-dashboard');
   });
 
+  test('every alert waits a for: of its own; an alert on events counted over a window waits less than the window', () => {
+    const groups = rulesOf(synthFleet());
+    for (const g of groups) {
+      for (const r of g.rules) {
+        expect({ alert: r.alert, for: typeof r.for }).toEqual({ alert: r.alert, for: 'string' });
+        expect(parsePromDuration(r.for)).toBeGreaterThan(0);
+      }
+    }
+    for (const alert of [AgentAlert.TASKS_DEAD_LETTERED, AgentAlert.OOM_KILLED]) {
+      const r = rule(groups, 'agent-fleet.workers', alert);
+      const window = parsePromDuration(/\[(\w+)\]/.exec(r.expr)![1]);
+      expect({ alert, shorter: parsePromDuration(r.for) < window }).toEqual({ alert, shorter: true });
+    }
+  });
+
   test('snapshot', () => {
     expect(synthFleet({ monitorLabels: { release: 'kube-prometheus-stack' } })).toMatchSnapshot();
   });
@@ -332,14 +376,14 @@ describe('AgentObservability dashboard', () => {
     expect(json.schemaVersion).toBe(DASHBOARD_SCHEMA_VERSION);
     expect(json.title).toBe('Agent fleet (agents)');
     expect(json.panels.map((p: Manifest) => p.title)).toEqual([
-      'Tasks/s by status',
-      'Task duration p50 / p95 / p99',
-      'LLM tokens/s by model',
+      'Tasks per minute by status (5m average)',
+      'Task duration p50 / p95 / p99 (tasks ended in 5m)',
+      'LLM tokens per minute by model (5m average)',
       'Tasks in flight',
       'Queue depth vs running Jobs',
-      'Checkpoint write latency',
-      'Restarts and OOM kills (per hour)',
-      'Dead-lettered tasks/s and open circuit breakers',
+      'Checkpoint write latency (writes in 5m)',
+      'Failed agent pods by reason (last 1h)',
+      'Dead-lettered tasks per minute by reason (5m average), and open circuit breakers',
     ]);
     const ids = new Set<number>();
     for (const p of json.panels) {
@@ -451,13 +495,36 @@ describe('AgentObservability fails', () => {
     fails({ monitorLabels: { release: 'not valid!' } }, /monitorLabels\.release/);
     fails({ alerts: { runbookUrl: 'runbooks' } }, /alerts\.runbookUrl = "runbooks" is not an http\(s\) URL/);
   });
+
+  test('fails on a for: of an event alert that its window cannot outlast', () => {
+    fails(
+      { alerts: { deadLetteredFor: Duration.minutes(15) } },
+      /alerts\.deadLetteredFor = "900s" is not shorter than alerts\.deadLetteredWindow \(900s\).*never fire\. Fix: use a deadLetteredFor under 900s/,
+    );
+    fails(
+      { alerts: { oomWindow: Duration.minutes(5), oomFor: Duration.minutes(10) } },
+      /alerts\.oomFor = "600s" is not shorter than alerts\.oomWindow \(300s\)/,
+    );
+    fails(
+      { alerts: { stallFor: Duration.seconds(0) } },
+      /alerts\.stallFor = .* is not a whole number of seconds ≥ 1/,
+    );
+  });
+
+  test('fails on a scrape interval that is not a whole number of seconds of at least 1', () => {
+    fails(
+      { scrapeInterval: Duration.millis(500) },
+      /scrapeInterval = .* is not a whole number of seconds ≥ 1\. Fix: use e\.g\. Duration\.seconds\(1\)/,
+    );
+    fails({ scrapeInterval: Duration.millis(1500) }, /scrapeInterval = /);
+  });
 });
 
 // --- promtool ---------------------------------------------------------------------------------
 
 describe('alert rules under promtool', () => {
   beforeAll(() => {
-    promtoolPath(); // downloads promtool on first use (see test/support/promtool.ts)
+    promtoolPath(); // downloads promtool on first use (see testkit/prometheus.ts)
   }, 300_000);
 
   test('promtool check rules accepts every group (and rejects a broken one)', () => {
@@ -617,5 +684,242 @@ describe('alert rules under promtool', () => {
     ]);
     expect(result.output).toMatch(/SUCCESS/);
     expect(result.ok).toBe(true);
+  });
+
+  // --- series as short-lived agent pods produce them --------------------------------------------
+
+  /** One sample a minute: nothing before minute `from`, then `values`, then stale (the pod ended). */
+  const podSeries = (from: number, values: number[]) =>
+    `${from > 0 ? `_x${from} ` : ''}${values.join(' ')} stale`;
+  const wb = `namespace="${NS}",${WORKLOAD_TARGET_LABEL}="batch"`;
+  const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+  const expectPass = (result: { ok: boolean; output: string }) => {
+    expect(result.output).toMatch(/SUCCESS/);
+    expect(result.ok).toBe(true);
+  };
+
+  test('AgentTasksDeadLettered counts series that start at a non-zero value: a pod that dead-letters once and exits, twenty one-task pods', () => {
+    const groups = rulesOf(synthFleet());
+    const dead = rule(groups, 'agent-fleet.workers', AgentAlert.TASKS_DEAD_LETTERED);
+    const series = (pod: string, reason: string) =>
+      `${Metrics.deadLettered}{${w},pod="${pod}",reason="${reason}"}`;
+    const expected = (reason: string, value: number) => ({
+      exp_labels: { severity: 'warning', namespace: NS, workload: 'workers', reason },
+      exp_annotations: {
+        summary: dead.annotations.summary,
+        description: dead.annotations.description
+          .replace('{{ $value | humanize }}', String(value))
+          .replace('{{ $labels.reason }}', reason),
+      },
+    });
+    const result = testRules(groups, [
+      {
+        interval: '1m',
+        input_series: [
+          // First scraped after its one invalid-JSON message, then gone: never seen at 0.
+          {
+            series: series('workers-aaaaa-bbbbb', DeadLetterReasons.invalidJson),
+            values: podSeries(3, [1, 1]),
+          },
+          // Twenty pods, each dead-lettering its one task, each first scraped holding 1.
+          ...range(20).map((i) => ({
+            series: series(`workers-m${String(i).padStart(4, '0')}-xxxxx`, DeadLetterReasons.maxAttempts),
+            values: podSeries(2 + (i % 5), [1]),
+          })),
+          // Scraped at 0 before its event: counted as increase() would count it.
+          {
+            series: series('workers-ccccc-ddddd', DeadLetterReasons.permanentError),
+            values: podSeries(0, [0, 0, 0, 1, 1, 1]),
+          },
+        ],
+        alert_rule_test: [
+          {
+            eval_time: '10m',
+            alertname: AgentAlert.TASKS_DEAD_LETTERED,
+            exp_alerts: [
+              expected(DeadLetterReasons.invalidJson, 1),
+              expected(DeadLetterReasons.maxAttempts, 20),
+              expected(DeadLetterReasons.permanentError, 1),
+            ],
+          },
+          // Out of the 15m window.
+          { eval_time: '30m', alertname: AgentAlert.TASKS_DEAD_LETTERED, exp_alerts: [] },
+        ],
+      },
+    ]);
+    expectPass(result);
+  });
+
+  test('AgentTaskFailureRatioHigh sees a batch of one-task pods, each first scraped holding its result', () => {
+    const groups = rulesOf(synthFleet());
+    const failure = rule(groups, 'agent-fleet.batch', AgentAlert.TASK_FAILURE_RATIO);
+    // Pod i starts and ends at minute 2i + 1; pods 0, 3, 6 and 9 fail. The healthy workers' pods
+    // all succeed.
+    const pods = (sel: string, failed: (i: number) => boolean) =>
+      range(10).flatMap((i) => [
+        {
+          series: `${Metrics.tasksCompleted}{${sel},pod="p${i}",status="failed"}`,
+          values: podSeries(2 * i + 1, [failed(i) ? 1 : 0]),
+        },
+        {
+          series: `${Metrics.tasksCompleted}{${sel},pod="p${i}",status="succeeded"}`,
+          values: podSeries(2 * i + 1, [failed(i) ? 0 : 1]),
+        },
+      ]);
+    const result = testRules(groups, [
+      {
+        interval: '1m',
+        input_series: [...pods(wb, (i) => i % 3 === 0), ...pods(w, () => false)],
+        alert_rule_test: [
+          {
+            eval_time: '15m',
+            alertname: AgentAlert.TASK_FAILURE_RATIO,
+            exp_alerts: [
+              {
+                // 3 of the 8 pods that ended in the last 15m failed.
+                exp_labels: { severity: 'warning', namespace: NS, workload: 'batch' },
+                exp_annotations: {
+                  summary: failure.annotations.summary,
+                  description: failure.annotations.description.replace(
+                    '{{ $value | humanizePercentage }}',
+                    '37.5%',
+                  ),
+                },
+              },
+            ],
+          },
+        ],
+      },
+    ]);
+    expectPass(result);
+  });
+
+  test('AgentNoTaskCompleted stays silent when work arrives after a quiet period and when a batch Job starts; it fires once the stall lasted its window and for:', () => {
+    const groups = rulesOf(synthFleet({ alerts: { stallWindow: Duration.minutes(30) } }));
+    const stalled = (workload: string) => ({
+      exp_labels: { severity: 'critical', namespace: NS, workload },
+      exp_annotations: rule(groups, `agent-fleet.${workload}`, AgentAlert.NO_TASK_COMPLETED).annotations,
+    });
+    // The ScaledJob's queue is empty for two hours (a fleet scaled to zero), then holds 50 tasks;
+    // the batch Job starts at minute 60 with 5 running pods. Both keep their work to the end.
+    const backlog = [
+      {
+        series: `keda_scaler_metrics_value{exported_namespace="${NS}",namespace="keda",scaledObject="workers",scaler="rabbitMQScaler",triggerIndex="0",metric="s0-rabbitmq-agent-tasks",type="scaledjob"}`,
+        values: '0x119 50x59',
+      },
+      { series: `kube_job_status_active{namespace="${NS}",job_name="batch"}`, values: '_x60 5x119' },
+    ];
+    // One-task pods finishing every 3 minutes from `from` to the end, each first scraped holding
+    // its result.
+    const completions = (sel: string, from: number) =>
+      range(Math.floor((179 - from) / 3)).map((j) => ({
+        series: `${Metrics.tasksCompleted}{${sel},pod="p${j}",status="succeeded"}`,
+        values: podSeries(from + 3 * j, [1]),
+      }));
+    const silent = (minutes: number[]) =>
+      minutes.map((m) => ({ eval_time: `${m}m`, alertname: AgentAlert.NO_TASK_COMPLETED, exp_alerts: [] }));
+    const result = testRules(groups, [
+      {
+        // Work arrives and gets done: never.
+        interval: '1m',
+        input_series: [...backlog, ...completions(w, 122), ...completions(wb, 62)],
+        alert_rule_test: silent([61, 62, 100, 121, 122, 165]),
+      },
+      {
+        // Work arrives and nothing completes: only once it waited the whole 30m window, plus 5m.
+        interval: '1m',
+        input_series: backlog,
+        alert_rule_test: [
+          ...silent([61, 94]),
+          { eval_time: '96m', alertname: AgentAlert.NO_TASK_COMPLETED, exp_alerts: [stalled('batch')] },
+          { eval_time: '121m', alertname: AgentAlert.NO_TASK_COMPLETED, exp_alerts: [stalled('batch')] },
+          { eval_time: '149m', alertname: AgentAlert.NO_TASK_COMPLETED, exp_alerts: [stalled('batch')] },
+          {
+            eval_time: '156m',
+            alertname: AgentAlert.NO_TASK_COMPLETED,
+            exp_alerts: [stalled('batch'), stalled('workers')],
+          },
+        ],
+      },
+    ]);
+    expectPass(result);
+  });
+
+  test('AgentCircuitBreakerOpen holds across the agent pods that come and go during an outage, not for one short open', () => {
+    const groups = rulesOf(synthFleet());
+    const open = rule(groups, 'agent-fleet.workers', AgentAlert.CIRCUIT_OPEN);
+    const gauge = (sel: string, pod: string, dependency: string) =>
+      `${Metrics.circuitOpen}{${sel},pod="${pod}",dependency="${dependency}"}`;
+    const llm = (text: string) => text.replaceAll('{{ $labels.dependency }}', 'llm');
+    const result = testRules(groups, [
+      {
+        interval: '1m',
+        input_series: [
+          // Six pods one after another, each with its breaker open for its two scraped minutes,
+          // then a minute with no pod.
+          ...range(6).map((k) => ({
+            series: gauge(w, `workers-p${k}`, 'llm'),
+            values: podSeries(3 * k, [1, 1]),
+          })),
+          // One pod's breaker open for one scrape: a blip, not an outage.
+          { series: gauge(wb, 'batch-0-abcde', 'search'), values: podSeries(2, [1]) },
+        ],
+        alert_rule_test: [
+          { eval_time: '4m', alertname: AgentAlert.CIRCUIT_OPEN, exp_alerts: [] },
+          {
+            eval_time: '10m',
+            alertname: AgentAlert.CIRCUIT_OPEN,
+            exp_alerts: [
+              {
+                exp_labels: { severity: 'warning', namespace: NS, workload: 'workers', dependency: 'llm' },
+                exp_annotations: {
+                  summary: llm(open.annotations.summary),
+                  description: llm(open.annotations.description),
+                },
+              },
+            ],
+          },
+          { eval_time: '30m', alertname: AgentAlert.CIRCUIT_OPEN, exp_alerts: [] },
+        ],
+      },
+    ]);
+    expectPass(result);
+  });
+
+  test('AgentQueueBacklogGrowingAtMaxReplicas: a burst the fleet drains at its maximum never fires it; a queue that keeps growing does', () => {
+    const { chart, agents } = fleet();
+    const max = (agents[1] as AgentScaledJob).maxReplicaCount;
+    const groups = rulesOf(synthValid(chart));
+    const growing = rule(groups, 'agent-fleet.workers', AgentAlert.BACKLOG_AT_MAX);
+    const queue = `keda_scaler_metrics_value{exported_namespace="${NS}",namespace="keda",scaledObject="workers",scaler="rabbitMQScaler",triggerIndex="0",metric="s0-rabbitmq-agent-tasks",type="scaledjob"}`;
+    // All maxReplicaCount Jobs run from minute 5.
+    const jobs = range(max).map((i) => ({
+      series: `kube_job_status_active{namespace="${NS}",job_name="workers-j${String(i).padStart(4, '0')}"}`,
+      values: '_x5 1x55',
+    }));
+    const at = (m: number, alerts: unknown[]) => ({
+      eval_time: `${m}m`,
+      alertname: AgentAlert.BACKLOG_AT_MAX,
+      exp_alerts: alerts,
+    });
+    const firing = {
+      exp_labels: { severity: 'warning', namespace: NS, workload: 'workers' },
+      exp_annotations: growing.annotations,
+    };
+    const result = testRules(groups, [
+      {
+        // 1000 tasks arrive at minute 5 and drain at 10 a minute.
+        interval: '1m',
+        input_series: [...jobs, { series: queue, values: '0x4 1000-10x55' }],
+        alert_rule_test: [at(10, []), at(20, []), at(25, []), at(40, [])],
+      },
+      {
+        // The queue grows by 10 a minute all along.
+        interval: '1m',
+        input_series: [...jobs, { series: queue, values: '100+10x60' }],
+        alert_rule_test: [at(19, []), at(21, [firing]), at(40, [firing])],
+      },
+    ]);
+    expectPass(result);
   });
 });

@@ -14,6 +14,5 @@ module.exports = {
     '^@agent-fleet/contract$': '<rootDir>/contract/src/index.ts',
     '^@agent-fleet/cdk8s$': '<rootDir>/lib/index.ts',
   },
-  globalSetup: '<rootDir>/test/support/global-setup.js',
   setupFiles: ['<rootDir>/test/support/direct-json-check.ts'],
 };

@@ -5,9 +5,8 @@
 import { Testing } from 'cdk8s';
 import fc from 'fast-check';
 import { AgentJob, Quantity, QueueConnection } from '../lib';
-import { validateKubernetesObject } from './support/k8s-schema';
+import { restrictedViolations, validateKubernetesObject } from '../validate/src';
 import { manifestProblems, only, synthValid } from './support/manifests';
-import { restrictedViolations } from './support/pod-security';
 
 function validJob() {
   const chart = Testing.chart();
@@ -24,9 +23,12 @@ describe('Kubernetes 1.32 schema check', () => {
     const job = validJob();
     job.spec.parallelismm = 3;
     job.spec.template.spec.containers[0].securityContext.readOnlyRootFS = true;
-    expect(validateKubernetesObject(job).sort()).toEqual([
-      'Job.spec.parallelismm: unknown field in V1JobSpec (Kubernetes 1.32)',
-      'Job.spec.template.spec.containers[0].securityContext.readOnlyRootFS: unknown field in V1SecurityContext (Kubernetes 1.32)',
+    expect(validateKubernetesObject(job)).toEqual([
+      {
+        field: 'spec.template.spec.containers[0].securityContext.readOnlyRootFS',
+        message: 'unknown field "readOnlyRootFS" in V1SecurityContext (Kubernetes 1.32)',
+      },
+      { field: 'spec.parallelismm', message: 'unknown field "parallelismm" in V1JobSpec (Kubernetes 1.32)' },
     ]);
   });
 
@@ -34,23 +36,28 @@ describe('Kubernetes 1.32 schema check', () => {
     const job = validJob();
     // PodSpec.hostnameOverride arrived in Kubernetes 1.34; a 1.32 API server refuses it.
     job.spec.template.spec.hostnameOverride = 'agent';
-    expect(validateKubernetesObject(job).join()).toMatch(
-      /spec\.template\.spec\.hostnameOverride: unknown field in V1PodSpec/,
-    );
+    expect(validateKubernetesObject(job)).toContainEqual({
+      field: 'spec.template.spec.hostnameOverride',
+      message: 'unknown field "hostnameOverride" in V1PodSpec (Kubernetes 1.32)',
+    });
   });
 
   test('rejects malformed quantities and wrong types', () => {
     const job = validJob();
     job.spec.template.spec.containers[0].resources.limits.memory = '4Gb';
     job.spec.completions = 'ten';
-    const errors = validateKubernetesObject(job).join('\n');
-    expect(errors).toMatch(/limits\/memory must match format "quantity"/);
-    expect(errors).toMatch(/completions must be integer/);
+    expect(validateKubernetesObject(job)).toEqual([
+      { field: 'spec.completions', message: 'must be integer' },
+      {
+        field: 'spec.template.spec.containers[0].resources.limits.memory',
+        message: 'must match format "quantity"',
+      },
+    ]);
   });
 
   test('rejects a type it does not know', () => {
     expect(validateKubernetesObject({ apiVersion: 'batch/v9', kind: 'Job' })).toEqual([
-      'batch/v9/Job: not a Kubernetes 1.32 type',
+      { field: 'apiVersion', message: 'batch/v9 Job is not a Kubernetes 1.32 type' },
     ]);
   });
 });
@@ -84,7 +91,11 @@ describe('Pod Security "restricted" check', () => {
   test.each(Object.entries(breakers))('reports: %s', (message, breakIt) => {
     const spec = validJob().spec.template.spec;
     breakIt(spec);
-    expect(restrictedViolations(spec).join('\n')).toContain(message);
+    expect(
+      restrictedViolations(spec)
+        .map((v) => `${v.field} ${v.message}`)
+        .join('\n'),
+    ).toContain(message);
   });
 
   test('a seccomp profile set only at pod level satisfies every container', () => {
@@ -92,7 +103,11 @@ describe('Pod Security "restricted" check', () => {
     delete spec.containers[0].securityContext.seccompProfile;
     expect(restrictedViolations(spec)).toEqual([]);
     delete spec.securityContext.seccompProfile;
-    expect(restrictedViolations(spec).join()).toMatch(/seccompProfile must be RuntimeDefault/);
+    expect(
+      restrictedViolations(spec)
+        .map((v) => `${v.field} ${v.message}`)
+        .join(),
+    ).toMatch(/seccompProfile must be RuntimeDefault/);
   });
 });
 

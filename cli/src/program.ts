@@ -6,6 +6,7 @@
 import { Defaults, Env } from '@agent-fleet/contract';
 import { Command, CommanderError } from 'commander';
 import { CliError, CliExit, type CliIo, type CommandIo, Secrets, writeLine } from './io';
+import { type LintFlags, runLint, type StdinSource } from './lint';
 import { type PlanFlags, runPlan } from './plan/command';
 import { runSeed, type SeedFlags } from './seed';
 import { runVerify, type VerifyFlags } from './verify';
@@ -18,11 +19,13 @@ function urlOptions(cmd: Command): Command {
 }
 
 /** Builds the program; `setResult` receives each command's exit code. */
-export function buildProgram(io: CommandIo, setResult: (code: number) => void): Command {
+export function buildProgram(io: CommandIo & StdinSource, setResult: (code: number) => void): Command {
   const program = new Command();
   program
     .name('agent-fleet')
-    .description('Seed an agent task queue, simulate KEDA ScaledJob scaling, verify a deployed agent fleet.')
+    .description(
+      'Seed an agent task queue, simulate KEDA ScaledJob scaling, verify a deployed agent fleet, lint its manifests.',
+    )
     .version(CLI_VERSION, '-V, --version', 'print the version of @agent-fleet/cli')
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)')
@@ -49,7 +52,10 @@ export function buildProgram(io: CommandIo, setResult: (code: number) => void): 
   program
     .command('plan')
     .description('simulate KEDA ScaledJob scaling over time with KEDA 2.16 arithmetic; table, SVG and HTML')
-    .option('--from <file.k8s.yaml>', 'read the ScaledJob from a synthesized manifest')
+    .option(
+      '--from <file.k8s.yaml>',
+      "read the ScaledJob (or an AgentPool's ScaledObject) from a synthesized manifest",
+    )
     .option('--name <scaledjob>', 'which ScaledJob in --from (needed when there are several)')
     .option('--value <n>', 'trigger value: messages per Job')
     .option('--activation-value <n>', 'trigger activationValue')
@@ -98,6 +104,10 @@ export function buildProgram(io: CommandIo, setResult: (code: number) => void): 
     .option('--svg <file>', 'write the chart (queue depth vs Jobs over time) as SVG')
     .option('--html <file>', 'write an HTML page embedding the chart, summary and table')
     .option('--json', 'print the polls and summary as JSON instead of the table')
+    .option(
+      '--pool',
+      'simulate an AgentPool (Deployment scaled by a ScaledObject, the construct defaults) next to the ScaledJob',
+    )
     .action(async (flags: PlanFlags) => setResult(await runPlan(flags, io)));
 
   urlOptions(
@@ -116,6 +126,18 @@ export function buildProgram(io: CommandIo, setResult: (code: number) => void): 
         'talk to an API server whose certificate is not verified (insecure-skip-tls-verify), sending it the credentials',
       ),
   ).action(async (flags: VerifyFlags) => setResult(await runVerify(flags, io)));
+
+  program
+    .command('lint')
+    .description(
+      'check manifests (YAML or JSON; "-" or no file: standard input) against the Kubernetes 1.32 and CRD ' +
+        'schemas, Pod Security "restricted" and the fleet rules; exit 1 on an error finding, 2 on unreadable input',
+    )
+    .argument('[files...]', 'manifest files')
+    .option('--format <format>', 'text (grouped by object) or json', 'text')
+    .option('--rule <ids>', 'run only these rules, e.g. AF201,AF202')
+    .option('--skip <ids>', 'do not run these rules, e.g. AF205')
+    .action(async (files: string[], flags: LintFlags) => setResult(await runLint(files, flags, io)));
 
   return program;
 }
@@ -149,7 +171,7 @@ function redacting(stream: NodeJS.WritableStream, secrets: Secrets): NodeJS.Writ
 }
 
 /** Runs the CLI with user arguments (no `node` / script entries); resolves to the exit code. */
-export async function runCli(argv: readonly string[], callerIo: CliIo): Promise<number> {
+export async function runCli(argv: readonly string[], callerIo: CliIo & StdinSource): Promise<number> {
   const secrets = new Secrets();
   const io: CommandIo = {
     ...callerIo,

@@ -62,6 +62,14 @@ export const Env = {
    * broker would close the channel) and publishes a failed result instead.
    */
   AGENT_MAX_MESSAGE_BYTES: 'AGENT_MAX_MESSAGE_BYTES',
+  /**
+   * Longest the worker waits, once it has stopped and before it exits, for Prometheus to read
+   * `/metrics` once more after the last change of a metric, in seconds (0 = exit at once). A pod
+   * that exits before that scrape takes its last increments with it. Set it to
+   * {@link scrapeWaitSecondsFor} of the scrape interval; after SIGTERM the wait ends by the shutdown
+   * deadline (`AGENT_SHUTDOWN_SECONDS`) whatever this says.
+   */
+  AGENT_SCRAPE_WAIT_SECONDS: 'AGENT_SCRAPE_WAIT_SECONDS',
 } as const;
 
 /** One of the contract's environment variable names. */
@@ -87,6 +95,11 @@ export const Defaults = {
   maxMessageBytes: 134_217_728,
   /** Kubernetes' own default grace period; AGENT_SHUTDOWN_SECONDS defaults to this minus the margin. */
   terminationGracePeriodSeconds: 30,
+  /**
+   * How often Prometheus scrapes the agents: the `interval` the constructs write into the
+   * PodMonitor. AGENT_SCRAPE_WAIT_SECONDS defaults to {@link scrapeWaitSecondsFor} of it.
+   */
+  scrapeIntervalSeconds: 30,
 } as const;
 
 /**
@@ -106,6 +119,22 @@ export function shutdownSecondsFor(terminationGracePeriodSeconds: number): numbe
   return terminationGracePeriodSeconds - SHUTDOWN_MARGIN_SECONDS;
 }
 
+/**
+ * Seconds a new pod may wait for its first scrape beyond the scrape interval: Prometheus learns of
+ * the pod from Kubernetes service discovery, passes target updates on at most every 5 s, and
+ * starts a target's scrapes at an offset within the interval.
+ */
+export const SCRAPE_DISCOVERY_SECONDS = 10;
+
+/**
+ * AGENT_SCRAPE_WAIT_SECONDS for a scrape interval: the interval plus {@link SCRAPE_DISCOVERY_SECONDS}.
+ * A worker that was scraped before is scraped again within one interval; one that never was (a
+ * short-lived pod) within discovery plus one interval of starting.
+ */
+export function scrapeWaitSecondsFor(scrapeIntervalSeconds: number): number {
+  return scrapeIntervalSeconds + SCRAPE_DISCOVERY_SECONDS;
+}
+
 /** HTTP endpoints served on METRICS_PORT. */
 export const Http = {
   /** Name of the container port, referenced by Services and PodMonitors. */
@@ -116,9 +145,11 @@ export const Http = {
   /**
    * 200 from the moment the worker's consumer joined the task queue until it starts to stop
    * (`stopping`), including while it drains its last tasks, reconnects or pauses: "this pod has
-   * taken its place on the queue". The pod's readiness probe reads it, so the pod condition `Ready`
-   * tells KEDA (`pendingPodConditions: [Ready]`) that a Job's agent holds its messages, and a Job
-   * finishing its last tasks is never counted as pending again.
+   * taken its place on the queue". A worker that stops with nothing of its own left undone (after
+   * AGENT_MAX_TASKS, or idle) stays ready until its process exits, through its wait for a last
+   * scrape. The pod's readiness probe reads it, so the pod condition `Ready` tells KEDA
+   * (`pendingPodConditions: [Ready]`) that a Job's agent holds its messages, and a Job finishing
+   * its last tasks is never counted as pending again.
    */
   readyzPath: '/readyz',
 } as const;
@@ -149,9 +180,14 @@ export const ExitCode = {
 
 export type ExitCodeName = keyof typeof ExitCode;
 
-/** Metric names exported by the worker. Alert rules and dashboards import these. */
+/**
+ * Metric names exported by the worker. Alert rules and dashboards import these. Every label value
+ * known in advance (`status`: {@link TaskStatuses}; `reason`: {@link DeadLetterReasons}) is
+ * exported at 0 from the worker's start, so the first event of a kind is an increase Prometheus can
+ * see.
+ */
 export const Metrics = {
-  /** Counter, label `status` (succeeded | failed). */
+  /** Counter, label `status` ({@link TaskStatuses}). */
   tasksCompleted: 'agent_tasks_completed_total',
   /** Histogram of task wall time; buckets reach hours. */
   taskDuration: 'agent_task_duration_seconds',
@@ -163,14 +199,20 @@ export const Metrics = {
   taskResumes: 'agent_task_resumes_total',
   /** Histogram of durable checkpoint writes. */
   checkpointWrite: 'agent_checkpoint_write_seconds',
-  /** Counter, label `reason`. */
+  /** Counter, label `reason` ({@link DeadLetterReasons}). */
   deadLettered: 'agent_dead_lettered_total',
   /** Gauge, label `dependency`: 1 while that dependency's circuit breaker is open. */
   circuitOpen: 'agent_circuit_open',
 } as const;
 
+/** Values of `status` in a result message and of the `status` label of `Metrics.tasksCompleted`. */
+export const TaskStatuses = {
+  succeeded: 'succeeded',
+  failed: 'failed',
+} as const;
+
 /** Task status in a result message. */
-export type TaskStatus = 'succeeded' | 'failed';
+export type TaskStatus = (typeof TaskStatuses)[keyof typeof TaskStatuses];
 
 /**
  * A task message body (JSON). When `id` is missing the AMQP `messageId` property is used.

@@ -13,10 +13,13 @@ export {
   Metrics,
   MIN_SHUTDOWN_SECONDS,
   type ResultMessage,
+  SCRAPE_DISCOVERY_SECONDS,
   SHUTDOWN_MARGIN_SECONDS,
+  scrapeWaitSecondsFor,
   shutdownSecondsFor,
   type TaskMessage,
   type TaskStatus,
+  TaskStatuses,
 } from './contract';
 export {
   CREDENTIAL_KINDS,
@@ -26,6 +29,14 @@ export {
   describeCredential,
   findCredentials,
 } from './credentials';
+export {
+  HandlerEnv,
+  OPENAI_API_PATH,
+  PodEnv,
+  RestartPolicies,
+  type RestartPolicy,
+  restartPolicyViolation,
+} from './pod-env';
 export {
   MAX_SHORTSTR_BYTES,
   queueNameViolation,

@@ -4,6 +4,7 @@ import {
   concurrencyViolation,
   MAX_SHORTSTR_BYTES,
   queueNameViolation,
+  restartPolicyViolation,
   resultQueueViolation,
   utf8Length,
 } from '../src';
@@ -86,5 +87,22 @@ describe('concurrencyViolation', () => {
     const violation = concurrencyViolation(c, 0);
     expect(violation?.problem).toMatch(/whole number of at least 1/);
     expect(violation?.fix).toMatch(/AGENT_CONCURRENCY/);
+  });
+});
+
+describe('restartPolicyViolation', () => {
+  test('Never accepts any limits; Always only with no task limit and no idle exit', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 100 }), fc.integer({ min: 0, max: 3600 }), (maxTasks, idle) => {
+        expect(restartPolicyViolation('Never', maxTasks, idle)).toBeUndefined();
+        const always = restartPolicyViolation('Always', maxTasks, idle);
+        expect(always === undefined).toBe(maxTasks === 0 && idle === 0);
+        if (always) expect(always.problem).toMatch(/restart it at once, into its crash-loop back-off/);
+      }),
+    );
+  });
+
+  test('an unknown policy names the variable in the fix', () => {
+    expect(restartPolicyViolation('OnFailure', 0, 0)?.fix).toMatch(/AGENT_RESTART_POLICY/);
   });
 });

@@ -1,13 +1,18 @@
 import {
   Defaults,
   Env,
+  HandlerEnv,
   Http,
   MIN_SHUTDOWN_SECONDS,
+  PodEnv,
   queueNameViolation,
+  RestartPolicies,
+  type RestartPolicy,
+  restartPolicyViolation,
   resultQueueViolation,
   shutdownSecondsFor,
 } from '@agent-fleet/contract';
-import { Duration } from 'cdk8s';
+import { Chart, Duration } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-30';
 import type { Construct } from 'constructs';
 import {
@@ -18,12 +23,14 @@ import {
   TaintEffect,
 } from '../agent-pod-props';
 import { CheckpointAccessMode } from '../checkpoint-store';
+import type { IModelServer } from '../model-server';
 import { type PodResources, WORKLOAD_LABEL } from '../workload';
 import { AGENT_CONTAINER } from './job-policy';
 import {
   CHECKPOINT_VOLUME,
   PodFeatures,
   renderResources,
+  restrictedPodSecurityContext,
   restrictedSecurityContext,
   TMP_VOLUME,
   validateImage,
@@ -53,9 +60,25 @@ export interface AgentPodOptions {
   readonly identity: AgentIdentity;
   /** Most pods that can run at once; a ReadWriteOnce store is rejected above 1. */
   readonly maxConcurrentPods: number;
+  /**
+   * The pod's restartPolicy. `Always` (a Deployment) also gets a liveness probe, never exits when
+   * idle, and tells the worker through `AGENT_RESTART_POLICY`.
+   * @default RestartPolicies.never
+   */
+  readonly restartPolicy?: RestartPolicy;
+}
+
+/** The model server each agent workload was wired to, for guardrails that open the way to it. */
+const MODEL_SERVERS = new WeakMap<object, IModelServer>();
+
+/** The model server `workload`'s agents call (its `modelServer` prop), if any. */
+export function modelServerOf(workload: object): IModelServer | undefined {
+  return MODEL_SERVERS.get(workload);
 }
 
 const DEFAULT_GRACE = Duration.seconds(60);
+/** Pools never quit when idle (the contract's 0 = never); see `restartPolicyViolation`. */
+const NO_IDLE_EXIT = 0;
 const DEFAULT_RUN_AS_USER = 1000;
 
 /**
@@ -71,6 +94,19 @@ const READINESS_PROBE: k8s.Probe = {
   timeoutSeconds: 1,
   successThreshold: 1,
   failureThreshold: 1,
+};
+
+/**
+ * The agent's liveness, for pods the kubelet restarts in place (a pool): `/healthz` answers 200 as
+ * long as the worker's event loop runs, checkpointing and draining included. A worker that stops
+ * answering for a minute is hung; a Job's agent would end on its own, a pool's never would.
+ */
+const LIVENESS_PROBE: k8s.Probe = {
+  httpGet: { path: Http.healthzPath, port: k8s.IntOrString.fromString(Http.portName) },
+  periodSeconds: 10,
+  timeoutSeconds: 5,
+  successThreshold: 1,
+  failureThreshold: 6,
 };
 
 /**
@@ -90,7 +126,11 @@ const CONSTRUCT_ENV = new Set<string>([
   Env.AGENT_CONCURRENCY,
   Env.AGENT_IDLE_EXIT_SECONDS,
   Env.AGENT_SHUTDOWN_SECONDS,
+  PodEnv.AGENT_RESTART_POLICY,
 ]);
+
+/** What the handler reads to reach a model server, set from the `modelServer` prop. */
+const MODEL_SERVER_ENV = new Set<string>(Object.values(HandlerEnv));
 
 /**
  * Validates {@link AgentPodProps} at synth time and renders the pod template: contract env,
@@ -114,6 +154,7 @@ export class AgentPod {
   /** Every container's resources and the pod's effective requests and limits. */
   readonly podResources: PodResources;
   private readonly idleExitSeconds: number;
+  private readonly restartPolicy: RestartPolicy;
   private readonly features: PodFeatures;
 
   /**
@@ -152,7 +193,13 @@ export class AgentPod {
     }
     this.resources = props.resources ?? DEFAULT_AGENT_RESOURCES;
     validateResources(scope, 'resources', this.resources);
-    this.features = new PodFeatures(scope, props, this.resources, CONSTRUCT_ENV);
+    const server = props.modelServer && validateModelServer(scope, props.modelServer);
+    this.features = new PodFeatures(
+      scope,
+      props,
+      this.resources,
+      server ? new Set([...CONSTRUCT_ENV, ...MODEL_SERVER_ENV]) : CONSTRUCT_ENV,
+    );
     this.podResources = this.features.podResources;
 
     this.terminationGracePeriodSeconds = requireSeconds(
@@ -203,18 +250,50 @@ export class AgentPod {
       ...(props.team !== undefined ? { team: requireLabelValue(scope, 'team', props.team) } : {}),
       ...this.selectorLabels,
     };
-    this.idleExitSeconds = props.idleExit
-      ? requireSeconds(scope, 'idleExit', props.idleExit, 1)
-      : Defaults.idleExitSeconds;
+    this.restartPolicy = options.restartPolicy ?? RestartPolicies.never;
+    if (this.restartPolicy === RestartPolicies.always && props.idleExit !== undefined) {
+      invalid(
+        scope,
+        'idleExit',
+        props.idleExit.toHumanString(),
+        "would make the pool's agents exit 0 when idle, and the kubelet restarts a pool's containers at once " +
+          '(restartPolicy Always), into its crash-loop back-off',
+        'drop idleExit: scale the pool to zero with scaleToZero instead',
+      );
+    }
+    this.idleExitSeconds =
+      this.restartPolicy === RestartPolicies.always
+        ? NO_IDLE_EXIT
+        : props.idleExit
+          ? requireSeconds(scope, 'idleExit', props.idleExit, 1)
+          : Defaults.idleExitSeconds;
+    if (server) {
+      const namespace = Chart.of(scope).namespace;
+      if (namespace === undefined && server.namespace !== undefined) {
+        invalid(
+          scope,
+          'modelServer',
+          server.name,
+          `lives in namespace ${server.namespace} while this workload's chart has none, so its NetworkPolicy ` +
+            'cannot name the namespace the agents run in',
+          "give the workload's chart a namespace",
+        );
+      }
+      server.allowClients(namespace, this.selectorLabels);
+      MODEL_SERVERS.set(scope, server);
+    }
   }
 
   /**
-   * The pod template, ready for a Job spec or a ScaledJob's jobTargetRef.
+   * The pod template, ready for a Job spec, a ScaledJob's jobTargetRef or a Deployment.
    * @param maxTasks `AGENT_MAX_TASKS`: tasks one pod takes before exiting 0 (0 = no limit)
    * @param concurrency `AGENT_CONCURRENCY`: tasks one pod holds and runs at once
    */
   template(maxTasks: number, concurrency: number): k8s.PodTemplateSpec {
     const { props, features } = this;
+    const always = this.restartPolicy === RestartPolicies.always;
+    const violation = restartPolicyViolation(this.restartPolicy, maxTasks, this.idleExitSeconds);
+    if (violation) throw new Error(`agent-pod: restartPolicy ${violation.problem}`);
     const runAs = props.runAsUser ?? DEFAULT_RUN_AS_USER;
     return {
       metadata: {
@@ -226,7 +305,7 @@ export class AgentPod {
         },
       },
       spec: {
-        restartPolicy: 'Never',
+        restartPolicy: this.restartPolicy,
         terminationGracePeriodSeconds: this.terminationGracePeriodSeconds,
         automountServiceAccountToken: props.automountServiceAccountToken ?? false,
         serviceAccountName: props.serviceAccount?.name,
@@ -235,14 +314,7 @@ export class AgentPod {
         tolerations: props.tolerations?.map(renderToleration),
         affinity: props.affinity,
         imagePullSecrets: features.imagePullSecrets,
-        securityContext: {
-          runAsNonRoot: true,
-          runAsUser: runAs,
-          runAsGroup: runAs,
-          fsGroup: runAs,
-          fsGroupChangePolicy: 'OnRootMismatch',
-          seccompProfile: { type: 'RuntimeDefault' },
-        },
+        securityContext: restrictedPodSecurityContext(runAs),
         initContainers: features.initContainers,
         containers: [
           {
@@ -252,6 +324,7 @@ export class AgentPod {
             env: this.env(maxTasks, concurrency),
             envFrom: features.agentEnvFrom,
             ports: [{ name: Http.portName, containerPort: Defaults.metricsPort, protocol: 'TCP' }],
+            livenessProbe: always ? LIVENESS_PROBE : undefined,
             readinessProbe: READINESS_PROBE,
             resources: renderResources(this.resources),
             securityContext: restrictedSecurityContext(),
@@ -307,9 +380,38 @@ export class AgentPod {
       },
       { name: Env.AGENT_SHUTDOWN_SECONDS, value: String(this.shutdownSeconds) },
     );
+    if (this.restartPolicy !== RestartPolicies.never) {
+      env.push({ name: PodEnv.AGENT_RESTART_POLICY, value: this.restartPolicy });
+    }
+    const server = props.modelServer;
+    if (server) {
+      env.push(
+        { name: HandlerEnv.LLM_BASE_URL, value: server.baseUrl },
+        { name: HandlerEnv.LLM_MODEL, value: server.servedModelName },
+      );
+    }
     env.push(...this.features.agentEnv);
     return env;
   }
+}
+
+/** A `modelServer` prop that is a model server (JavaScript callers can pass anything). */
+function validateModelServer(scope: Construct, server: IModelServer): IModelServer {
+  const s = server as Partial<IModelServer> | undefined;
+  if (
+    typeof s?.baseUrl !== 'string' ||
+    typeof s.servedModelName !== 'string' ||
+    typeof s.allowClients !== 'function'
+  ) {
+    invalid(
+      scope,
+      'modelServer',
+      s && typeof s === 'object' ? ((s as { name?: string }).name ?? '(unnamed object)') : s,
+      'is not a model server (baseUrl, servedModelName, allowClients)',
+      'pass a ModelServer construct',
+    );
+  }
+  return server;
 }
 
 function validateQueueName(scope: Construct, prop: string, name: string): string {
@@ -321,7 +423,8 @@ function validateQueueName(scope: Construct, prop: string, name: string): string
   return name;
 }
 
-function renderToleration(t: AgentToleration): k8s.Toleration {
+/** A toleration as Kubernetes writes it: `Exists` without a value, `Equal` with one. */
+export function renderToleration(t: AgentToleration): k8s.Toleration {
   return {
     key: t.key,
     operator: t.value === undefined ? 'Exists' : 'Equal',

@@ -9,8 +9,9 @@
 
 /**
  * kube-state-metrics (v2). Source: kubernetes/kube-state-metrics `docs/metrics/workload/pod-metrics.md`
- * and `docs/metrics/workload/job-metrics.md`. Every pod series carries `namespace`, `pod` and
- * `container`; job series carry `namespace` and `job_name`.
+ * and `docs/metrics/workload/job-metrics.md`; label sets from `internal/store/pod.go` (every pod
+ * series: `namespace`, `pod`, `uid`; container series add `container`) and `internal/store/job.go`
+ * (`namespace`, `job_name`), v2.17.
  */
 export const KubeStateMetrics = {
   /**
@@ -21,8 +22,6 @@ export const KubeStateMetrics = {
   podContainerStatusTerminatedReason: 'kube_pod_container_status_terminated_reason',
   /** Gauge, 1 with label `reason` for the container's previous termination (restarted containers). */
   podContainerStatusLastTerminatedReason: 'kube_pod_container_status_last_terminated_reason',
-  /** Counter: container restarts in the pod. */
-  podContainerStatusRestartsTotal: 'kube_pod_container_status_restarts_total',
   /** Gauge: running pods of the Job (label `job_name`). */
   jobStatusActive: 'kube_job_status_active',
 } as const;

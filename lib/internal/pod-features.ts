@@ -80,6 +80,21 @@ export function renderResources(resources: AgentResources): k8s.ResourceRequirem
   return { requests: renderAmounts(resources.requests), limits: renderAmounts(resources.limits) };
 }
 
+/**
+ * The pod-level security context of every pod the constructs write: non-root as `uid` (also the
+ * group and the fsGroup that owns the volumes), seccomp RuntimeDefault.
+ */
+export function restrictedPodSecurityContext(uid: number): k8s.PodSecurityContext {
+  return {
+    runAsNonRoot: true,
+    runAsUser: uid,
+    runAsGroup: uid,
+    fsGroup: uid,
+    fsGroupChangePolicy: 'OnRootMismatch',
+    seccompProfile: { type: 'RuntimeDefault' },
+  };
+}
+
 /** Pod Security "restricted" for one container; every container of an agent pod gets exactly this. */
 export function restrictedSecurityContext(): k8s.SecurityContext {
   return {

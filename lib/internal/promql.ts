@@ -26,8 +26,8 @@ export function promDuration(seconds: number): string {
 export interface Matcher {
   readonly label: string;
   readonly value: string;
-  /** `=` (default) or `=~`. */
-  readonly op?: '=' | '=~';
+  /** `=` (default), `=~` or `!=`. */
+  readonly op?: '=' | '=~' | '!=';
 }
 
 /** `{a="x",b=~"y"}`; values are label values or regexes without quotes or backslashes. */

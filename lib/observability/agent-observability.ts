@@ -1,4 +1,4 @@
-import { Defaults, Http } from '@agent-fleet/contract';
+import { Defaults, Http, scrapeWaitSecondsFor } from '@agent-fleet/contract';
 import { type ApiObject, Chart, Duration, Names } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-30';
 import { Construct } from 'constructs';
@@ -10,6 +10,7 @@ import {
 } from '../../imports/monitoring-monitoring.coreos.com';
 import { AgentScaledJob } from '../agent-scaled-job';
 import { refuseCredentialsInOutput } from '../internal/credential-scan';
+import { promDuration } from '../internal/promql';
 import {
   invalid,
   requireDnsLabel,
@@ -55,14 +56,26 @@ export interface AgentAlertOptions {
    */
   readonly deadLetteredWindow?: Duration;
   /**
+   * How long the count must stay above the threshold before `AgentTasksDeadLettered` fires; shorter
+   * than `deadLetteredWindow` (a dead letter stays in the count for that window). Dead letters of
+   * one burst, across pods and reasons, then reach Alertmanager together.
+   * @default Duration.minutes(1)
+   */
+  readonly deadLetteredFor?: Duration;
+  /**
    * How long an OOM kill keeps `AgentOOMKilled` firing (and how far back it looks; pods of finished
    * Jobs disappear from kube-state-metrics when the Job is cleaned up).
    * @default Duration.minutes(15)
    */
   readonly oomWindow?: Duration;
   /**
-   * How long the queue must grow while the ScaledJob runs maxReplicaCount Jobs (also the window of
-   * the growth rate).
+   * How long an OOM kill must be seen before `AgentOOMKilled` fires; shorter than `oomWindow`.
+   * @default Duration.minutes(1)
+   */
+  readonly oomFor?: Duration;
+  /**
+   * How long the queue must grow while the ScaledJob runs maxReplicaCount Jobs; the growth rate is
+   * measured over a third of it, so a burst the fleet then drains does not count.
    * @default Duration.minutes(15)
    */
   readonly backlogWindow?: Duration;
@@ -72,11 +85,17 @@ export interface AgentAlertOptions {
    */
   readonly circuitOpenFor?: Duration;
   /**
-   * `AgentNoTaskCompleted` fires when no task completed for this long while work is waiting. Make it
-   * longer than your slowest normal task.
+   * `AgentNoTaskCompleted` fires when no task completed for this long while work waited all along
+   * (the queue held tasks, or the Job had running pods, since the window's start). Make it longer
+   * than a fleet's start (KEDA's poll, scheduling, image pull) plus your slowest normal task.
    * @default Duration.hours(1)
    */
   readonly stallWindow?: Duration;
+  /**
+   * How long the stall must last beyond `stallWindow` before `AgentNoTaskCompleted` fires.
+   * @default Duration.minutes(5)
+   */
+  readonly stallFor?: Duration;
   /**
    * Share of the capacity guard's token budget (tokens/min) above which `AgentTokenBurnAboveBudget`
    * fires; > 0. The alert exists only for workloads with `llmCapacity`.
@@ -161,6 +180,15 @@ export interface AgentObservabilityProps {
    */
   readonly podMonitor?: boolean;
   /**
+   * How often Prometheus scrapes the agents: the PodMonitor's `interval` (or your own scrape
+   * config's, without the PodMonitor). Before exiting, a worker waits for one more scrape of its
+   * last metric changes, at most `AGENT_SCRAPE_WAIT_SECONDS`: its pods need
+   * {@link AgentObservability.scrapeWaitSeconds} for this interval (the worker's default fits the
+   * default interval).
+   * @default Duration.seconds(30)
+   */
+  readonly scrapeInterval?: Duration;
+  /**
    * Labels on the PodMonitor and PrometheusRule, for the Prometheus resource's
    * `podMonitorSelector` / `ruleSelector` (kube-prometheus-stack: `release: <release name>`).
    * @default - none
@@ -211,6 +239,13 @@ export class AgentObservability extends Construct {
   /** The dashboard JSON. */
   readonly dashboardJson: Record<string, unknown>;
   readonly namespace: string;
+  /** Seconds between scrapes of the agents (the PodMonitor's `interval`). */
+  readonly scrapeIntervalSeconds: number;
+  /**
+   * The `AGENT_SCRAPE_WAIT_SECONDS` the watched workloads' pods need for {@link scrapeIntervalSeconds}:
+   * the interval plus the contract's allowance for Prometheus to discover a new pod.
+   */
+  readonly scrapeWaitSeconds: number;
 
   constructor(scope: Construct, id: string, props: AgentObservabilityProps) {
     super(scope, id);
@@ -239,6 +274,13 @@ export class AgentObservability extends Construct {
     this.namespace = requireDnsLabel(this, 'namespace', namespace);
     const base = requireDnsSubdomain(this, 'name', props.name ?? Names.toDnsLabel(this));
     const monitorLabels = this.labels('monitorLabels', props.monitorLabels ?? {});
+    this.scrapeIntervalSeconds = requireSeconds(
+      this,
+      'scrapeInterval',
+      props.scrapeInterval ?? Duration.seconds(Defaults.scrapeIntervalSeconds),
+      1,
+    );
+    this.scrapeWaitSeconds = scrapeWaitSecondsFor(this.scrapeIntervalSeconds);
     const settings = this.resolveSettings(props);
 
     this.services = agents.map(
@@ -277,7 +319,13 @@ export class AgentObservability extends Construct {
           selector: { matchExpressions },
           namespaceSelector: { matchNames: [this.namespace] },
           podTargetLabels: [WORKLOAD_LABEL],
-          podMetricsEndpoints: [{ port: Http.portName, path: Http.metricsPath }],
+          podMetricsEndpoints: [
+            {
+              port: Http.portName,
+              path: Http.metricsPath,
+              interval: promDuration(this.scrapeIntervalSeconds),
+            },
+          ],
         },
       });
     }
@@ -366,6 +414,8 @@ export class AgentObservability extends Construct {
       );
     }
     const ext = props.externalMetricLabels ?? {};
+    const deadLetteredWindow = window('deadLetteredWindow', a.deadLetteredWindow, Duration.minutes(15));
+    const oomWindow = window('oomWindow', a.oomWindow, Duration.minutes(15));
     return {
       namespace: this.namespace,
       kubeStateMetricsNamespaceLabel: this.labelName(
@@ -385,8 +435,15 @@ export class AgentObservability extends Construct {
         a.deadLetteredThreshold ?? 0,
         0,
       ),
-      deadLetteredWindow: window('deadLetteredWindow', a.deadLetteredWindow, Duration.minutes(15)),
-      oomWindow: window('oomWindow', a.oomWindow, Duration.minutes(15)),
+      deadLetteredWindow,
+      deadLetteredFor: this.forWithin(
+        'deadLetteredFor',
+        a.deadLetteredFor ?? Duration.minutes(1),
+        'deadLetteredWindow',
+        deadLetteredWindow,
+      ),
+      oomWindow,
+      oomFor: this.forWithin('oomFor', a.oomFor ?? Duration.minutes(1), 'oomWindow', oomWindow),
       backlogWindow: window('backlogWindow', a.backlogWindow, Duration.minutes(15)),
       circuitOpenFor: requireSeconds(
         this,
@@ -394,11 +451,32 @@ export class AgentObservability extends Construct {
         a.circuitOpenFor ?? Duration.minutes(5),
         0,
       ),
+      // A pod's successor is created within a KEDA poll and scraped within scrapeWaitSeconds.
+      circuitGap: 2 * this.scrapeWaitSeconds,
       stallWindow: window('stallWindow', a.stallWindow, Duration.hours(1)),
+      stallFor: window('stallFor', a.stallFor, Duration.minutes(5)),
       tokenBurnRatio,
       tokenBurnWindow: window('tokenBurnWindow', a.tokenBurnWindow, Duration.minutes(10)),
       runbookUrl: a.runbookUrl,
     };
+  }
+
+  /**
+   * A `for:` of an alert on events counted over a window: the count stays up for the window only,
+   * so a `for:` as long fires never.
+   */
+  private forWithin(prop: string, value: Duration, windowProp: string, windowSeconds: number): number {
+    const seconds = requireSeconds(this, `alerts.${prop}`, value, 1);
+    if (seconds >= windowSeconds) {
+      invalid(
+        this,
+        `alerts.${prop}`,
+        `${seconds}s`,
+        `is not shorter than alerts.${windowProp} (${windowSeconds}s): an event leaves the count after the window, so the alert would never fire`,
+        `use a ${prop} under ${windowSeconds}s, e.g. Duration.minutes(1), or a longer ${windowProp}`,
+      );
+    }
+    return seconds;
   }
 
   private labelName(prop: string, value: string): string {

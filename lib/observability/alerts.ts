@@ -14,6 +14,8 @@ import {
   selector,
   WORKLOAD_TARGET_LABEL,
 } from '../internal/promql';
+import { TOKEN_BUDGET_TRIGGER_NAME } from '../scaling/token-budget';
+import { counterIncrease } from './counter-increase';
 
 /** Severity label of an alert, for Alertmanager routing. */
 export enum AlertSeverity {
@@ -56,10 +58,19 @@ export interface ResolvedAlertSettings {
   readonly failureFor: number;
   readonly deadLetteredThreshold: number;
   readonly deadLetteredWindow: number;
+  readonly deadLetteredFor: number;
   readonly oomWindow: number;
+  readonly oomFor: number;
   readonly backlogWindow: number;
   readonly circuitOpenFor: number;
+  /**
+   * How long an agent's open breaker keeps counting after its last sample: agent pods come and go
+   * (a ScaledJob's pod ends after its tasks, the next one is scraped a discovery and an interval
+   * after it starts), and an outage outlives any one of them.
+   */
+  readonly circuitGap: number;
   readonly stallWindow: number;
+  readonly stallFor: number;
   readonly tokenBurnRatio: number;
   readonly tokenBurnWindow: number;
   readonly runbookUrl?: string;
@@ -113,7 +124,11 @@ export function jobSelector(
   );
 }
 
-/** Selector of one ScaledJob's scaler series in KEDA's metrics. */
+/**
+ * Selector of one ScaledJob's queue-length series in KEDA's metrics: every trigger but the token
+ * budget gate, whose value (-1 or 0) is no queue. KEDA labels a trigger's series with the trigger's
+ * name when it has one (`scaler`), else with the scaler's type.
+ */
 export function kedaSelector(
   s: Pick<ResolvedAlertSettings, 'namespace' | 'kedaNamespaceLabel'>,
   agent: Pick<AlertTarget, 'name'>,
@@ -122,7 +137,17 @@ export function kedaSelector(
     { label: s.kedaNamespaceLabel, value: s.namespace },
     { label: 'scaledObject', value: agent.name },
     { label: 'type', value: KEDA_SCALED_JOB_TYPE },
+    { label: 'scaler', value: TOKEN_BUDGET_TRIGGER_NAME, op: '!=' },
   );
+}
+
+/**
+ * The window over which the backlog alert measures the queue's growth: a third of `backlogWindow`,
+ * which the growth must then last. A burst that the fleet drains makes the queue's slope positive
+ * only for one growth window after it, so it cannot hold for the whole `backlogWindow`.
+ */
+export function backlogGrowthWindow(backlogWindow: number): number {
+  return Math.max(1, Math.round(backlogWindow / 3));
 }
 
 /** The rule groups for `agents`: one group per workload, one rule per alert that applies to it. */
@@ -132,6 +157,9 @@ export function agentAlertGroups(agents: readonly AlertTarget[], s: ResolvedAler
 
 function agentRules(agent: AlertTarget, s: ResolvedAlertSettings): AlertRule[] {
   const w = (matchers: Matcher[] = []) => workerSelector(s, agent, ...matchers);
+  /** What `metric` of this workload counted within `window` seconds, per series. */
+  const counted = (metric: string, window: number, ...matchers: Matcher[]) =>
+    counterIncrease(`${metric}${w(matchers)}`, window);
   const d = promDuration;
   const rule = (
     alert: string,
@@ -157,8 +185,8 @@ function agentRules(agent: AlertTarget, s: ResolvedAlertSettings): AlertRule[] {
     rule(
       AgentAlert.TASK_FAILURE_RATIO,
       AlertSeverity.WARNING,
-      `sum(rate(${completed}${w([{ label: 'status', value: 'failed' }])}[${d(s.failureWindow)}]))\n` +
-        `  / sum(rate(${completed}${w()}[${d(s.failureWindow)}]))\n` +
+      `sum(${counted(completed, s.failureWindow, { label: 'status', value: 'failed' })})\n` +
+        `  / sum(${counted(completed, s.failureWindow)})\n` +
         `> ${s.failureRatio}`,
       s.failureFor,
       `More than ${pct(s.failureRatio)} of ${agent.name}'s tasks fail`,
@@ -167,8 +195,8 @@ function agentRules(agent: AlertTarget, s: ResolvedAlertSettings): AlertRule[] {
     rule(
       AgentAlert.TASKS_DEAD_LETTERED,
       AlertSeverity.WARNING,
-      `sum by (reason) (increase(${Metrics.deadLettered}${w()}[${d(s.deadLetteredWindow)}])) > ${s.deadLetteredThreshold}`,
-      0,
+      `sum by (reason) (${counted(Metrics.deadLettered, s.deadLetteredWindow)}) > ${s.deadLetteredThreshold}`,
+      s.deadLetteredFor,
       `${agent.name} dead-lettered tasks`,
       `{{ $value | humanize }} tasks were dead-lettered with reason {{ $labels.reason }} in the last ${d(s.deadLetteredWindow)}; they will not be retried.`,
     ),
@@ -179,14 +207,14 @@ function agentRules(agent: AlertTarget, s: ResolvedAlertSettings): AlertRule[] {
         `  max_over_time(${KubeStateMetrics.podContainerStatusTerminatedReason}${podSelector(s, agent, { label: 'reason', value: 'OOMKilled' })}[${d(s.oomWindow)}])\n` +
         `  or max_over_time(${KubeStateMetrics.podContainerStatusLastTerminatedReason}${podSelector(s, agent, { label: 'reason', value: 'OOMKilled' })}[${d(s.oomWindow)}])\n` +
         `) == 1`,
-      0,
+      s.oomFor,
       `An ${agent.name} agent was OOM-killed`,
       `Container {{ $labels.container }} of pod {{ $labels.pod }} was killed for exceeding its memory limit in the last ${d(s.oomWindow)}.`,
     ),
     rule(
       AgentAlert.CIRCUIT_OPEN,
       AlertSeverity.WARNING,
-      `max by (dependency) (${Metrics.circuitOpen}${w()}) == 1`,
+      `max by (dependency) (max_over_time(${Metrics.circuitOpen}${w()}[${d(s.circuitGap)}])) == 1`,
       s.circuitOpenFor,
       `${agent.name}'s circuit breaker for {{ $labels.dependency }} is open`,
       `Agents of ${agent.name} stopped calling {{ $labels.dependency }} after repeated failures, for at least ${d(s.circuitOpenFor)}.`,
@@ -194,13 +222,13 @@ function agentRules(agent: AlertTarget, s: ResolvedAlertSettings): AlertRule[] {
     rule(
       AgentAlert.NO_TASK_COMPLETED,
       AlertSeverity.CRITICAL,
-      `(sum(increase(${completed}${w()}[${d(s.stallWindow)}])) or on() vector(0)) == 0\n` +
-        `and on() ${workPending(agent, s)}`,
-      0,
-      `${agent.name} completed no task in ${d(s.stallWindow)} while work is waiting`,
+      `(sum(${counted(completed, s.stallWindow)}) or on() vector(0)) == 0\n` +
+        `and on() (${workWaitingThroughout(agent, s)})`,
+      s.stallFor,
+      `${agent.name} completed no task in ${d(s.stallWindow)} while work waited all along`,
       agent.scaling === 'queue-driven'
-        ? `The queue of ${agent.name} holds tasks but no agent finished one in the last ${d(s.stallWindow)}.`
-        : `Job ${agent.name} has running pods but no agent finished a task in the last ${d(s.stallWindow)}.`,
+        ? `The queue of ${agent.name} held tasks for the whole last ${d(s.stallWindow)} and no agent finished one.`
+        : `Job ${agent.name} had running pods for the whole last ${d(s.stallWindow)} and no agent finished a task.`,
     ),
   ];
   if (agent.scaling === 'queue-driven' && agent.maxReplicaCount !== undefined) {
@@ -209,7 +237,7 @@ function agentRules(agent: AlertTarget, s: ResolvedAlertSettings): AlertRule[] {
       rule(
         AgentAlert.BACKLOG_AT_MAX,
         AlertSeverity.WARNING,
-        `sum(deriv(${queue}[${d(s.backlogWindow)}])) > 0\n` +
+        `sum(deriv(${queue}[${d(backlogGrowthWindow(s.backlogWindow))}])) > 0\n` +
           `and on() sum(${queue}) > 0\n` +
           `and on() sum(${KubeStateMetrics.jobStatusActive}${jobSelector(s, agent)}) >= ${agent.maxReplicaCount}`,
         s.backlogWindow,
@@ -224,7 +252,7 @@ function agentRules(agent: AlertTarget, s: ResolvedAlertSettings): AlertRule[] {
       rule(
         AgentAlert.TOKEN_BURN,
         AlertSeverity.CRITICAL,
-        `sum(rate(${Metrics.llmTokens}${w()}[${d(s.tokenBurnWindow)}])) * 60 > ${threshold}`,
+        `sum(${counted(Metrics.llmTokens, s.tokenBurnWindow)}) * 60 / ${s.tokenBurnWindow} > ${threshold}`,
         s.tokenBurnWindow,
         `${agent.name} burns more LLM tokens than its capacity budget`,
         `${agent.name} used {{ $value | humanize }} tokens/min over ${d(s.tokenBurnWindow)}; the capacity guard budgeted ${threshold} tokens/min. Tasks cost more than the llmCapacity task profile says.`,
@@ -234,11 +262,19 @@ function agentRules(agent: AlertTarget, s: ResolvedAlertSettings): AlertRule[] {
   return rules;
 }
 
-/** A scalar-like expression that is non-empty while the workload has work waiting. */
-function workPending(agent: AlertTarget, s: ResolvedAlertSettings): string {
-  return agent.scaling === 'queue-driven'
-    ? `sum(${KedaMetrics.scalerMetricsValue}${kedaSelector(s, agent)}) > 0`
-    : `sum(${KubeStateMetrics.jobStatusActive}${jobSelector(s, agent)}) > 0`;
+/**
+ * Non-empty while the workload has had work waiting for the whole of the stall window: its queue
+ * (ScaledJob) or its running pods (Job) were there at the window's start and never fell to 0 since.
+ * Work that has just arrived (a fleet scaled to zero receiving tasks, a batch Job starting) is not
+ * waiting yet.
+ */
+function workWaitingThroughout(agent: AlertTarget, s: ResolvedAlertSettings): string {
+  const series =
+    agent.scaling === 'queue-driven'
+      ? `${KedaMetrics.scalerMetricsValue}${kedaSelector(s, agent)}`
+      : `${KubeStateMetrics.jobStatusActive}${jobSelector(s, agent)}`;
+  const window = promDuration(s.stallWindow);
+  return `min_over_time(${series}[${window}]) > 0 and ${series} offset ${window} > 0`;
 }
 
 function pct(ratio: number): string {

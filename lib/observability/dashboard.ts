@@ -3,11 +3,16 @@
  * grid). Every query reads a metric of the runtime contract or of {@link KubeStateMetrics} /
  * {@link KedaMetrics}.
  *
+ * Counters are read with {@link counterIncrease} over a fixed window, not `rate()` over
+ * `$__rate_interval`: agent pods are short-lived series whose first sample may already hold their
+ * count, which `rate()` never sees (a batch of one-task pods would show no task at all).
+ *
  * @module
  */
 import { Metrics } from '@agent-fleet/contract';
 import { KedaMetrics, KubeStateMetrics } from '../internal/external-metrics';
-import { selector, WORKLOAD_TARGET_LABEL } from '../internal/promql';
+import { AGENT_CONTAINER } from '../internal/job-policy';
+import { promDuration, selector, WORKLOAD_TARGET_LABEL } from '../internal/promql';
 import {
   type AlertTarget,
   jobSelector,
@@ -15,9 +20,16 @@ import {
   podSelector,
   type ResolvedAlertSettings,
 } from './alerts';
+import { counterIncrease } from './counter-increase';
 
 /** Grafana dashboard JSON schema version written. */
 export const DASHBOARD_SCHEMA_VERSION = 39;
+
+/** Window of the dashboard's counts, quantiles and per-minute figures: 5 minutes. */
+export const DASHBOARD_WINDOW_SECONDS = 300;
+
+/** Window of the failed-pods panel: pods failed within the last hour. */
+const FAILED_PODS_WINDOW_SECONDS = 3600;
 
 interface Target {
   readonly expr: string;
@@ -43,32 +55,40 @@ export function agentDashboard(
       { label: WORKLOAD_TARGET_LABEL, value: names, op: '=~' },
       ...extra,
     );
-  const rate = '$__rate_interval';
+  const window = DASHBOARD_WINDOW_SECONDS;
+  const minutes = window / 60;
   const by = WORKLOAD_TARGET_LABEL;
+  /** What a counter of every workload counted within the window, per series. */
+  const counted = (metric: string) => counterIncrease(`${metric}${all()}`, window);
   const quantiles = (metric: string): Target[] =>
     [0.5, 0.95, 0.99].map((q) => ({
-      expr: `histogram_quantile(${q}, sum by (${by}, le) (rate(${metric}_bucket${all()}[${rate}])))`,
+      expr: `histogram_quantile(${q}, sum by (${by}, le) (${counted(`${metric}_bucket`)}))`,
       legendFormat: `{{${by}}} p${Math.round(q * 100)}`,
     }));
   const scaled = agents.filter((a) => a.scaling === 'queue-driven');
+  const w = promDuration(window);
 
   const panels: { title: string; unit: string; targets: Target[] }[] = [
     {
-      title: 'Tasks/s by status',
-      unit: 'ops',
+      title: `Tasks per minute by status (${w} average)`,
+      unit: 'short',
       targets: [
         {
-          expr: `sum by (${by}, status) (rate(${Metrics.tasksCompleted}${all()}[${rate}]))`,
+          expr: `sum by (${by}, status) (${counted(Metrics.tasksCompleted)}) / ${minutes}`,
           legendFormat: `{{${by}}} {{status}}`,
         },
       ],
     },
-    { title: 'Task duration p50 / p95 / p99', unit: 's', targets: quantiles(Metrics.taskDuration) },
     {
-      title: 'LLM tokens/s by model',
+      title: `Task duration p50 / p95 / p99 (tasks ended in ${w})`,
+      unit: 's',
+      targets: quantiles(Metrics.taskDuration),
+    },
+    {
+      title: `LLM tokens per minute by model (${w} average)`,
       unit: 'short',
       targets: [
-        { expr: `sum by (model) (rate(${Metrics.llmTokens}${all()}[${rate}]))`, legendFormat: '{{model}}' },
+        { expr: `sum by (model) (${counted(Metrics.llmTokens)}) / ${minutes}`, legendFormat: '{{model}}' },
       ],
     },
     {
@@ -90,27 +110,32 @@ export function agentDashboard(
         })),
       ],
     },
-    { title: 'Checkpoint write latency', unit: 's', targets: quantiles(Metrics.checkpointWrite) },
     {
-      title: 'Restarts and OOM kills (per hour)',
-      unit: 'short',
-      targets: agents.flatMap((a) => [
-        {
-          expr: `sum(increase(${KubeStateMetrics.podContainerStatusRestartsTotal}${podSelector(s, a)}[1h]))`,
-          legendFormat: `${a.name} restarts`,
-        },
-        {
-          expr: `count(max_over_time(${KubeStateMetrics.podContainerStatusTerminatedReason}${podSelector(s, a, { label: 'reason', value: 'OOMKilled' })}[1h]) == 1) or vector(0)`,
-          legendFormat: `${a.name} OOM kills`,
-        },
-      ]),
+      title: `Checkpoint write latency (writes in ${w})`,
+      unit: 's',
+      targets: quantiles(Metrics.checkpointWrite),
     },
     {
-      title: 'Dead-lettered tasks/s and open circuit breakers',
+      // Agent pods run with restartPolicy Never: a failure ends the pod (the Job makes a new one), so
+      // it shows as the agent container's terminated reason, never as a restart.
+      title: `Failed agent pods by reason (last ${promDuration(FAILED_PODS_WINDOW_SECONDS)})`,
+      unit: 'short',
+      targets: agents.map((a) => ({
+        expr: `count by (reason) (max_over_time(${KubeStateMetrics.podContainerStatusTerminatedReason}${podSelector(
+          s,
+          a,
+          { label: 'container', value: AGENT_CONTAINER },
+          { label: 'reason', value: 'Completed', op: '!=' },
+        )}[${promDuration(FAILED_PODS_WINDOW_SECONDS)}]) == 1)`,
+        legendFormat: `${a.name} {{reason}}`,
+      })),
+    },
+    {
+      title: `Dead-lettered tasks per minute by reason (${w} average), and open circuit breakers`,
       unit: 'short',
       targets: [
         {
-          expr: `sum by (${by}, reason) (rate(${Metrics.deadLettered}${all()}[${rate}]))`,
+          expr: `sum by (${by}, reason) (${counted(Metrics.deadLettered)}) / ${minutes} > 0`,
           legendFormat: `{{${by}}} dead-lettered {{reason}}`,
         },
         {

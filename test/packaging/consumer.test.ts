@@ -3,10 +3,13 @@
  * prepack builds them), checks what each tarball ships, then installs the tarballs into throwaway
  * repositories next to the registry's cdk8s 2.68.12, constructs 10.3.0 and cdk8s-plus-30 2.4.10 (the
  * low end of our peer ranges, not the versions this repository develops with):
- * - a constructs-only platform repo: one copy of cdk8s and of constructs (nested copies failed with
+ * - a platform repo with the constructs: one copy of cdk8s and of constructs (nested copies failed with
  *   `TypeError: scope.node._scopes is not iterable`) and none of the worker's or CLI's runtime
- *   dependencies; its chart type-checks against the shipped .d.ts files, `cdk8s synth` (the real
- *   CLI) writes the manifest, and its own jest snapshot test passes twice (the second time with --ci);
+ *   dependencies; then, with the validator added as a dev dependency, its chart type-checks against
+ *   the shipped .d.ts files, `cdk8s synth` (the real CLI) writes the manifest with the validation
+ *   plugin of its cdk8s.yaml passing, fails on a hand-written broken object naming its construct path,
+ *   and its own jest snapshot test (which runs `expectValidManifests`) passes twice (the second time
+ *   with --ci);
  * - an agent repo with the worker: `agent-worker` starts, and the install that examples/agent/
  *   Dockerfile runs (`npm ci --omit=dev` from the agent's lockfile) gives the entrypoint it names;
  * - an ops repo with the CLI: `agent-fleet --version`.
@@ -28,7 +31,7 @@ import {
   renderTree,
   tempDir,
 } from '../../testkit/npm-tree';
-import { PACKAGES, type PackageKey, packAll, REPO_ROOT, type Tarball } from '../../testkit/pack';
+import { PACKAGES, type PackageKey, packAll, REPO_ROOT, readTarball, type Tarball } from '../../testkit/pack';
 import { expectPinnedNodeLts, expectWorkerStarts, startWorker } from './support';
 
 // Packs, three npm installs, tsc, cdk8s synth and two nested jest runs: minutes, not seconds.
@@ -58,6 +61,8 @@ const JEST = path.join(REPO_ROOT, 'node_modules', 'jest', 'bin', 'jest.js');
 const timings: Record<string, number> = {};
 let work: string;
 let tarballs: Record<PackageKey, Tarball>;
+/** `@agent-fleet/validate`, packed with the others by the same `npm pack --workspaces`. */
+let validateTarball: Tarball;
 let platformDir: string;
 let agentDir: string;
 let opsDir: string;
@@ -78,6 +83,11 @@ beforeAll(async () => {
   const packed = await packAll(path.join(work, 'tarballs'));
   timings.pack = packed.ms;
   tarballs = packed;
+  const validateFile = readdirSync(path.join(work, 'tarballs')).find((f) =>
+    /^agent-fleet-validate-.*\.tgz$/.test(f),
+  );
+  if (!validateFile) throw new Error('npm pack wrote no tarball for @agent-fleet/validate');
+  validateTarball = readTarball(path.join(work, 'tarballs', validateFile));
 
   // Its jest settings: plain CommonJS tests, no transform.
   platformDir = createProject(path.join(work, 'platform'), 'platform', {
@@ -89,7 +99,10 @@ beforeAll(async () => {
   await Promise.all([
     timed('install platform', npmInstall(platformDir, [...tgz('contract', 'cdk8s'), ...PEERS])),
     timed('install agent', npmInstall(agentDir, tgz('contract', 'worker'))),
-    timed('install ops', npmInstall(opsDir, [...tgz('contract', 'cdk8s', 'cli'), ...PEERS])),
+    timed(
+      'install ops',
+      npmInstall(opsDir, [...tgz('contract', 'cdk8s', 'cli'), validateTarball.file, ...PEERS]),
+    ),
   ]);
   timings['beforeAll total'] = Date.now() - started;
 });
@@ -197,7 +210,46 @@ describe.each(Object.keys(PACKAGES) as PackageKey[])('the %s tarball', (key) => 
   });
 });
 
-describe('a platform repository with the constructs only', () => {
+describe('the validate tarball', () => {
+  test('ships the compiled files, the schemas, README.md and LICENSE, and nothing else', () => {
+    const { entries, manifest } = validateTarball;
+    const unexpected = entries.filter(
+      (e) =>
+        !['package.json', 'README.md', 'LICENSE', 'schemas/kubernetes-1.32-fields.json'].includes(e) &&
+        !/^schemas\/crds\/[a-z0-9._]+\.json$/.test(e) &&
+        !(
+          /^dist\/[a-z0-9/-]+\.(js|d\.ts|js\.map)$/.test(e) &&
+          existsSync(
+            path.join(
+              REPO_ROOT,
+              'validate',
+              'src',
+              `${e.replace(/^dist\/|(\.d\.ts|\.js\.map|\.js)$/g, '')}.ts`,
+            ),
+          )
+        ),
+    );
+    expect(unexpected).toEqual([]);
+    for (const needed of [
+      'dist/index.js',
+      'dist/index.d.ts',
+      'schemas/crds/keda.sh_scaledjob_v1alpha1.json',
+      'README.md',
+      'LICENSE',
+    ]) {
+      expect({ needed, shipped: entries.includes(needed) }).toEqual({ needed, shipped: true });
+    }
+    // Usable without cdk8s: hand-written manifests, `agent-fleet lint`.
+    expect(Object.keys(manifest.dependencies ?? {}).sort()).toEqual([
+      '@agent-fleet/contract',
+      'ajv',
+      'kubernetes-models',
+    ]);
+    expect(manifest.peerDependencies).toBeUndefined();
+  });
+});
+
+describe('a platform repository with the constructs (then the validator as a dev dependency)', () => {
   let tree: LsNode;
 
   test('gets one cdk8s, one constructs, and no runtime dependency of the worker or the CLI', async () => {
@@ -234,6 +286,11 @@ describe('a platform repository with the constructs only', () => {
   });
 
   test('its chart type-checks against the shipped .d.ts files and `cdk8s synth` writes the manifest', async () => {
+    // The validator is a dev dependency: cdk8s.yaml's plugin and the snapshot test load it.
+    await timed(
+      'install validate (platform, --save-dev)',
+      npmInstall(platformDir, [validateTarball.file], ['--save-dev']),
+    );
     cpSync(path.join(FIXTURE, 'src'), path.join(platformDir, 'src'), { recursive: true });
     cpSync(path.join(FIXTURE, 'tsconfig.json'), path.join(platformDir, 'tsconfig.json'));
     cpSync(path.join(FIXTURE, 'cdk8s.yaml'), path.join(platformDir, 'cdk8s.yaml'));
@@ -255,6 +312,10 @@ describe('a platform repository with the constructs only', () => {
     expect(synth.stderr).not.toMatch(/^\s+at .+:\d+:\d+\)?$/m); // no stack trace
     expect(synth.stderr).not.toMatch(/TypeError|_scopes is not iterable/);
     expect(`${synth.stdout}${synth.stderr}`).not.toMatch(/new version|npm (i|install) .*cdk8s-cli/i);
+    // cdk8s.yaml's validation plugin ran on the installed package and passed.
+    expect(synth.stdout).toMatch(/Validation Report \(.*validate@0\.1\.0\)/);
+    expect(synth.stdout).toMatch(/Status\s*│\s*success/);
+    expect(synth.stdout).toContain('Validations ended succesfully');
 
     const file = path.join(platformDir, 'manifests', 'platform.k8s.yaml');
     expect(synth.stdout).toContain('manifests/platform.k8s.yaml');
@@ -285,6 +346,38 @@ describe('a platform repository with the constructs only', () => {
       runAsGroup: gid,
       fsGroup: gid,
     });
+  });
+
+  test('`cdk8s synth` fails on a hand-written broken object, naming the rule and its construct path', async () => {
+    const broken = await timed(
+      'cdk8s synth --validate (broken)',
+      run(
+        CDK8S,
+        [
+          'synth',
+          '--check-upgrade=false',
+          '--validate',
+          '--app',
+          'node dist/broken.js',
+          '--output',
+          'broken',
+        ],
+        {
+          cwd: platformDir,
+        },
+      ),
+    );
+    const output = `${broken.stdout}${broken.stderr}`;
+    expect({ status: broken.status, output }).toEqual({
+      status: 2,
+      output: expect.stringContaining('Validation failed'),
+    });
+    expect(broken.stdout).toMatch(/AF111 \(error\) A PodDisruptionBudget over Job pods/);
+    expect(broken.stdout).toContain('Construct Path: platform/HandWrittenBudget');
+    expect(broken.stdout).toContain('spec.maxUnavailable: PodDisruptionBudget agents/batch-budget');
+    expect(broken.stdout).toMatch(/Status\s*│\s*failure/);
+    // Only the broken object is reported.
+    expect(broken.stdout.match(/Construct Path:/g)).toHaveLength(1);
   });
 
   test('its own jest snapshot test passes, and passes again with --ci against the written snapshot', async () => {

@@ -7,10 +7,16 @@ import {
   Defaults,
   Env,
   MIN_SHUTDOWN_SECONDS,
+  PodEnv,
   queueNameViolation,
+  RestartPolicies,
+  type RestartPolicy,
   type RuleViolation,
   redact,
+  restartPolicyViolation,
   resultQueueViolation,
+  SCRAPE_DISCOVERY_SECONDS,
+  scrapeWaitSecondsFor,
   shutdownSecondsFor,
 } from '@agent-fleet/contract';
 import { ConfigError, type ConfigProblem } from './errors';
@@ -45,6 +51,11 @@ export interface WorkerOptions {
    * `maxTasks` when that is set. @default - `AGENT_CONCURRENCY`, else 1
    */
   readonly concurrency?: number;
+  /**
+   * The pod's `restartPolicy`: under `Always` (a Deployment) the kubelet restarts a worker that
+   * exits, so `maxTasks` and `idleExitSeconds` must be 0. @default - `AGENT_RESTART_POLICY`, else `Never`
+   */
+  readonly restartPolicy?: RestartPolicy;
   /** Deliveries of one task before it is dead-lettered with a failed result. @default - `AGENT_MAX_ATTEMPTS`, else 5 */
   readonly maxAttempts?: number;
   /** First retry delay (doubles per attempt, equal jitter). @default - `AGENT_RETRY_DELAY_SECONDS`, else 5 */
@@ -64,6 +75,12 @@ export interface WorkerOptions {
    * channel); a failed result saying so is published instead. @default - `AGENT_MAX_MESSAGE_BYTES`, else 134217728 (128 MiB)
    */
   readonly maxMessageBytes?: number;
+  /**
+   * Longest wait, once stopped and before exiting, for Prometheus to read `/metrics` after the last
+   * metric change; 0 = exit at once. After SIGTERM the shutdown deadline ends it sooner.
+   * @default - `AGENT_SCRAPE_WAIT_SECONDS`, else the default scrape interval (30 s) + 10 s
+   */
+  readonly scrapeWaitSeconds?: number;
 }
 
 /** `WorkerOptions` after defaults and validation. */
@@ -79,6 +96,7 @@ export interface ResolvedOptions {
   readonly idleExitSeconds: number;
   readonly shutdownSeconds: number;
   readonly concurrency: number;
+  readonly restartPolicy: RestartPolicy;
   readonly maxAttempts: number;
   readonly retryDelaySeconds: number;
   readonly retryMaxDelaySeconds: number;
@@ -87,6 +105,7 @@ export interface ResolvedOptions {
   readonly memoryHighFraction: number;
   readonly cgroupRoot: string;
   readonly maxMessageBytes: number;
+  readonly scrapeWaitSeconds: number;
 }
 
 /**
@@ -102,6 +121,7 @@ export const WORKER_DEFAULTS = {
   idleExitSeconds: Defaults.idleExitSeconds,
   shutdownSeconds: shutdownSecondsFor(Defaults.terminationGracePeriodSeconds),
   concurrency: Defaults.concurrency,
+  restartPolicy: RestartPolicies.never,
   maxAttempts: Defaults.maxAttempts,
   retryDelaySeconds: Defaults.retryDelaySeconds,
   retryMaxDelaySeconds: Defaults.retryMaxDelaySeconds,
@@ -110,6 +130,7 @@ export const WORKER_DEFAULTS = {
   memoryHighFraction: Defaults.memoryHighFraction,
   cgroupRoot: Defaults.cgroupRoot,
   maxMessageBytes: Defaults.maxMessageBytes,
+  scrapeWaitSeconds: scrapeWaitSecondsFor(Defaults.scrapeIntervalSeconds),
 } as const;
 
 /**
@@ -216,6 +237,12 @@ export function resolveOptions(overrides: WorkerOptions = {}, env: Source = proc
     problems,
   });
   const concurrency = parseConcurrency(raw('concurrency', Env.AGENT_CONCURRENCY), maxTasks, problems);
+  const restartPolicy = parseRestartPolicy(
+    raw('restartPolicy', PodEnv.AGENT_RESTART_POLICY),
+    maxTasks,
+    idleExitSeconds,
+    problems,
+  );
   const maxAttempts = parseNumber(raw('maxAttempts', Env.AGENT_MAX_ATTEMPTS), {
     variable: Env.AGENT_MAX_ATTEMPTS,
     fallback: WORKER_DEFAULTS.maxAttempts,
@@ -288,6 +315,16 @@ export function resolveOptions(overrides: WorkerOptions = {}, env: Source = proc
     problems,
   });
 
+  const scrapeWaitSeconds = parseNumber(raw('scrapeWaitSeconds', Env.AGENT_SCRAPE_WAIT_SECONDS), {
+    variable: Env.AGENT_SCRAPE_WAIT_SECONDS,
+    fallback: WORKER_DEFAULTS.scrapeWaitSeconds,
+    integer: false,
+    min: 0,
+    max: 3600,
+    fix: `set it to Prometheus's scrape interval for this pod plus ${SCRAPE_DISCOVERY_SECONDS} seconds (default ${WORKER_DEFAULTS.scrapeWaitSeconds}), or 0 to exit without waiting for a last scrape`,
+    problems,
+  });
+
   if (problems.length > 0) {
     throw new ConfigError(problems);
   }
@@ -303,6 +340,7 @@ export function resolveOptions(overrides: WorkerOptions = {}, env: Source = proc
     idleExitSeconds,
     shutdownSeconds,
     concurrency,
+    restartPolicy,
     maxAttempts,
     retryDelaySeconds,
     retryMaxDelaySeconds,
@@ -311,6 +349,7 @@ export function resolveOptions(overrides: WorkerOptions = {}, env: Source = proc
     memoryHighFraction,
     cgroupRoot: path.resolve(raw('cgroupRoot', Env.AGENT_CGROUP_ROOT) ?? WORKER_DEFAULTS.cgroupRoot),
     maxMessageBytes,
+    scrapeWaitSeconds,
   };
 }
 
@@ -382,6 +421,25 @@ function parseConcurrency(value: string | undefined, maxTasks: number, problems:
     return fallback;
   }
   return n;
+}
+
+/**
+ * `AGENT_RESTART_POLICY`, checked by the contract's rule (the pool construct writes the variable and
+ * checks the same rule at synth time) against the already parsed limits.
+ */
+function parseRestartPolicy(
+  value: string | undefined,
+  maxTasks: number,
+  idleExitSeconds: number,
+  problems: ConfigProblem[],
+): RestartPolicy {
+  const policy = value ?? WORKER_DEFAULTS.restartPolicy;
+  const violation = restartPolicyViolation(policy, maxTasks, idleExitSeconds);
+  if (violation) {
+    problems.push(ruleProblem(PodEnv.AGENT_RESTART_POLICY, value, violation));
+    return WORKER_DEFAULTS.restartPolicy;
+  }
+  return policy as RestartPolicy;
 }
 
 interface NumberRule {

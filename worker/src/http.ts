@@ -2,14 +2,20 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Http } from '@agent-fleet/contract';
 import type { Registry } from 'prom-client';
+import { SCRAPE_HEADER, type ScrapeTracker } from './scrape-tracker';
 
-/** Serves `/metrics`, `/healthz` (process alive) and `/readyz` (joined the task queue, not stopping) on one port. */
+/**
+ * Serves `/metrics`, `/healthz` (process alive) and `/readyz` (joined the task queue, not stopping)
+ * on one port. A read of `/metrics` by Prometheus (its scrape header) is reported to `scrapes` once
+ * the response was handed to the socket.
+ */
 export class HealthServer {
   private readonly server: http.Server;
 
   constructor(
     private readonly registry: Registry,
     private readonly isReady: () => boolean,
+    private readonly scrapes?: ScrapeTracker,
   ) {
     this.server = http.createServer((req, res) => {
       void this.respond(req, res);
@@ -21,9 +27,10 @@ export class HealthServer {
     const url = (req.url ?? '/').split('?')[0];
     try {
       if (url === Http.metricsPath) {
+        const scraped = req.headers[SCRAPE_HEADER] === undefined ? undefined : this.scrapes?.scrapeStarted();
         const body = await this.registry.metrics();
         res.writeHead(200, { 'content-type': this.registry.contentType });
-        res.end(body);
+        res.end(body, scraped);
       } else if (url === Http.healthzPath) {
         res.writeHead(200, { 'content-type': 'text/plain' });
         res.end('ok\n');
@@ -48,6 +55,7 @@ export class HealthServer {
       this.server.once('error', onError);
       this.server.listen(port, () => {
         this.server.off('error', onError);
+        this.scrapes?.listening();
         resolve((this.server.address() as AddressInfo).port);
       });
     });

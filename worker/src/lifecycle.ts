@@ -155,6 +155,11 @@ export function acceptsDeliveries(state: LifecycleState): boolean {
  * (a delivery reaching AGENT_MAX_TASKS, a task's breaker, a cancelled consumer), so it is ready
  * too; the one exception is a connection lost between declaring and consuming at startup, ready
  * while its reconnect, which consumes next, is under way.
+ *
+ * A stop that leaves nothing of the worker's undone (exit 0: AGENT_MAX_TASKS reached, idle) keeps
+ * it ready until the process exits: the entrypoint then waits for a last scrape of its metrics,
+ * and a Job whose agent finished its tasks must not count as pending meanwhile. Any other stop
+ * gave work back to the queue (a signal, a lost broker, memory): not ready from its start.
  */
 export function isReady(state: LifecycleState): boolean {
   switch (state.kind) {
@@ -164,9 +169,10 @@ export function isReady(state: LifecycleState): boolean {
     case 'draining':
       return true;
     case 'starting':
+      return false;
     case 'stopping':
     case 'stopped':
-      return false;
+      return EXIT_CODE_FOR[state.reason] === ExitCode.succeeded;
   }
 }
 

@@ -1,8 +1,10 @@
 import type { EventEmitter } from 'node:events';
-import { Metrics } from '@agent-fleet/contract';
+import { DeadLetterReasons, Metrics, TaskStatuses } from '@agent-fleet/contract';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { WorkerEvents } from './events';
 import { BoundedLabels, type LabelOverflow, OVERFLOW_LABEL_VALUE } from './label-values';
 import type { Logger } from './logger';
+import { ScrapeTracker } from './scrape-tracker';
 
 /**
  * Task durations: agent tasks take seconds to hours, so the buckets run from 1 s to 4 h
@@ -23,9 +25,16 @@ export const CHECKPOINT_WRITE_BUCKETS = [
  * Label values chosen by handler code (the `model` of `ctx.recordTokens`, the `dependency` of
  * `ctx.guard`) are bounded (label-values.ts): at most 32 values of 64 characters each per label, any
  * later new value is counted as `other`, and one warning is logged when a label first fills.
+ *
+ * Every label value known in advance (task statuses, dead-letter reasons) is exported at 0 from the
+ * start: `increase()` never counts a series' first sample, so a series that first appeared holding
+ * 1 would hide its first event. Every update is reported to `scrapes`, which tells whether
+ * Prometheus has read it yet.
  */
 export class WorkerMetrics {
   readonly registry = new Registry();
+  /** Which updates a scrape has carried; the entrypoint waits for the last one before exiting. */
+  readonly scrapes = new ScrapeTracker();
 
   readonly tasksCompleted = new Counter({
     name: Metrics.tasksCompleted,
@@ -95,29 +104,37 @@ export class WorkerMetrics {
     this.models = new BoundedLabels('model', { onOverflow: onOverflow(Metrics.llmTokens) });
     this.dependencies = new BoundedLabels('dependency', { onOverflow: onOverflow(Metrics.circuitOpen) });
     collectDefaultMetrics({ register: this.registry });
-    // Start the labelled series at 0 so rate() and alerts see them before the first event.
-    this.tasksCompleted.inc({ status: 'succeeded' }, 0);
-    this.tasksCompleted.inc({ status: 'failed' }, 0);
+    for (const status of Object.values(TaskStatuses)) {
+      this.tasksCompleted.inc({ status }, 0);
+    }
+    for (const reason of Object.values(DeadLetterReasons)) {
+      this.deadLettered.inc({ reason }, 0);
+    }
   }
 
   /** Subscribes to a worker's typed events. */
-  observe(events: EventEmitter): void {
-    events.on('taskStarted', (info: { resumed: boolean }) => {
+  observe(events: EventEmitter<WorkerEvents>): void {
+    // Every handler updates a metric, so each reports a change once it ran.
+    const on = <K extends keyof WorkerEvents>(event: K, update: (...args: WorkerEvents[K]) => void) => {
+      (events as EventEmitter).on(event, (...args: WorkerEvents[K]) => {
+        update(...args);
+        this.scrapes.changed();
+      });
+    };
+    on('taskStarted', (info) => {
       if (info.resumed) {
         this.taskResumes.inc();
       }
     });
-    events.on('taskFinished', (info: { status: string; durationSeconds: number }) => {
+    on('taskFinished', (info) => {
       this.tasksCompleted.inc({ status: info.status });
       this.taskDuration.observe(info.durationSeconds);
     });
-    events.on('checkpointWritten', (info: { seconds: number }) => this.checkpointWrite.observe(info.seconds));
-    events.on('deadLettered', (info: { reason: string }) => this.deadLettered.inc({ reason: info.reason }));
-    events.on('tokens', (info: { model: string; count: number }) =>
-      this.llmTokens.inc({ model: this.models.value(info.model) }, info.count),
-    );
-    events.on('inFlight', (count: number) => this.tasksInFlight.set(count));
-    events.on('circuit', (info: { dependency: string; open: boolean }) =>
+    on('checkpointWritten', (info) => this.checkpointWrite.observe(info.seconds));
+    on('deadLettered', (info) => this.deadLettered.inc({ reason: info.reason }));
+    on('tokens', (info) => this.llmTokens.inc({ model: this.models.value(info.model) }, info.count));
+    on('inFlight', (count) => this.tasksInFlight.set(count));
+    on('circuit', (info) =>
       this.circuitOpen.set({ dependency: this.dependencies.value(info.dependency) }, info.open ? 1 : 0),
     );
   }

@@ -6,7 +6,14 @@ import { HealthServer } from './http';
 import { createLogger, type Logger } from './logger';
 import type { MemorySource } from './memory';
 import { WorkerMetrics } from './metrics';
+import type { ScrapeTracker } from './scrape-tracker';
 import { type AgentHandler, AgentWorker, DependencyUnavailableAtStartError } from './worker';
+
+/**
+ * What a wait for a last scrape leaves before the shutdown deadline after a signal: time to close
+ * the server and exit before the backstop (exit 75) would.
+ */
+const SCRAPE_WAIT_RESERVE_MS = 500;
 
 export interface RunAgentOptions<I = unknown, O = unknown, S = unknown> extends WorkerOptions {
   /** The task handler. */
@@ -31,9 +38,10 @@ export interface RunAgentOptions<I = unknown, O = unknown, S = unknown> extends 
 
 /**
  * Runs an agent: reads and validates the options (from the contract env by default), serves
- * `/metrics`, `/healthz` and `/readyz`, consumes tasks until the worker stops, and exits with the
- * contract's code for the reason it stopped. This is the entrypoint: it wires the signals, the
- * worker class does not.
+ * `/metrics`, `/healthz` and `/readyz`, consumes tasks until the worker stops, waits (bounded by
+ * `AGENT_SCRAPE_WAIT_SECONDS`, and after a signal by the shutdown deadline) until Prometheus has
+ * read its last metric changes, and exits with the contract's code for the reason it stopped. This
+ * is the entrypoint: it wires the signals, the worker class does not.
  *
  * ```ts
  * import { runAgent } from '@agent-fleet/worker';
@@ -78,6 +86,7 @@ export async function runAgent<I, O, S>(options: RunAgentOptions<I, O, S>): Prom
       idleExitSeconds: resolved.idleExitSeconds,
       shutdownSeconds: resolved.shutdownSeconds,
       concurrency: resolved.concurrency,
+      scrapeWaitSeconds: resolved.scrapeWaitSeconds,
     },
     'agent worker starting',
   );
@@ -85,7 +94,7 @@ export async function runAgent<I, O, S>(options: RunAgentOptions<I, O, S>): Prom
   const metrics = new WorkerMetrics({ log });
   const worker = new AgentWorker(handler as AgentHandler, resolved, log, memorySource);
   metrics.observe(worker);
-  const server = new HealthServer(metrics.registry, () => worker.ready);
+  const server = new HealthServer(metrics.registry, () => worker.ready, metrics.scrapes);
 
   let hardDeadline: NodeJS.Timeout | undefined;
   let signalled = false;
@@ -97,6 +106,9 @@ export async function runAgent<I, O, S>(options: RunAgentOptions<I, O, S>): Prom
   const onSignal = (signal: NodeJS.Signals) => {
     signalled = true;
     log.info({ signal }, 'signal received; checkpointing and requeueing in-flight work');
+    // A wait for a last scrape, now or to come, ends before the deadline: the kubelet's SIGKILL
+    // follows it by the margin, and the exit code is decided already.
+    metrics.scrapes.limit(Date.now() + resolved.shutdownSeconds * 1000 - SCRAPE_WAIT_RESERVE_MS);
     if (exitProcess && hardDeadline === undefined) {
       // Backstop: whatever happens, the process is gone by the deadline, and never with 0.
       hardDeadline = setTimeout(() => {
@@ -140,12 +152,14 @@ export async function runAgent<I, O, S>(options: RunAgentOptions<I, O, S>): Prom
     // failure ignored.
     running.catch(() => undefined);
     const code = await Promise.race([running, stoppedBySignal]);
+    await waitForLastScrape(metrics.scrapes, resolved.scrapeWaitSeconds, log);
     await cleanup();
     return exit(code);
   } catch (error) {
     if (signalled) {
       // The start failed because a signal cut it short: the exit is the signal's.
       const code = await worker.close('signal');
+      await waitForLastScrape(metrics.scrapes, resolved.scrapeWaitSeconds, log);
       await cleanup();
       return exit(code);
     }
@@ -169,6 +183,33 @@ export async function runAgent<I, O, S>(options: RunAgentOptions<I, O, S>): Prom
     }
     log.fatal({ err: error }, 'unexpected error while starting the worker');
     throw error;
+  }
+}
+
+/**
+ * Keeps the metrics server up until a scrape carried the last metric change, at most
+ * `scrapeWaitSeconds` after the last scrape (or the server's start), and never past the limit a
+ * signal set. Logs what it waited for and how it ended.
+ */
+async function waitForLastScrape(
+  scrapes: ScrapeTracker,
+  scrapeWaitSeconds: number,
+  log: Logger,
+): Promise<void> {
+  if (scrapeWaitSeconds <= 0 || !scrapes.unscraped) {
+    return;
+  }
+  const started = Date.now();
+  log.info({ scrapeWaitSeconds }, 'waiting for Prometheus to read the last metric changes');
+  const outcome = await scrapes.waitForScrape(scrapeWaitSeconds * 1000);
+  const waitedMs = Date.now() - started;
+  if (outcome === 'deadline') {
+    log.warn(
+      { waitedMs, scrapeWaitSeconds },
+      'no scrape of /metrics before the deadline; the metric changes since the last scrape are lost to Prometheus',
+    );
+  } else {
+    log.info({ waitedMs }, 'Prometheus read the last metric changes');
   }
 }
 

@@ -4,7 +4,15 @@
  */
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { Defaults, Env, ExitCode, SHUTDOWN_MARGIN_SECONDS } from '@agent-fleet/contract';
+import {
+  Defaults,
+  Env,
+  ExitCode,
+  PodEnv,
+  RestartPolicies,
+  SCRAPE_DISCOVERY_SECONDS,
+  SHUTDOWN_MARGIN_SECONDS,
+} from '@agent-fleet/contract';
 
 /** The installed package's version (package.json sits one level above `dist/`). */
 export function workerVersion(): string {
@@ -51,6 +59,14 @@ const SETTINGS: readonly (readonly [string, string])[] = [
   [
     Env.AGENT_MAX_MESSAGE_BYTES,
     `the broker's max_message_size; larger results are not sent (default ${Defaults.maxMessageBytes})`,
+  ],
+  [
+    Env.AGENT_SCRAPE_WAIT_SECONDS,
+    `before exiting, wait this long at most for a scrape of the last metric changes, 0 = never (default scrape interval ${Defaults.scrapeIntervalSeconds} s + ${SCRAPE_DISCOVERY_SECONDS} s)`,
+  ],
+  [
+    PodEnv.AGENT_RESTART_POLICY,
+    `the pod's restartPolicy; under ${RestartPolicies.always} AGENT_MAX_TASKS and AGENT_IDLE_EXIT_SECONDS must be 0 (default ${RestartPolicies.never})`,
   ],
   [Env.AGENT_INDEX, 'agent identity in logs (default: POD_NAME, else the host name)'],
   [Env.POD_NAME, 'pod name in logs (default: the host name)'],

@@ -3,6 +3,10 @@ import {
   Defaults,
   Env,
   MIN_SHUTDOWN_SECONDS,
+  PodEnv,
+  RestartPolicies,
+  restartPolicyViolation,
+  scrapeWaitSecondsFor,
   shutdownSecondsFor,
 } from '@agent-fleet/contract';
 import fc from 'fast-check';
@@ -37,6 +41,7 @@ test('defaults come from the contract in one place', () => {
     idleExitSeconds: Defaults.idleExitSeconds,
     shutdownSeconds: shutdownSecondsFor(Defaults.terminationGracePeriodSeconds),
     concurrency: Defaults.concurrency,
+    restartPolicy: RestartPolicies.never,
     maxAttempts: Defaults.maxAttempts,
     retryDelaySeconds: Defaults.retryDelaySeconds,
     retryMaxDelaySeconds: Defaults.retryMaxDelaySeconds,
@@ -45,8 +50,24 @@ test('defaults come from the contract in one place', () => {
     memoryHighFraction: Defaults.memoryHighFraction,
     cgroupRoot: Defaults.cgroupRoot,
     maxMessageBytes: Defaults.maxMessageBytes,
+    scrapeWaitSeconds: scrapeWaitSecondsFor(Defaults.scrapeIntervalSeconds),
   });
   expect(WORKER_DEFAULTS.shutdownSeconds).toBe(25);
+  expect(WORKER_DEFAULTS.scrapeWaitSeconds).toBe(40);
+});
+
+test('AGENT_SCRAPE_WAIT_SECONDS: 0 turns the wait off; a bad value names the variable, the value and the fix', () => {
+  expect(resolveOptions({}, { ...URL_ENV, [Env.AGENT_SCRAPE_WAIT_SECONDS]: '0' }).scrapeWaitSeconds).toBe(0);
+  expect(resolveOptions({}, { ...URL_ENV, [Env.AGENT_SCRAPE_WAIT_SECONDS]: '70' }).scrapeWaitSeconds).toBe(
+    70,
+  );
+  expect(resolveOptions({ scrapeWaitSeconds: 12.5 }, URL_ENV).scrapeWaitSeconds).toBe(12.5);
+  for (const bad of ['-1', 'soon', '7200']) {
+    const error = problemsOf(() => resolveOptions({}, { ...URL_ENV, [Env.AGENT_SCRAPE_WAIT_SECONDS]: bad }));
+    expect(error.problems.map((p) => p.variable)).toEqual([Env.AGENT_SCRAPE_WAIT_SECONDS]);
+    expect(error.message).toContain(`AGENT_SCRAPE_WAIT_SECONDS="${bad}"`);
+    expect(error.message).toMatch(/scrape interval for this pod plus 10 seconds \(default 40\), or 0/);
+  }
 });
 
 test('retry, broker and memory settings are validated with the variable and the fix', () => {
@@ -85,6 +106,45 @@ test('options passed in code win over the environment', () => {
     { ...URL_ENV, [Env.TASK_QUEUE_NAME]: 'env', [Env.AGENT_MAX_TASKS]: '9', [Env.AGENT_INDEX]: '4' },
   );
   expect(options).toMatchObject({ taskQueueName: 'code', maxTasks: 7, concurrency: 3, agentIndex: '4' });
+});
+
+describe('AGENT_RESTART_POLICY', () => {
+  test('unset is Never; Always with no task limit and no idle exit is accepted', () => {
+    expect(resolveOptions({}, URL_ENV).restartPolicy).toBe('Never');
+    const pool = {
+      ...URL_ENV,
+      [PodEnv.AGENT_RESTART_POLICY]: 'Always',
+      [Env.AGENT_MAX_TASKS]: '0',
+      [Env.AGENT_IDLE_EXIT_SECONDS]: '0',
+    };
+    expect(resolveOptions({}, pool).restartPolicy).toBe('Always');
+  });
+
+  test.each([
+    ['Always', '5', '0'],
+    ['Always', '0', '30'],
+    ['OnFailure', '0', '0'],
+  ])(
+    "%s with AGENT_MAX_TASKS=%s and AGENT_IDLE_EXIT_SECONDS=%s is refused in the contract rule's words",
+    (policy, maxTasks, idle) => {
+      const error = problemsOf(() =>
+        resolveOptions(
+          {},
+          {
+            ...URL_ENV,
+            [PodEnv.AGENT_RESTART_POLICY]: policy,
+            [Env.AGENT_MAX_TASKS]: maxTasks,
+            [Env.AGENT_IDLE_EXIT_SECONDS]: idle,
+          },
+        ),
+      );
+      const rule = restartPolicyViolation(policy, Number(maxTasks), Number(idle));
+      expect(rule).toBeDefined();
+      expect(error.problems).toEqual([
+        { variable: PodEnv.AGENT_RESTART_POLICY, value: policy, message: `${rule?.problem}; ${rule?.fix}` },
+      ]);
+    },
+  );
 });
 
 describe('AGENT_CONCURRENCY', () => {

@@ -163,8 +163,14 @@ const samples: Record<LifecycleState['kind'], LifecycleState[]> = {
     { kind: 'draining', reason: 'idle', reconnecting: false },
     { kind: 'draining', reason: 'idle', reconnecting: true },
   ],
-  stopping: [{ kind: 'stopping', reason: 'signal' }],
-  stopped: [{ kind: 'stopped', reason: 'signal', code: ExitCode.interrupted }],
+  stopping: [
+    { kind: 'stopping', reason: 'signal' },
+    { kind: 'stopping', reason: 'max-tasks' },
+  ],
+  stopped: [
+    { kind: 'stopped', reason: 'signal', code: ExitCode.interrupted },
+    { kind: 'stopped', reason: 'idle', code: ExitCode.succeeded },
+  ],
 };
 
 describe('questions asked of the state', () => {
@@ -183,22 +189,25 @@ describe('questions asked of the state', () => {
 });
 
 describe('isReady: what /readyz answers', () => {
+  // A stop is ready when it leaves nothing undone (exit 0): the process still waits for a last scrape.
+  const stopReady = (s: LifecycleState) =>
+    (s.kind === 'stopping' || s.kind === 'stopped') && EXIT_CODE_FOR[s.reason] === ExitCode.succeeded;
   // Keyed by kind, so a new state cannot go without an answer here.
-  const ready: Record<LifecycleState['kind'], boolean> = {
-    starting: false,
-    running: true,
-    paused: true,
-    reconnecting: true,
-    draining: true,
-    stopping: false,
-    stopped: false,
+  const ready: Record<LifecycleState['kind'], (s: LifecycleState) => boolean> = {
+    starting: () => false,
+    running: () => true,
+    paused: () => true,
+    reconnecting: () => true,
+    draining: () => true,
+    stopping: stopReady,
+    stopped: stopReady,
   };
 
   test.each(Object.values(samples).flat())('%o', (s) => {
-    expect(isReady(s)).toBe(ready[s.kind]);
+    expect(isReady(s)).toBe(ready[s.kind](s));
   });
 
-  test('a worker that reached AGENT_MAX_TASKS stays ready while it drains, and is not once it stops', () => {
+  test('a worker that reached AGENT_MAX_TASKS stays ready while it drains, stops and waits to exit', () => {
     const lifecycle = new Lifecycle();
     expect(isReady(lifecycle.state)).toBe(false);
     lifecycle.advance({ type: 'started' });
@@ -208,7 +217,18 @@ describe('isReady: what /readyz answers', () => {
     lifecycle.advance({ type: 'broker-lost' });
     expect(isReady(lifecycle.state)).toBe(true);
     lifecycle.advance({ type: 'stop', reason: 'max-tasks' });
-    expect(isReady(lifecycle.state)).toBe(false);
+    expect(isReady(lifecycle.state)).toBe(true);
+    lifecycle.advance({ type: 'closed' });
+    expect(isReady(lifecycle.state)).toBe(true);
+  });
+
+  test('a stop that gives work back is not ready from its start', () => {
+    for (const r of reasons.filter((x) => EXIT_CODE_FOR[x] !== ExitCode.succeeded)) {
+      const lifecycle = new Lifecycle();
+      lifecycle.advance({ type: 'started' });
+      lifecycle.advance({ type: 'stop', reason: r });
+      expect({ r, ready: isReady(lifecycle.state) }).toEqual({ r, ready: false });
+    }
   });
 
   test('deliveries taken before `started` (the drain came first) leave the worker ready', () => {

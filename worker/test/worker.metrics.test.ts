@@ -2,7 +2,7 @@
  * Metrics and health: /metrics carries every contract series and they move;
  * /healthz and /readyz; no per-agent label.
  */
-import { Metrics } from '@agent-fleet/contract';
+import { DeadLetterReasons, Metrics, TaskStatuses } from '@agent-fleet/contract';
 import { TaskCheckpoints } from '../src/store';
 import {
   declareTopology,
@@ -34,7 +34,20 @@ test('serves every contract metric, Node defaults and health endpoints, and the 
   expect(before).toContain('process_cpu_user_seconds_total');
   expect(before).toContain('nodejs_eventloop_lag_seconds');
   expect(before).toContain(`${Metrics.taskDuration}_bucket{le="14400"}`);
-  expect(metricValue(before, `${Metrics.tasksCompleted}{status="succeeded"}`)).toBe(0);
+  // Every label value known in advance is there at 0 before its first event, so that event is an
+  // increase Prometheus can see.
+  for (const status of Object.values(TaskStatuses)) {
+    expect({ status, value: metricValue(before, `${Metrics.tasksCompleted}{status="${status}"}`) }).toEqual({
+      status,
+      value: 0,
+    });
+  }
+  for (const reason of Object.values(DeadLetterReasons)) {
+    expect({ reason, value: metricValue(before, `${Metrics.deadLettered}{reason="${reason}"}`) }).toEqual({
+      reason,
+      value: 0,
+    });
+  }
   expect(before).not.toMatch(/agent_index|agentIndex|pod=/);
 
   const store = new TaskCheckpoints(setup.checkpointDir);

@@ -20,6 +20,7 @@ import {
   strategyFromSpec,
   WORKER_PLAN_DEFAULTS,
 } from './manifest';
+import { runPoolPlan, wantsPool } from './pool-command';
 import { describeDistribution, parseDistribution } from './random';
 import {
   type ArrivalPattern,
@@ -65,6 +66,8 @@ export interface PlanFlags {
   readonly svg?: string;
   readonly html?: string;
   readonly json?: boolean;
+  /** Simulate an AgentPool (Deployment + ScaledObject) next to the ScaledJob. */
+  readonly pool?: boolean;
 }
 
 /** Every strategy name, in the order `--help` lists them (the record makes the compiler check the list). */
@@ -579,6 +582,9 @@ export function summaryLines(input: PlanInput, result: PlanResult, name: string)
 
 /** `agent-fleet plan`. */
 export async function runPlan(flags: PlanFlags, io: CliIo): Promise<number> {
+  if (wantsPool(flags)) {
+    return runPoolPlan(flags, io);
+  }
   const { input, notes, name } = planInputFromFlags(flags);
   let result: PlanResult;
   try {

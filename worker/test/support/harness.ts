@@ -188,6 +188,9 @@ export function testSetup(name: string): TestSetup {
       [Env.AGENT_BROKER_CONNECT_SECONDS]: '2',
       // A SIGKILLed worker's lease blocks its task until it expires: keep that short here.
       [Env.AGENT_LEASE_SECONDS]: '1.5',
+      // Nothing scrapes these workers: exit without waiting for a last scrape (the tests of that
+      // wait set their own).
+      [Env.AGENT_SCRAPE_WAIT_SECONDS]: '0',
       ...extra,
     }),
   };

@@ -2,8 +2,8 @@
  * Validates synthesized custom resources (KEDA, prometheus-operator) against the `openAPIV3Schema` of
  * their CRD, as the API server would on `kubectl apply` with strict field validation.
  *
- * The schemas come from the committed `imports/schemas/*.json` (written by
- * `scripts/extract-crd-schemas.js` during `npm run import`), so tests never need the raw CRD YAML.
+ * The schemas ship in this package (`schemas/crds/*.json`, written by the repository's
+ * `scripts/extract-crd-schemas.js` during `npm run import`), so nothing needs the raw CRD YAML.
  *
  * How the Kubernetes structural-schema dialect is mapped onto JSON Schema (ajv 8):
  * - `x-kubernetes-int-or-string: true` → `type: ['integer', 'string']` (the redundant
@@ -48,11 +48,11 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import Ajv, { type ErrorObject, type KeywordDefinition, type ValidateFunction } from 'ajv';
+import type { SchemaProblem } from './kubernetes-schema';
+import { pointerToField } from './manifest';
+import { CRD_SCHEMA_DIR, SCHEMA_ROOT } from './schema-files';
 
-const REPO_ROOT = path.resolve(__dirname, '..', '..');
-
-/** Where `scripts/extract-crd-schemas.js` writes the per-version schemas. */
-export const CRD_SCHEMA_DIR = path.join(REPO_ROOT, 'imports', 'schemas');
+export { CRD_SCHEMA_DIR };
 
 /** One committed schema file: the `apiVersion`/`kind` it validates and the CRD it was extracted from. */
 export interface CustomResourceSchemaInfo {
@@ -85,7 +85,7 @@ const validators = new Map<string, ValidateFunction>();
 function schemaIndex(): Map<string, SchemaFile> {
   if (index) return index;
   if (!fs.existsSync(CRD_SCHEMA_DIR)) {
-    throw new Error(`CRD schema directory ${CRD_SCHEMA_DIR} does not exist; run \`npm run import\``);
+    throw new Error(`CRD schema directory ${CRD_SCHEMA_DIR} does not exist (a broken install?)`);
   }
   const result = new Map<string, SchemaFile>();
   for (const name of fs.readdirSync(CRD_SCHEMA_DIR).sort()) {
@@ -126,7 +126,7 @@ export function listCustomResourceSchemas(): CustomResourceSchemaInfo[] {
   }));
 }
 
-/** Whether `imports/schemas` has a schema for this apiVersion/kind (to filter a synthesized chart). */
+/** Whether a CRD schema ships for this apiVersion/kind. */
 export function hasCustomResourceSchema(apiVersion: string, kind: string): boolean {
   return schemaIndex().has(keyOf(apiVersion, kind));
 }
@@ -137,7 +137,7 @@ function lookup(apiVersion: string, kind: string): SchemaFile {
   const known = [...schemaIndex().values()].map((s) => `${s.apiVersion} ${s.kind}`).join(', ');
   throw new Error(
     `No CRD schema for apiVersion "${apiVersion}", kind "${kind}" in ${CRD_SCHEMA_DIR}. Known: ${known}. ` +
-      '(Built-in Kubernetes kinds are not covered by this validator; new CRDs need `npm run import`.)',
+      '(Built-in Kubernetes kinds are not covered by this validator.)',
   );
 }
 
@@ -185,6 +185,23 @@ export function compileStructuralSchema(schema: object): ValidateFunction {
  * CEL rules (`x-kubernetes-validations`) are NOT checked; see the module comment for what is.
  */
 export function validateCustomResource(obj: unknown): string[] {
+  return customResourceErrors(obj)
+    .map(({ pointer, message }) => `${pointer}: ${message}`)
+    .sort();
+}
+
+/**
+ * The same problems as {@link validateCustomResource}, each with its field as a dotted path
+ * (`spec.triggers[0].metadata`), for findings.
+ */
+export function customResourceProblems(obj: unknown): SchemaProblem[] {
+  return customResourceErrors(obj).map(({ pointer, message }) => ({
+    field: pointerToField(pointer === '/' ? '' : pointer),
+    message,
+  }));
+}
+
+function customResourceErrors(obj: unknown): PointerError[] {
   if (!isObject(obj)) {
     throw new Error(`validateCustomResource: expected a Kubernetes object, got ${JSON.stringify(obj)}`);
   }
@@ -198,7 +215,11 @@ export function validateCustomResource(obj: unknown): string[] {
   // Validate what would be written to YAML: keys whose value is undefined disappear, as in the manifest.
   if (validate(JSON.parse(JSON.stringify(obj)))) return [];
   // Sorted (by path, then message) so the output reads like a list and does not depend on schema order.
-  return (validate.errors ?? []).map(formatError).sort();
+  return (validate.errors ?? [])
+    .map(formatError)
+    .sort((a, b) =>
+      a.pointer === b.pointer ? a.message.localeCompare(b.message) : a.pointer < b.pointer ? -1 : 1,
+    );
 }
 
 /**
@@ -212,25 +233,36 @@ export function assertValidCustomResource(obj: unknown): void {
   const name = isObject(metadata) && typeof metadata.name === 'string' ? ` "${metadata.name}"` : '';
   const { file } = lookup(apiVersion as string, kind as string);
   throw new Error(
-    `${kind}${name} (${apiVersion}) does not match its CRD schema (${path.relative(REPO_ROOT, file)}):\n` +
+    `${kind}${name} (${apiVersion}) does not match its CRD schema (${path.relative(path.dirname(SCHEMA_ROOT), file)}):\n` +
       errors.map((e) => `  - ${e}`).join('\n'),
   );
 }
 
-function formatError(error: ErrorObject): string {
+interface PointerError {
+  readonly pointer: string;
+  readonly message: string;
+}
+
+function formatError(error: ErrorObject): PointerError {
   const at = error.instancePath;
   const params = error.params as Record<string, unknown>;
   switch (error.keyword) {
     case 'additionalProperties':
-      return `${at}/${escapePointer(String(params.additionalProperty))}: unknown field "${params.additionalProperty}"`;
+      return {
+        pointer: `${at}/${escapePointer(String(params.additionalProperty))}`,
+        message: `unknown field "${params.additionalProperty}"`,
+      };
     case 'required':
-      return `${at}/${escapePointer(String(params.missingProperty))}: required field is missing`;
+      return {
+        pointer: `${at}/${escapePointer(String(params.missingProperty))}`,
+        message: 'required field is missing',
+      };
     case 'enum':
-      return `${at || '/'}: must be one of ${JSON.stringify(params.allowedValues)}`;
+      return { pointer: at || '/', message: `must be one of ${JSON.stringify(params.allowedValues)}` };
     case 'const':
-      return `${at || '/'}: must be ${JSON.stringify(params.allowedValue)}`;
+      return { pointer: at || '/', message: `must be ${JSON.stringify(params.allowedValue)}` };
     default:
-      return `${at || '/'}: ${error.message ?? error.keyword}`;
+      return { pointer: at || '/', message: error.message ?? error.keyword };
   }
 }
 

@@ -5,13 +5,13 @@ import {
   ScaledJobSpecJobTargetRefTemplateSpecContainersResourcesRequests as Requests,
   ScaledJob,
   TriggerAuthentication,
-} from '../imports/keda-keda.sh';
+} from '../../imports/keda-keda.sh';
 import {
   PodMonitor,
   PodMonitorSpecPodMetricsEndpointsTargetPort,
   PrometheusRule,
   PrometheusRuleSpecGroupsRulesExpr,
-} from '../imports/monitoring-monitoring.coreos.com';
+} from '../../imports/monitoring-monitoring.coreos.com';
 import {
   assertValidCustomResource,
   CRD_SCHEMA_DIR,
@@ -21,7 +21,7 @@ import {
   listCustomResourceSchemas,
   translateGoPattern,
   validateCustomResource,
-} from './support/crd-schema';
+} from '../src/custom-resource-schema';
 
 // biome-ignore lint/suspicious/noExplicitAny: test fixtures are free-form JSON that each test mutates
 type Json = any;
@@ -111,7 +111,7 @@ function prometheusRule(): Json {
   };
 }
 
-describe('committed CRD schemas (imports/schemas)', () => {
+describe('the shipped CRD schemas (schemas/crds)', () => {
   const schemas = listCustomResourceSchemas();
 
   test('cover the KEDA and prometheus-operator kinds we generate', () => {
@@ -324,7 +324,7 @@ describe('KEDA', () => {
     obj.spec.triggers[0].authenticationRef.namespace = 'x';
     expect(() => assertValidCustomResource(obj)).toThrow(
       [
-        'ScaledJob "agents" (keda.sh/v1alpha1) does not match its CRD schema (imports/schemas/keda.sh_scaledjob_v1alpha1.json):',
+        'ScaledJob "agents" (keda.sh/v1alpha1) does not match its CRD schema (schemas/crds/keda.sh_scaledjob_v1alpha1.json):',
         '  - /spec/pollingInterval: must be integer',
         '  - /spec/triggers/0/authenticationRef/namespace: unknown field "namespace"',
       ].join('\n'),
