@@ -1,4 +1,5 @@
 import type { EventEmitter } from 'node:events';
+import { RestartPolicies } from '@agent-fleet/contract';
 import type * as amqp from 'amqplib';
 import { backoffDelayMs, type RetryPolicy } from './backoff';
 import type { Broker } from './broker';
@@ -125,13 +126,20 @@ export class IntakeControl {
    * a configuration error and is thrown at once.
    */
   async connectWithBackoff(why: 'startup' | 'reconnect'): Promise<void> {
-    const deadline = Date.now() + this.options.brokerConnectSeconds * 1000;
+    const connectMs = this.options.brokerConnectSeconds * 1000;
+    // Under restartPolicy Always (a pool) an exit would only restart the container in place, into the
+    // kubelet's back-off (up to 5 min): a lost broker is waited for, however long it stays away.
+    // Startup keeps its deadline, so a wrong URL still ends in "dependency unreachable".
+    const forever = why === 'reconnect' && this.options.restartPolicy === RestartPolicies.always;
+    const deadline = forever ? Number.POSITIVE_INFINITY : Date.now() + connectMs;
     const policy: RetryPolicy = { baseDelayMs: 250, maxDelayMs: 5000 };
     for (let attempt = 1; ; attempt++) {
       try {
         // The deadline covers each attempt's handshake too: a peer that accepts TCP and never
         // speaks AMQP must not hold the worker past AGENT_BROKER_CONNECT_SECONDS.
-        await this.broker.connect({ timeoutMs: Math.max(1, deadline - Date.now()) });
+        await this.broker.connect({
+          timeoutMs: forever ? Math.max(1000, connectMs) : Math.max(1, deadline - Date.now()),
+        });
         await this.broker.consume(this.options.concurrency);
         if (attempt > 1 || why === 'reconnect') {
           this.log.info({ attempt }, 'connected to the broker');
@@ -163,7 +171,7 @@ export class IntakeControl {
    * The connection or channel died (broker restart, network split, `consumer_timeout`): stop the
    * in-flight handlers at a checkpoint (their deliveries are already back in the queue), then
    * reconnect with backoff and consume again. Exits "dependency unreachable" when the broker stays
-   * away past `brokerConnectSeconds`.
+   * away past `brokerConnectSeconds` (under restartPolicy Always it keeps reconnecting instead).
    */
   onBrokerLost(error: Error | undefined): void {
     // Not while stopping (close() ends the connection anyway), nor twice at once.

@@ -86,6 +86,7 @@ export async function runAgent<I, O, S>(options: RunAgentOptions<I, O, S>): Prom
       idleExitSeconds: resolved.idleExitSeconds,
       shutdownSeconds: resolved.shutdownSeconds,
       concurrency: resolved.concurrency,
+      restartPolicy: resolved.restartPolicy,
       scrapeWaitSeconds: resolved.scrapeWaitSeconds,
     },
     'agent worker starting',

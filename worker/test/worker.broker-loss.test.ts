@@ -99,6 +99,38 @@ test('a broker that stays away past AGENT_BROKER_CONNECT_SECONDS ends the worker
   await waitFor('the broker back', async () => (await openClient()) !== undefined);
 });
 
+test('under restartPolicy Always (a pool) a broker that stays away is waited for, not exited on', async () => {
+  const setup = testSetup('pool-broker-gone');
+  const worker = startWorker(
+    setup.env({
+      TASK_QUEUE_URL: rabbit.url,
+      AGENT_BROKER_CONNECT_SECONDS: '1',
+      AGENT_RESTART_POLICY: 'Always',
+      AGENT_MAX_TASKS: '0',
+      AGENT_IDLE_EXIT_SECONDS: '0',
+    }),
+  );
+  await worker.waitForLog('consuming', (l) => l.msg === 'consuming');
+  await rabbit.pause();
+  try {
+    // Four failed reconnects take well over the 1 s a Job's worker would have waited.
+    await waitFor(
+      'four reconnect attempts',
+      async () =>
+        worker.lines.filter((l) => l.msg === 'cannot reconnect to the broker; retrying').length >= 4,
+      30_000,
+    );
+    expect(worker.hasExited).toBe(false);
+  } finally {
+    await rabbit.resume();
+  }
+  await worker.waitForLog('consuming again', (l) => l.msg === 'consuming again after reconnecting', 60_000);
+  expect(worker.lines.some((l) => l.msg === 'the broker stayed unreachable; exiting')).toBe(false);
+  worker.kill('SIGTERM');
+  expect((await worker.waitForExit()).code).toBe(ExitCode.interrupted);
+  await waitFor('the broker back', async () => (await openClient()) !== undefined);
+});
+
 test('an outage longer than AGENT_IDLE_EXIT_SECONDS is not idleness: the worker exits 69, never 0', async () => {
   const setup = testSetup('outage-not-idle');
   await declareTopology(setup, rabbit.url);
