@@ -17,6 +17,7 @@ import {
   requireDnsLabel,
   requireInt,
   requireNoCredential,
+  requirePrometheusUrl,
   requireSeconds,
 } from './internal/validation';
 import { KedaDefaults } from './scaling/keda-defaults';
@@ -542,21 +543,7 @@ export class AgentScaledJob extends Construct implements IAgentWorkload {
   private bindTokenBudgetGate(gate: TokenBudgetGate, tokenBudgetPerMinute: number): BoundTrigger {
     const prefix = 'llmCapacity.tokenBudgetGate';
     const url = gate.prometheusUrl;
-    if (typeof url !== 'string' || !/^https?:\/\/[^\s/]+/.test(url)) {
-      invalid(
-        this,
-        `${prefix}.prometheusUrl`,
-        url,
-        'is not an http(s) URL',
-        'use the Prometheus service URL, e.g. "http://prometheus-operated.monitoring.svc:9090"',
-      );
-    }
-    requireNoCredential(
-      this,
-      `${prefix}.prometheusUrl`,
-      url,
-      'authenticate with auth: TriggerAuth.secrets(…)',
-    );
+    requirePrometheusUrl(this, `${prefix}.prometheusUrl`, url);
     const windowSeconds = requireSeconds(this, `${prefix}.window`, gate.window ?? DEFAULT_TOKEN_WINDOW, 60);
     let rate = gate.tokensPerMinuteQuery;
     if (rate === undefined) {

@@ -25,6 +25,7 @@ import {
   requireInt,
   requireLabelValue,
   requireNoCredential,
+  requirePrometheusUrl,
   requireQuantity,
   requireSeconds,
 } from './internal/validation';
@@ -707,16 +708,7 @@ export class ModelServer extends Construct implements IModelServer {
       invalid(this, `${prop}.minReplicaCount`, min, `exceeds maxReplicaCount (${max})`, `use at most ${max}`);
     }
     const url = a.prometheusUrl;
-    if (typeof url !== 'string' || !/^https?:\/\/[^\s/]+/.test(url)) {
-      invalid(
-        this,
-        `${prop}.prometheusUrl`,
-        url,
-        'is not an http(s) URL',
-        'use the Prometheus service URL, e.g. "http://prometheus-operated.monitoring.svc:9090"',
-      );
-    }
-    requireNoCredential(this, `${prop}.prometheusUrl`, url, 'authenticate with auth: TriggerAuth.secrets(…)');
+    requirePrometheusUrl(this, `${prop}.prometheusUrl`, url);
     const target = a.waitingRequestsPerReplica ?? DEFAULT_WAITING_PER_REPLICA;
     if (!(target > 0) || !Number.isFinite(target)) {
       invalid(this, `${prop}.waitingRequestsPerReplica`, target, 'is not a number > 0', 'use e.g. 5');

@@ -37,6 +37,7 @@ export {
   type RestartPolicy,
   restartPolicyViolation,
 } from './pod-env';
+export { RESTRICTED_VOLUME_TYPES } from './pod-security';
 export {
   MAX_SHORTSTR_BYTES,
   queueNameViolation,

@@ -5,7 +5,7 @@
  * that name the prop; rendered for {@link AgentPod}.
  */
 import { posix } from 'node:path';
-import { Defaults, Http } from '@agent-fleet/contract';
+import { Defaults, Http, RESTRICTED_VOLUME_TYPES } from '@agent-fleet/contract';
 import { EnvFrom, EnvValue, k8s, Protocol, Volume } from 'cdk8s-plus-30';
 import type { Construct } from 'constructs';
 import {
@@ -205,18 +205,6 @@ function renderEnvFrom(scope: Construct, prop: string, envFrom: EnvFrom[] | unde
     return kube;
   });
 }
-
-/** Volume types Pod Security "restricted" admits. */
-const RESTRICTED_VOLUME_TYPES = new Set([
-  'configMap',
-  'csi',
-  'downwardAPI',
-  'emptyDir',
-  'ephemeral',
-  'persistentVolumeClaim',
-  'projected',
-  'secret',
-]);
 
 /** Paths every container of the pod keeps for the construct, with what they hold. */
 const RESERVED_PATHS: ReadonlyArray<readonly [string, string]> = [

@@ -131,3 +131,17 @@ export function requireConcurrency(
   }
   return concurrency;
 }
+
+/** The URL of a Prometheus server KEDA queries: http(s), no credential (KEDA authenticates it). */
+export function requirePrometheusUrl(scope: IConstruct, prop: string, url: string): string {
+  if (typeof url !== 'string' || !/^https?:\/\/[^\s/]+/.test(url)) {
+    invalid(
+      scope,
+      prop,
+      url,
+      'is not an http(s) URL',
+      'use the Prometheus service URL, e.g. "http://prometheus-operated.monitoring.svc:9090"',
+    );
+  }
+  return requireNoCredential(scope, prop, url, 'authenticate with auth: TriggerAuth.secrets(…)');
+}

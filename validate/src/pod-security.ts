@@ -4,19 +4,10 @@
  * https://kubernetes.io/docs/concepts/security/pod-security-standards/
  */
 
+import { RESTRICTED_VOLUME_TYPES } from '@agent-fleet/contract';
 import type { SchemaProblem } from './kubernetes-schema';
 import type { Json } from './manifest';
 
-const RESTRICTED_VOLUME_TYPES = new Set([
-  'configMap',
-  'csi',
-  'downwardAPI',
-  'emptyDir',
-  'ephemeral',
-  'persistentVolumeClaim',
-  'projected',
-  'secret',
-]);
 const SAFE_SYSCTLS = new Set([
   'kernel.shm_rmid_forced',
   'net.ipv4.ip_local_port_range',
