@@ -55,3 +55,15 @@ export {
   taskQueueArguments,
 } from './queue-topology';
 export { credentialsOf, REDACTED, redact } from './redaction';
+export {
+  DEFAULT_TASK_DIR,
+  JOB_COMPLETION_INDEX_ANNOTATION,
+  RESULT_FILE_SUFFIX,
+  shardCountFor,
+  shardFileName,
+  shardSlice,
+  TaskFileEnv,
+  type TaskSource,
+  TaskSources,
+  taskFileIndexViolation,
+} from './task-files';

@@ -3,6 +3,7 @@ import {
   Env,
   HandlerEnv,
   Http,
+  JOB_COMPLETION_INDEX_ANNOTATION,
   MIN_SHUTDOWN_SECONDS,
   PodEnv,
   queueNameViolation,
@@ -364,7 +365,7 @@ export class AgentPod {
       env.push({
         name: Env.AGENT_INDEX,
         valueFrom: {
-          fieldRef: { fieldPath: "metadata.annotations['batch.kubernetes.io/job-completion-index']" },
+          fieldRef: { fieldPath: `metadata.annotations['${JOB_COMPLETION_INDEX_ANNOTATION}']` },
         },
       });
     }
