@@ -9,61 +9,20 @@ import type { ResolvedOptions } from './config';
 import { errorText, isStorageError, PermanentError, PermanentPublishError } from './errors';
 import type { WorkerEvents } from './events';
 import { inputFingerprint } from './fingerprint';
-import { type DependencyGuards, dependencyUnavailable, type GuardOptions } from './guard';
+import { type DependencyGuards, dependencyUnavailable } from './guard';
 import type { Logger } from './logger';
 import { CorruptCheckpointError, type DoneMarker, type Outcome, type TaskCheckpoints } from './store';
 import { attemptOf, decideFailure, exceededAttempts, type ParsedTask, parseTask } from './task';
-
-/** What a handler gets besides the task's input. */
-export interface TaskContext<S = unknown> {
-  /** The task id (body `id`, else the AMQP `messageId`). */
-  readonly taskId: string;
-  /** 1 on the first delivery, then 2, 3, … across pods. */
-  readonly attempt: number;
-  /** The last state passed to `checkpoint()` by any earlier attempt, on any pod; undefined on a fresh start. */
-  readonly state: S | undefined;
-  /** Durably saves `state` (JSON) for this task; resolves once it is on disk. */
-  checkpoint(state: S): Promise<void>;
-  /** Fires when the worker shuts down: checkpoint, then return or throw promptly. */
-  readonly signal: AbortSignal;
-  /** Adds `count` tokens used with `model` to `agent_llm_tokens_total`. */
-  recordTokens(model: string, count: number): void;
-  /** A logger bound to this task (task id, attempt, agent index, pod). */
-  readonly log: Logger;
-  /**
-   * Calls a dependency (`name`, e.g. "llm") with a timeout, retries with backoff and jitter, and a
-   * circuit breaker shared by all tasks of this worker. While the breaker is open the call throws
-   * `DependencyUnavailableError`; let it propagate: the task returns to the queue without spending
-   * an attempt and the worker takes no new tasks until the breaker lets a probe through.
-   */
-  guard<T>(name: string, fn: (signal: AbortSignal) => Promise<T> | T, options?: GuardOptions): Promise<T>;
-  /**
-   * Registers a callback the worker calls when it wants a checkpoint *now* (memory above
-   * `AGENT_MEMORY_HIGH_FRACTION` of the limit: an OOM kill gives no warning). Call
-   * `ctx.checkpoint()` from it; the task keeps running.
-   */
-  onCheckpointRequest(callback: () => void | Promise<void>): void;
-}
-
-/** The user's code: gets the task input and a context, returns the output (JSON). */
-// biome-ignore lint/suspicious/noExplicitAny: handlers choose their own input and state types.
-export type AgentHandler<I = any, O = unknown, S = any> = (input: I, ctx: TaskContext<S>) => O | Promise<O>;
+import { type AgentHandler, createTaskContext, type TaskRun } from './task-context';
 
 /** One message being handled by this worker. */
-export interface Delivery {
+export interface Delivery extends TaskRun {
   readonly message: amqp.ConsumeMessage;
-  readonly controller: AbortController;
   /** Set once acked or requeued: the other must never follow. */
   settled: boolean;
   /** The broker connection that delivered it: only that one can ack or nack it. */
   readonly generation: number;
   taskId?: string;
-  /** Set when the checkpoint store failed during this delivery: not the task's fault. */
-  storageFailed?: boolean;
-  /** Callbacks from `ctx.onCheckpointRequest`. */
-  readonly checkpointRequests: Array<() => void | Promise<void>>;
-  /** The task has checkpoint files to remove once finished (resumed from one, or wrote one). */
-  hasCheckpoint?: boolean;
   /** The lease was already dropped (before giving the task back): never drop it again. */
   leaseReleased?: boolean;
   /**
@@ -71,8 +30,6 @@ export interface Delivery {
    * deliveries of one task id in one process (concurrency > 1) never share a lease.
    */
   leaseHolder?: string;
-  /** The fingerprint of the task's input, stored with its checkpoints and done marker. */
-  fingerprint?: string;
 }
 
 /** A delivery as it arrives: not settled, no task id known yet. */
@@ -337,36 +294,12 @@ export class DeliveryPipeline {
     resumed: { state: unknown } | undefined,
     log: Logger,
   ): Promise<Outcome | undefined> {
-    const ctx: TaskContext = {
+    const ctx = createTaskContext({ store: this.store, guards: this.guards, events: this.events }, delivery, {
       taskId: id,
       attempt,
       state: resumed?.state,
-      signal: delivery.controller.signal,
       log,
-      checkpoint: async (state: unknown) => {
-        const t0 = performance.now();
-        delivery.hasCheckpoint = true;
-        await this.store.writeCheckpoint(id, state, delivery.fingerprint).catch((error) => {
-          if (isStorageError(error)) {
-            delivery.storageFailed = true;
-          }
-          throw error;
-        });
-        this.events.emit('checkpointWritten', { taskId: id, seconds: (performance.now() - t0) / 1000 });
-      },
-      recordTokens: (model: string, count: number) => {
-        if (typeof model !== 'string' || model === '' || !Number.isFinite(count) || count < 0) {
-          throw new TypeError(
-            `recordTokens(model, count) needs a model name and a count >= 0, got (${model}, ${count})`,
-          );
-        }
-        this.events.emit('tokens', { model, count });
-      },
-      guard: (name, fn, options = {}) => this.guards.run(name, fn, options, delivery.controller.signal),
-      onCheckpointRequest: (callback) => {
-        delivery.checkpointRequests.push(callback);
-      },
-    };
+    });
     log.info(
       { resumed: resumed !== undefined },
       resumed ? 'task resumed from its checkpoint' : 'task started',

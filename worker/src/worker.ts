@@ -3,7 +3,7 @@ import { Env } from '@agent-fleet/contract';
 import { type RetryPolicy, retryTiersMs } from './backoff';
 import { Broker } from './broker';
 import type { ResolvedOptions } from './config';
-import { type AgentHandler, DeliveryPipeline } from './delivery-pipeline';
+import { DeliveryPipeline } from './delivery-pipeline';
 import { ConfigError, errorText, isStorageError } from './errors';
 import type { WorkerEvents } from './events';
 import { DependencyGuards } from './guard';
@@ -12,9 +12,10 @@ import { EXIT_CODE_FOR, isReady, isStopping, Lifecycle, type StopReason } from '
 import type { Logger } from './logger';
 import { cgroupMemorySource, type MemorySource } from './memory';
 import { TaskCheckpoints } from './store';
+import type { AgentHandler } from './task-context';
 
-export type { AgentHandler, TaskContext } from './delivery-pipeline';
 export { EXIT_CODE_FOR, type StopReason } from './lifecycle';
+export type { AgentHandler, TaskContext } from './task-context';
 
 /** A dependency (the broker, the checkpoint store) did not answer at startup: exit "dependency unreachable". */
 export class DependencyUnavailableAtStartError extends Error {
