@@ -4,8 +4,11 @@
  * a steady pool (Deployment + ScaledObject) calling a local model server on GPU nodes (vLLM:
  * Deployment, Service, PodMonitor, PDB, NetworkPolicy, ScaledObject), guardrails (PDB, LimitRange,
  * ResourceQuota, NetworkPolicy) and observability (Services, PodMonitor, PrometheusRule, Grafana
- * dashboard).
+ * dashboard), and a sharded evaluation batch without a broker, admitted through a Kueue LocalQueue
+ * (ConfigMap of shard files, LocalQueue, suspended Indexed Job).
  */
+
+import { basename, dirname, join } from 'node:path';
 
 import {
   AgentGuardrails,
@@ -13,8 +16,10 @@ import {
   AgentObservability,
   AgentPool,
   AgentScaledJob,
+  BatchTasks,
   CheckpointStore,
   EgressPeer,
+  LocalQueue,
   ModelCache,
   ModelServer,
   NamespaceQuota,
@@ -24,10 +29,15 @@ import {
   RabbitMqProtocol,
   ScaledJobTrigger,
   TriggerAuth,
+  WorkloadPriorityClass,
 } from '@agent-fleet/cdk8s';
 import { App, Chart, type ChartProps, Duration } from 'cdk8s';
 import { EnvValue, Secret } from 'cdk8s-plus-30';
 import type { Construct } from 'constructs';
+
+/** examples/, whether this file runs from its source or compiled into dist/examples/. */
+const EXAMPLES_DIR =
+  basename(dirname(__dirname)) === 'dist' ? join(__dirname, '..', '..', 'examples') : __dirname;
 
 export class AgentFleetChart extends Chart {
   constructor(scope: Construct, id: string, props: ChartProps = {}) {
@@ -72,6 +82,29 @@ export class AgentFleetChart extends Chart {
       resources,
       queue,
       checkpointStore: checkpoints,
+    });
+
+    // A batch without a broker: twelve evaluation prompts, read from a JSON Lines file at synth time,
+    // in shards of three (four Job indexes; index i runs shard i and writes one result file per
+    // prompt into the checkpoint store). Kueue admits the Job through the team's LocalQueue when the
+    // shared ClusterQueue has quota for two pods' requests, fair-shared with other teams' queues.
+    const batchQueue = new LocalQueue(this, 'BatchQueue', {
+      name: 'platform-batch',
+      clusterQueue: 'agents',
+    });
+    const evaluation = new AgentJob(this, 'Evaluation', {
+      name: 'agent-eval',
+      image: 'registry.example.com/ai-agent:1.4.2',
+      app: 'ai-agent',
+      team: 'platform',
+      env: llm,
+      tasks: BatchTasks.fromJsonLinesFile(join(EXAMPLES_DIR, 'eval-prompts.jsonl')),
+      tasksPerIndex: 3,
+      parallelism: 2,
+      ttlAfterFinished: Duration.hours(1),
+      resources,
+      checkpointStore: checkpoints,
+      kueue: { queue: batchQueue, priorityClass: WorkloadPriorityClass.fromName('batch-low') },
     });
 
     // Step 2: agents scaled on queue depth. KEDA reads the queue over amqp with the agents' own
@@ -141,7 +174,7 @@ export class AgentFleetChart extends Chart {
     // retry settings do); the NetworkPolicy denies everything except DNS, RabbitMQ, the LLM API, the
     // pool's model server and Prometheus scraping the metrics port.
     new AgentGuardrails(this, 'Guardrails', {
-      agents: [batch, workers, reviewers],
+      agents: [batch, workers, reviewers, evaluation],
       maxDisruptedPercent: 10,
       // The queue-driven workers get no PodDisruptionBudget (their pod count moves with the queue);
       // evicting them is safe, so the synth-time notice about it is acknowledged.

@@ -333,3 +333,9 @@ export interface AgentPodProps {
    */
   readonly modelServer?: IModelServer;
 }
+
+/**
+ * {@link AgentPodProps} with the queue optional: what the pod builder takes. A workload whose tasks
+ * come from files (an `AgentJob` with `tasks`) has no queue.
+ */
+export type AgentPodSpecProps = Omit<AgentPodProps, 'queue'> & { readonly queue?: QueueConnection };

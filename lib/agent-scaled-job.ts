@@ -20,6 +20,7 @@ import {
   requirePrometheusUrl,
   requireSeconds,
 } from './internal/validation';
+import { type KueueAdmission, kueueJobLabels } from './kueue/kueue-admission';
 import { KedaDefaults } from './scaling/keda-defaults';
 import { MultipleScalersCalculation, ScalingStrategy } from './scaling/keda-scaledjob';
 import {
@@ -119,7 +120,8 @@ export interface AgentScaledJobProps extends AgentPodProps {
    */
   readonly pollingInterval?: Duration;
   /**
-   * Most Jobs (hence agents) at once. Capped by `llmCapacity` when that is given.
+   * Most Jobs (hence agents) at once. Capped by `llmCapacity` when that is given. Required with
+   * `kueue` (see there).
    * @default - the LLM capacity guard's figure when `llmCapacity` is given, else 100 (KEDA's default,
    * `KedaDefaults.maxReplicaCount`)
    */
@@ -198,6 +200,18 @@ export interface AgentScaledJobProps extends AgentPodProps {
    * @default false
    */
   readonly allowMaxReplicaCountAboveLlmCapacity?: boolean;
+  /**
+   * Admit the Jobs KEDA creates through Kueue. The LocalQueue (and priority class) labels go on the
+   * ScaledJob, which KEDA copies onto every Job it creates, and the Job template is suspended; Kueue
+   * starts each Job once the ClusterQueue has quota for its pod's requests. KEDA counts a Job waiting
+   * for admission as running and, having no Ready pod, as pending, so `accurate` with the default
+   * `pendingPodConditions: [Ready]` creates no Job for messages a waiting Job was created for (see
+   * docs/batches.md). Kueue's quota then bounds the agents running at once; `maxReplicaCount` bounds
+   * the Jobs that exist, admitted or waiting, and must be given: at or near it KEDA stops subtracting
+   * pending Jobs, so it needs headroom of about twice the largest backlog ÷ `value`.
+   * @default - no Kueue: KEDA's Jobs start at once
+   */
+  readonly kueue?: KueueAdmission;
 }
 
 const ScaledJob = withDirectJson(
@@ -330,15 +344,21 @@ export class AgentScaledJob extends Construct implements IAgentWorkload {
     this.resources = pod.resources;
     this.podResources = pod.podResources;
     const template = pod.template(maxTasks, this.concurrency);
+    const kueueLabels = props.kueue && kueueJobLabels(this, props.kueue, pod.podResources);
 
     this.apiObject = new ScaledJob(this, 'Resource', {
       metadata: {
         name: this.name,
-        labels: pod.labels,
+        // KEDA copies the ScaledJob's labels onto each Job it creates: that is how the Jobs, not the
+        // ScaledJob, reach Kueue.
+        labels: { ...pod.labels, ...kueueLabels },
         annotations: props.llmCapacity && capacity && llmAnnotations(props.llmCapacity, capacity),
       },
       spec: {
         jobTargetRef: {
+          // Kueue unsuspends each Job once admitted. Created running, a Job would start before
+          // admission whenever Kueue's webhook missed it.
+          suspend: kueueLabels ? true : undefined,
           parallelism: 1,
           completions: 1,
           backoffLimit,
@@ -413,6 +433,18 @@ export class AgentScaledJob extends Construct implements IAgentWorkload {
         props.llmCapacity?.gateway,
         'does not fit even one agent Job',
         'raise the gateway limits or lower the per-task figures',
+      );
+    }
+    if (props.kueue !== undefined && props.maxReplicaCount === undefined) {
+      // A Job waiting for admission counts as running for KEDA; once ceil(ready ÷ value) + running
+      // exceeds maxReplicaCount, `accurate` creates maxReplicaCount − running Jobs without
+      // subtracting the waiting ones, which already cover their messages: Jobs beyond tasks ÷ value.
+      invalid(
+        this,
+        'maxReplicaCount',
+        undefined,
+        'must be set with kueue: Jobs waiting for admission count as running for KEDA, and near maxReplicaCount its accurate strategy then creates Jobs for messages the waiting Jobs already cover',
+        'set it to at least 2 × ceil(largest backlog ÷ value) + the ClusterQueue quota in agent pods (waiting Jobs cost no pods); `agent-fleet plan --kueue-quota` shows the Jobs created',
       );
     }
     const max = requireInt(

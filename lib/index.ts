@@ -35,11 +35,28 @@ export {
   RolloutStrategy,
 } from './agent-scaled-job';
 export {
+  type BatchTask,
+  BatchTasks,
+  DEFAULT_TASK_CONFIGMAP_BYTES,
+  MAX_TASK_CONFIGMAP_BYTES,
+} from './batch';
+export {
   CheckpointAccessMode,
   CheckpointStore,
   type CheckpointStoreProps,
   type ICheckpointStore,
 } from './checkpoint-store';
+export type { KueueAdmission } from './kueue/kueue-admission';
+export {
+  type ILocalQueue,
+  type IWorkloadPriorityClass,
+  KUEUE_PRIORITY_CLASS_LABEL,
+  KUEUE_QUEUE_NAME_LABEL,
+  LocalQueue,
+  type LocalQueueProps,
+  LocalQueueStopPolicy,
+  WorkloadPriorityClass,
+} from './kueue/local-queue';
 export {
   type IModelServer,
   MODEL_SERVER_LABEL,

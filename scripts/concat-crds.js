@@ -7,7 +7,11 @@ const fs = require('node:fs');
 const path = require('node:path');
 
 const root = path.join(__dirname, '..');
-const sources = { keda: 'keda-2.16.1', 'prometheus-operator': 'prometheus-operator-v0.93.0' };
+const sources = {
+  keda: 'keda-2.16.1',
+  'prometheus-operator': 'prometheus-operator-v0.93.0',
+  kueue: 'kueue-v0.19.2',
+};
 const crds = path.join(root, '..', 'shared', 'crds');
 if (!fs.existsSync(crds)) {
   console.error(

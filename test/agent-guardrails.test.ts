@@ -8,6 +8,7 @@ import {
   type AgentGuardrailsProps,
   AgentJob,
   type AgentJobProps,
+  type AgentPodProps,
   AgentPool,
   AgentScaledJob,
   EgressPeer,
@@ -32,7 +33,7 @@ import {
 import { type Manifest, only, synthValid } from './support/manifests';
 
 const queue = QueueConnection.fromSecretName('agent-secrets', 'queue-url');
-const jobProps: AgentJobProps = { image: 'registry.example.com/agent:1.0.0', queue };
+const jobProps: AgentJobProps & AgentPodProps = { image: 'registry.example.com/agent:1.0.0', queue };
 
 function newChart(): Chart {
   return Testing.chart();
@@ -473,6 +474,7 @@ describe('AgentGuardrails in the example app', () => {
       'agent-batch-run',
       'agent-workers',
       'agent-reviewers',
+      'agent-eval',
     ]);
     // The pool also reaches its model server (in its own namespace) on the server's port.
     expect(policies[2].spec.egress.at(-1)).toEqual({

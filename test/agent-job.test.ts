@@ -130,7 +130,7 @@ describe('AgentJob props', () => {
     const app = Testing.app();
     const chart = new AgentFleetChart(app, 'agent-fleet');
     const objects = synthValid(chart);
-    const job = only(objects, 'Job');
+    const job = objects.find((o) => o.kind === 'Job' && o.metadata.name === 'agent-batch-run');
     expect(job.spec).toMatchObject({
       completions: 100,
       parallelism: 20,

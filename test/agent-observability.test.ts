@@ -337,7 +337,13 @@ describe('AgentObservability objects', () => {
       name: 'agent-fleet-alerts',
       labels: { release: 'kube-prometheus-stack' },
     });
-    expect(only(objects, 'ConfigMap').metadata.name).toBe('agent-fleet-dashboard');
+    // The dashboard, and the evaluation batch's shard files.
+    expect(
+      objects
+        .filter((o) => o.kind === 'ConfigMap')
+        .map((o) => o.metadata.name)
+        .sort(),
+    ).toEqual(['agent-eval-tasks', 'agent-fleet-dashboard']);
   });
 
   test('every alert waits a for: of its own; an alert on events counted over a window waits less than the window', () => {

@@ -1,4 +1,4 @@
-import { Env as ContractEnv, Defaults, Http } from '@agent-fleet/contract';
+import { Env as ContractEnv, DEFAULT_TASK_DIR, Defaults, Http } from '@agent-fleet/contract';
 import { type Chart, Duration, Size, Testing } from 'cdk8s';
 import {
   ConfigMap,
@@ -33,7 +33,7 @@ import { ContainerRole, type IAgentWorkload } from '../lib/workload';
 import { envOf, type Manifest, only, synthValid } from './support/manifests';
 
 const queue = QueueConnection.fromSecretName('agent-secrets', 'queue-url');
-const base: AgentJobProps = { image: 'registry.example.com/agent:1.0.0', queue };
+const base: AgentJobProps & AgentPodProps = { image: 'registry.example.com/agent:1.0.0', queue };
 const IMAGE = 'registry.example.com/proxy:2.1.0';
 const RESTRICTED = {
   runAsNonRoot: true,
@@ -1057,8 +1057,10 @@ describe('mount paths (fast-check)', () => {
     Defaults.checkpointDir,
     `${Defaults.checkpointDir}/y`,
     `${Defaults.checkpointDir}-old`,
+    DEFAULT_TASK_DIR,
+    `${DEFAULT_TASK_DIR}/x`,
   ];
-  const RESERVED = ['/tmp', Defaults.checkpointDir];
+  const RESERVED = ['/tmp', Defaults.checkpointDir, DEFAULT_TASK_DIR];
   const nests = (a: string, b: string) =>
     a === b || (a === '/' ? true : b.startsWith(`${a}/`)) || (b === '/' ? true : a.startsWith(`${b}/`));
 

@@ -47,7 +47,8 @@ describe('examples', () => {
           ? [o.spec.jobTargetRef.template.spec]
           : [],
     );
-    expect(pods).toHaveLength(2);
+    // The batch, the evaluation batch and the ScaledJob's template.
+    expect(pods).toHaveLength(3);
     for (const pod of pods) {
       const env = pod.containers[0].env.filter((e: { name: string }) => e.name === 'LLM_API_KEY');
       expect(env).toEqual(shown);

@@ -8,6 +8,7 @@ import { Command, CommanderError } from 'commander';
 import { CliError, CliExit, type CliIo, type CommandIo, Secrets, writeLine } from './io';
 import { type LintFlags, runLint, type StdinSource } from './lint';
 import { type PlanFlags, runPlan } from './plan/command';
+import { type ResultsFlags, runResults } from './results';
 import { runSeed, type SeedFlags } from './seed';
 import { runVerify, type VerifyFlags } from './verify';
 import { CLI_VERSION } from './version';
@@ -24,7 +25,7 @@ export function buildProgram(io: CommandIo & StdinSource, setResult: (code: numb
   program
     .name('agent-fleet')
     .description(
-      'Seed an agent task queue, simulate KEDA ScaledJob scaling, verify a deployed agent fleet, lint its manifests.',
+      'Seed an agent task queue, simulate KEDA ScaledJob scaling, verify a deployed agent fleet, lint its manifests, read the results of a batch run from task files.',
     )
     .version(CLI_VERSION, '-V, --version', 'print the version of @agent-fleet/cli')
     .exitOverride()
@@ -101,6 +102,10 @@ export function buildProgram(io: CommandIo & StdinSource, setResult: (code: numb
       'model the token-budget gate trigger: no new Jobs while the fleet uses this many tokens/min',
     )
     .option('--token-window <duration>', "the gate query's rate() window (default 2m)")
+    .option(
+      '--kueue-quota <pods>',
+      'model Kueue admission: Jobs wait suspended until at most this many admitted agent pods run (required for a ScaledJob labelled kueue.x-k8s.io/queue-name)',
+    )
     .option('--svg <file>', 'write the chart (queue depth vs Jobs over time) as SVG')
     .option('--html <file>', 'write an HTML page embedding the chart, summary and table')
     .option('--json', 'print the polls and summary as JSON instead of the table')
@@ -138,6 +143,17 @@ export function buildProgram(io: CommandIo & StdinSource, setResult: (code: numb
     .option('--rule <ids>', 'run only these rules, e.g. AF201,AF202')
     .option('--skip <ids>', 'do not run these rules, e.g. AF205')
     .action(async (files: string[], flags: LintFlags) => setResult(await runLint(files, flags, io)));
+
+  program
+    .command('results')
+    .description(
+      'print or export the results of a batch run from task files, read from a copy of its checkpoint store (one *.result.json per task); exit 1 when a task failed or a file is unusable, 2 on bad flags or an unreadable directory',
+    )
+    .argument('<dir>', 'the checkpoint store (or a copy of it)')
+    .option('--format <format>', 'table, json or jsonl', 'table')
+    .option('--status <status>', 'show only results with this status: succeeded or failed')
+    .option('--out <file>', 'write the results to this file instead of standard output')
+    .action(async (dir: string, flags: ResultsFlags) => setResult(await runResults(dir, flags, io)));
 
   return program;
 }

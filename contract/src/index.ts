@@ -59,6 +59,7 @@ export {
   DEFAULT_TASK_DIR,
   JOB_COMPLETION_INDEX_ANNOTATION,
   RESULT_FILE_SUFFIX,
+  resultFileNameFor,
   shardCountFor,
   shardFileName,
   shardSlice,
@@ -66,4 +67,6 @@ export {
   type TaskSource,
   TaskSources,
   taskFileIndexViolation,
+  taskFileStem,
 } from './task-files';
+export { isWellFormedUnicode, MAX_TASK_ID_BYTES, taskIdViolation } from './task-id';

@@ -4,6 +4,7 @@
  * `AGENT_TASK_DIR`; the worker of Job index *i* runs the tasks of shard *i* and writes one result
  * file per task into the checkpoint store, where `agent-fleet results` reads them.
  */
+import { createHash } from 'node:crypto';
 import { Env } from './contract';
 import type { RuleViolation } from './queue-names';
 
@@ -42,6 +43,20 @@ export function shardFileName(index: number): string {
  * like the task's checkpoint, holding exactly a result message ({@link ResultMessage}) as JSON.
  */
 export const RESULT_FILE_SUFFIX = '.result.json';
+
+/**
+ * The stem of every store file of task `taskId` (checkpoint, lease, markers, result): the SHA-256
+ * of the id in hex, so any id (slashes, `..`, unicode, 255 bytes) maps to a short, safe,
+ * collision-free name; the id itself is stored inside the file.
+ */
+export function taskFileStem(taskId: string): string {
+  return createHash('sha256').update(taskId, 'utf8').digest('hex');
+}
+
+/** The name of the result file of task `taskId` in the checkpoint store. */
+export function resultFileNameFor(taskId: string): string {
+  return `${taskFileStem(taskId)}${RESULT_FILE_SUFFIX}`;
+}
 
 /** How many shards (Job completions) a batch of `taskCount` tasks makes at `tasksPerIndex` tasks each. */
 export function shardCountFor(taskCount: number, tasksPerIndex: number): number {

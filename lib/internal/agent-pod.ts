@@ -1,4 +1,5 @@
 import {
+  DEFAULT_TASK_DIR,
   Defaults,
   Env,
   HandlerEnv,
@@ -12,12 +13,15 @@ import {
   restartPolicyViolation,
   resultQueueViolation,
   shutdownSecondsFor,
+  TaskFileEnv,
+  TaskSources,
 } from '@agent-fleet/contract';
 import { Chart, Duration } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-30';
 import type { Construct } from 'constructs';
 import {
   type AgentPodProps,
+  type AgentPodSpecProps,
   type AgentResources,
   type AgentToleration,
   DEFAULT_AGENT_RESOURCES,
@@ -33,6 +37,7 @@ import {
   renderResources,
   restrictedPodSecurityContext,
   restrictedSecurityContext,
+  TASKS_VOLUME,
   TMP_VOLUME,
   validateImage,
   validateResources,
@@ -67,6 +72,17 @@ export interface AgentPodOptions {
    * @default RestartPolicies.never
    */
   readonly restartPolicy?: RestartPolicy;
+  /**
+   * Tasks from files instead of the queue: the ConfigMaps holding the shard files, mounted together
+   * read-only at the contract's task directory. The pod then has no queue variables.
+   * @default - tasks from the queue (`props.queue` required)
+   */
+  readonly taskFiles?: TaskFiles;
+}
+
+/** Where a static batch's shard files are: ConfigMaps whose keys are the contract's shard file names. */
+export interface TaskFiles {
+  readonly configMapNames: readonly string[];
 }
 
 /** The model server each agent workload was wired to, for guardrails that open the way to it. */
@@ -128,6 +144,8 @@ const CONSTRUCT_ENV = new Set<string>([
   Env.AGENT_IDLE_EXIT_SECONDS,
   Env.AGENT_SHUTDOWN_SECONDS,
   PodEnv.AGENT_RESTART_POLICY,
+  TaskFileEnv.AGENT_TASK_SOURCE,
+  TaskFileEnv.AGENT_TASK_DIR,
 ]);
 
 /** What the handler reads to reach a model server, set from the `modelServer` prop. */
@@ -148,8 +166,9 @@ export class AgentPod {
   readonly terminationGracePeriodSeconds: number;
   /** The worker's shutdown deadline, grace period minus the contract's margin. */
   readonly shutdownSeconds: number;
-  readonly queueName: string;
-  readonly resultQueueName: string;
+  /** The task queue the pods consume; undefined when their tasks come from files. */
+  readonly queueName?: string;
+  readonly resultQueueName?: string;
   /** The agent container's resources (the default when the prop is omitted). */
   readonly resources: AgentResources;
   /** Every container's resources and the pod's effective requests and limits. */
@@ -169,19 +188,32 @@ export class AgentPod {
 
   constructor(
     scope: Construct,
-    private readonly props: AgentPodProps,
+    private readonly props: AgentPodSpecProps,
     private readonly options: AgentPodOptions,
   ) {
     validateImage(scope, 'image', props.image);
-    this.queueName = AgentPod.taskQueueOf(scope, props);
-    this.resultQueueName = validateQueueName(
-      scope,
-      'resultQueueName',
-      props.resultQueueName ?? Defaults.resultQueueName,
-    );
-    const sameQueue = resultQueueViolation(this.queueName, this.resultQueueName);
-    if (sameQueue) {
-      invalid(scope, 'resultQueueName', this.resultQueueName, sameQueue.problem, sameQueue.fix);
+    if (options.taskFiles === undefined) {
+      if (props.queue === undefined) {
+        invalid(
+          scope,
+          'queue',
+          undefined,
+          'is not set, and the agents have no other source of tasks',
+          'pass queue: QueueConnection.fromSecretName(...)' +
+            (options.identity === AgentIdentity.COMPLETION_INDEX ? ', or a static batch with tasks' : ''),
+        );
+      }
+      const queueProps = props as AgentPodProps;
+      this.queueName = AgentPod.taskQueueOf(scope, queueProps);
+      this.resultQueueName = validateQueueName(
+        scope,
+        'resultQueueName',
+        props.resultQueueName ?? Defaults.resultQueueName,
+      );
+      const sameQueue = resultQueueViolation(this.queueName, this.resultQueueName);
+      if (sameQueue) {
+        invalid(scope, 'resultQueueName', this.resultQueueName, sameQueue.problem, sameQueue.fix);
+      }
     }
     if (props.handlerModule !== undefined && !props.handlerModule.startsWith('/')) {
       invalid(
@@ -332,6 +364,9 @@ export class AgentPod {
             volumeMounts: [
               { name: TMP_VOLUME, mountPath: '/tmp' },
               { name: CHECKPOINT_VOLUME, mountPath: Defaults.checkpointDir },
+              ...(this.options.taskFiles
+                ? [{ name: TASKS_VOLUME, mountPath: DEFAULT_TASK_DIR, readOnly: true }]
+                : []),
               ...features.agentMounts,
             ],
           },
@@ -344,6 +379,7 @@ export class AgentPod {
                 persistentVolumeClaim: { claimName: props.checkpointStore.claimName },
               }
             : { name: CHECKPOINT_VOLUME, emptyDir: {} },
+          ...(this.options.taskFiles ? [taskFilesVolume(this.options.taskFiles)] : []),
           ...features.volumes,
         ],
       },
@@ -352,15 +388,21 @@ export class AgentPod {
 
   private env(maxTasks: number, concurrency: number): k8s.EnvVar[] {
     const { props, options } = this;
-    const env: k8s.EnvVar[] = [
-      {
-        name: Env.TASK_QUEUE_URL,
-        valueFrom: { secretKeyRef: { name: props.queue.secretName, key: props.queue.key } },
-      },
-      { name: Env.TASK_QUEUE_NAME, value: this.queueName },
-      { name: Env.RESULT_QUEUE_NAME, value: this.resultQueueName },
-      { name: Env.POD_NAME, valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
-    ];
+    const env: k8s.EnvVar[] =
+      options.taskFiles === undefined && props.queue !== undefined
+        ? [
+            {
+              name: Env.TASK_QUEUE_URL,
+              valueFrom: { secretKeyRef: { name: props.queue.secretName, key: props.queue.key } },
+            },
+            { name: Env.TASK_QUEUE_NAME, value: this.queueName },
+            { name: Env.RESULT_QUEUE_NAME, value: this.resultQueueName },
+          ]
+        : [
+            { name: TaskFileEnv.AGENT_TASK_SOURCE, value: TaskSources.file },
+            { name: TaskFileEnv.AGENT_TASK_DIR, value: DEFAULT_TASK_DIR },
+          ];
+    env.push({ name: Env.POD_NAME, valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } });
     if (options.identity === AgentIdentity.COMPLETION_INDEX) {
       env.push({
         name: Env.AGENT_INDEX,
@@ -373,14 +415,18 @@ export class AgentPod {
     env.push(
       { name: Env.CHECKPOINT_DIR, value: Defaults.checkpointDir },
       { name: Env.METRICS_PORT, value: String(Defaults.metricsPort) },
-      { name: Env.AGENT_MAX_TASKS, value: String(maxTasks) },
-      { name: Env.AGENT_CONCURRENCY, value: String(concurrency) },
-      {
-        name: Env.AGENT_IDLE_EXIT_SECONDS,
-        value: String(this.idleExitSeconds),
-      },
-      { name: Env.AGENT_SHUTDOWN_SECONDS, value: String(this.shutdownSeconds) },
     );
+    // A file-mode worker runs its shard to the end: task count and idle time mean nothing there.
+    if (options.taskFiles === undefined) {
+      env.push(
+        { name: Env.AGENT_MAX_TASKS, value: String(maxTasks) },
+        { name: Env.AGENT_CONCURRENCY, value: String(concurrency) },
+        { name: Env.AGENT_IDLE_EXIT_SECONDS, value: String(this.idleExitSeconds) },
+      );
+    } else {
+      env.push({ name: Env.AGENT_CONCURRENCY, value: String(concurrency) });
+    }
+    env.push({ name: Env.AGENT_SHUTDOWN_SECONDS, value: String(this.shutdownSeconds) });
     if (this.restartPolicy !== RestartPolicies.never) {
       env.push({ name: PodEnv.AGENT_RESTART_POLICY, value: this.restartPolicy });
     }
@@ -394,6 +440,17 @@ export class AgentPod {
     env.push(...this.features.agentEnv);
     return env;
   }
+}
+
+/**
+ * One read-only volume over every ConfigMap of the batch: a `projected` volume (admitted by Pod
+ * Security "restricted") merges their keys, the shard file names, into one directory.
+ */
+function taskFilesVolume(files: TaskFiles): k8s.Volume {
+  return {
+    name: TASKS_VOLUME,
+    projected: { sources: files.configMapNames.map((name) => ({ configMap: { name } })) },
+  };
 }
 
 /** A `modelServer` prop that is a model server (JavaScript callers can pass anything). */

@@ -5,12 +5,12 @@
  * that name the prop; rendered for {@link AgentPod}.
  */
 import { posix } from 'node:path';
-import { Defaults, Http, RESTRICTED_VOLUME_TYPES } from '@agent-fleet/contract';
+import { DEFAULT_TASK_DIR, Defaults, Http, RESTRICTED_VOLUME_TYPES } from '@agent-fleet/contract';
 import { EnvFrom, EnvValue, k8s, Protocol, Volume } from 'cdk8s-plus-30';
 import type { Construct } from 'constructs';
 import {
   type AgentInitContainer,
-  type AgentPodProps,
+  type AgentPodSpecProps,
   type AgentResources,
   type AgentSidecar,
   type AgentVolume,
@@ -36,6 +36,8 @@ export const TMP_VOLUME = 'tmp';
 const TMP_PATH = '/tmp';
 /** The volume mounted at the contract's checkpoint path in the agent container. */
 export const CHECKPOINT_VOLUME = 'checkpoints';
+/** The read-only volume holding a static batch's shard files, mounted at the contract's task directory. */
+export const TASKS_VOLUME = 'tasks';
 
 /** Resource fields of {@link ResourceAmounts} and their Kubernetes names. */
 export const RESOURCE_NAMES = [
@@ -210,6 +212,7 @@ function renderEnvFrom(scope: Construct, prop: string, envFrom: EnvFrom[] | unde
 const RESERVED_PATHS: ReadonlyArray<readonly [string, string]> = [
   [TMP_PATH, "the pod's writable /tmp"],
   [Defaults.checkpointDir, "the agent's checkpoint path"],
+  [DEFAULT_TASK_DIR, "the agent's task file directory"],
 ];
 
 /** True when `inner` lies strictly below `outer`. */
@@ -246,12 +249,12 @@ function renderPodVolumes(scope: Construct, mounts: readonly AgentVolume[]): Map
     if (volumes.has(mount.volume)) return;
     const kube = mount.volume._toKube();
     const name = requireDnsLabel(scope, `${prop}.name`, kube.name);
-    if (name === TMP_VOLUME || name === CHECKPOINT_VOLUME) {
+    if (name === TMP_VOLUME || name === CHECKPOINT_VOLUME || name === TASKS_VOLUME) {
       invalid(
         scope,
         `${prop}.name`,
         name,
-        `is the name of the pod's own ${name === TMP_VOLUME ? '/tmp' : 'checkpoint'} volume`,
+        `is the name of the pod's own ${name === TMP_VOLUME ? '/tmp' : name === TASKS_VOLUME ? 'task file' : 'checkpoint'} volume`,
         'give the volume another name',
       );
     }
@@ -527,7 +530,7 @@ export class PodFeatures {
    */
   constructor(
     scope: Construct,
-    props: AgentPodProps,
+    props: AgentPodSpecProps,
     agentResources: AgentResources,
     contractEnv: ReadonlySet<string>,
   ) {

@@ -1,7 +1,7 @@
 /**
  * The helper every construct test goes through: synthesize a chart, then prove each object is
  * valid (core Kubernetes 1.32 with unknown fields rejected, or the CRD schema of KEDA 2.16.1 /
- * prometheus-operator v0.93.0) and every pod template passes Pod Security "restricted", with the
+ * prometheus-operator v0.93.0 / Kueue v0.19.2) and every pod template passes Pod Security "restricted", with the
  * validator users get (`@agent-fleet/validate`, rules AF001 and AF101).
  */
 import { type Chart, Testing } from 'cdk8s';

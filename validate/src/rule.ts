@@ -15,7 +15,7 @@ export interface RuleHit {
 }
 
 export interface Rule {
-  /** `AF` and three digits: 0xx the validator itself, 1xx workloads and pods, 2xx KEDA, 3xx network, 4xx observability. */
+  /** `AF` and three digits: 0xx the validator itself, 1xx workloads, pods and batch Jobs (Kueue, shard files), 2xx KEDA, 3xx network, 4xx observability. */
   readonly id: string;
   readonly severity: Severity;
   /** One line: what the rule rejects. */

@@ -6,7 +6,7 @@ import * as path from 'node:path';
  */
 export const SCHEMA_ROOT = path.join(__dirname, '..', 'schemas');
 
-/** The KEDA 2.16.1 and prometheus-operator v0.93.0 CRD schemas (one JSON file per kind and version). */
+/** The KEDA 2.16.1, prometheus-operator v0.93.0 and Kueue v0.19.2 CRD schemas (one JSON file per kind and version). */
 export const CRD_SCHEMA_DIR = path.join(SCHEMA_ROOT, 'crds');
 
 /** Field lists of every Kubernetes 1.32 API type (scripts/extract-kubernetes-fields.js). */

@@ -1,6 +1,7 @@
 /** `validateManifests`: every rule over a list of objects, with rule selection and per-object suppression. */
 import { describeRef, isObject, type Json, type ObjectRef, refOf } from './manifest';
 import { type Rule, RuleContext, type RuleHit, type Severity } from './rule';
+import { BATCH_RULES } from './rules/batch';
 import { KEDA_RULES } from './rules/keda';
 import { NETWORK_RULES } from './rules/network';
 import { OBSERVABILITY_RULES } from './rules/observability';
@@ -26,6 +27,7 @@ export const RULES: readonly Rule[] = [
   schema,
   suppression,
   ...WORKLOAD_RULES,
+  ...BATCH_RULES,
   ...KEDA_RULES,
   ...NETWORK_RULES,
   ...OBSERVABILITY_RULES,

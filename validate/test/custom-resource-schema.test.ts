@@ -114,12 +114,20 @@ function prometheusRule(): Json {
 describe('the shipped CRD schemas (schemas/crds)', () => {
   const schemas = listCustomResourceSchemas();
 
-  test('cover the KEDA and prometheus-operator kinds we generate', () => {
+  test('cover the KEDA, prometheus-operator and Kueue kinds we generate', () => {
     expect(schemas.map((s) => `${s.apiVersion} ${s.kind}`).sort()).toEqual([
       'keda.sh/v1alpha1 ClusterTriggerAuthentication',
       'keda.sh/v1alpha1 ScaledJob',
       'keda.sh/v1alpha1 ScaledObject',
       'keda.sh/v1alpha1 TriggerAuthentication',
+      'kueue.x-k8s.io/v1beta1 ClusterQueue',
+      'kueue.x-k8s.io/v1beta1 LocalQueue',
+      'kueue.x-k8s.io/v1beta1 ResourceFlavor',
+      'kueue.x-k8s.io/v1beta1 WorkloadPriorityClass',
+      'kueue.x-k8s.io/v1beta2 ClusterQueue',
+      'kueue.x-k8s.io/v1beta2 LocalQueue',
+      'kueue.x-k8s.io/v1beta2 ResourceFlavor',
+      'kueue.x-k8s.io/v1beta2 WorkloadPriorityClass',
       'monitoring.coreos.com/v1 PodMonitor',
       'monitoring.coreos.com/v1 PrometheusRule',
       'monitoring.coreos.com/v1 ServiceMonitor',

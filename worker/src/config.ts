@@ -4,6 +4,7 @@ import {
   BROKER_URL_EXAMPLE,
   brokerUrlViolation,
   concurrencyViolation,
+  DEFAULT_TASK_DIR,
   Defaults,
   Env,
   MIN_SHUTDOWN_SECONDS,
@@ -18,14 +19,25 @@ import {
   SCRAPE_DISCOVERY_SECONDS,
   scrapeWaitSecondsFor,
   shutdownSecondsFor,
+  TaskFileEnv,
+  type TaskSource,
+  TaskSources,
+  taskFileIndexViolation,
 } from '@agent-fleet/contract';
 import { ConfigError, type ConfigProblem } from './errors';
 
 /** Settings of one worker. Every field has an environment variable from the runtime contract. */
 export interface WorkerOptions {
   /**
+   * Where tasks come from: `queue` (consume `taskQueueName`) or `file` (run the shard file of
+   * `agentIndex` from `taskDir`, without a broker). @default - `AGENT_TASK_SOURCE`, else `queue`
+   */
+  readonly taskSource?: TaskSource;
+  /** Directory of the shard files (file mode). @default - `AGENT_TASK_DIR`, else `/etc/agent-fleet/tasks` */
+  readonly taskDir?: string;
+  /**
    * AMQP URL with credentials (`amqp://user:pass@host:5672/vhost`). Never logged with its password.
-   * @default - `TASK_QUEUE_URL`; required
+   * @default - `TASK_QUEUE_URL`; required in queue mode, not read in file mode
    */
   readonly taskQueueUrl?: string;
   /** @default - `TASK_QUEUE_NAME`, else `agent-tasks` */
@@ -85,6 +97,8 @@ export interface WorkerOptions {
 
 /** `WorkerOptions` after defaults and validation. */
 export interface ResolvedOptions {
+  readonly taskSource: TaskSource;
+  /** Empty in file mode: no broker is used, and none is configured. */
   readonly taskQueueUrl: string;
   readonly taskQueueName: string;
   readonly resultQueueName: string;
@@ -106,6 +120,10 @@ export interface ResolvedOptions {
   readonly cgroupRoot: string;
   readonly maxMessageBytes: number;
   readonly scrapeWaitSeconds: number;
+  /** Directory of the shard files (read in file mode only). */
+  readonly taskDir: string;
+  /** File mode: the shard this worker runs, `agentIndex` as a number; undefined in queue mode. */
+  readonly shardIndex: number | undefined;
 }
 
 /**
@@ -113,6 +131,8 @@ export interface ResolvedOptions {
  * `agentIndex` and `podName` default to the host name, resolved at call time.
  */
 export const WORKER_DEFAULTS = {
+  taskSource: TaskSources.queue,
+  taskDir: DEFAULT_TASK_DIR,
   taskQueueName: Defaults.taskQueueName,
   resultQueueName: Defaults.resultQueueName,
   checkpointDir: Defaults.checkpointDir,
@@ -171,7 +191,10 @@ export function resolveOptions(overrides: WorkerOptions = {}, env: Source = proc
     return fromEnv === undefined || fromEnv.trim() === '' ? undefined : fromEnv.trim();
   };
 
-  const taskQueueUrl = parseUrl(raw('taskQueueUrl', Env.TASK_QUEUE_URL), problems);
+  const taskSource = parseTaskSource(raw('taskSource', TaskFileEnv.AGENT_TASK_SOURCE), problems);
+  const fileMode = taskSource === TaskSources.file;
+  // Without a broker its URL is not read at all: a file-mode pod is given no broker Secret.
+  const taskQueueUrl = fileMode ? '' : parseUrl(raw('taskQueueUrl', Env.TASK_QUEUE_URL), problems);
   const taskQueueName = parseQueueName(
     raw('taskQueueName', Env.TASK_QUEUE_NAME),
     Env.TASK_QUEUE_NAME,
@@ -189,7 +212,25 @@ export function resolveOptions(overrides: WorkerOptions = {}, env: Source = proc
     problems.push(ruleProblem(Env.RESULT_QUEUE_NAME, resultQueueName, sameQueue));
   }
   const podName = raw('podName', Env.POD_NAME) ?? host;
-  const agentIndex = raw('agentIndex', Env.AGENT_INDEX) ?? podName;
+  const indexValue = raw('agentIndex', Env.AGENT_INDEX);
+  const agentIndex = indexValue ?? podName;
+  let shardIndex: number | undefined;
+  if (fileMode) {
+    // In file mode the index chooses the work: it must be the Job's completion index.
+    const violation = taskFileIndexViolation(indexValue);
+    if (violation) {
+      problems.push(ruleProblem(Env.AGENT_INDEX, indexValue, violation));
+    } else if (!Number.isSafeInteger(Number(indexValue))) {
+      problems.push({
+        variable: Env.AGENT_INDEX,
+        value: indexValue,
+        message: 'is too large for a completion index; run file-mode workers in an Indexed Job',
+      });
+    } else {
+      shardIndex = Number(indexValue);
+    }
+  }
+  const taskDirValue = raw('taskDir', TaskFileEnv.AGENT_TASK_DIR) ?? WORKER_DEFAULTS.taskDir;
   const checkpointValue = raw('checkpointDir', Env.CHECKPOINT_DIR) ?? WORKER_DEFAULTS.checkpointDir;
   const kernel = kernelFileSystemOf(checkpointValue);
   if (kernel !== undefined) {
@@ -350,7 +391,27 @@ export function resolveOptions(overrides: WorkerOptions = {}, env: Source = proc
     cgroupRoot: path.resolve(raw('cgroupRoot', Env.AGENT_CGROUP_ROOT) ?? WORKER_DEFAULTS.cgroupRoot),
     maxMessageBytes,
     scrapeWaitSeconds,
+    taskSource,
+    taskDir: path.resolve(taskDirValue),
+    shardIndex,
   };
+}
+
+/** `AGENT_TASK_SOURCE`: one of `TaskSources`. */
+function parseTaskSource(value: string | undefined, problems: ConfigProblem[]): TaskSource {
+  if (value === undefined) {
+    return WORKER_DEFAULTS.taskSource;
+  }
+  const sources: readonly string[] = Object.values(TaskSources);
+  if (sources.includes(value)) {
+    return value as TaskSource;
+  }
+  problems.push({
+    variable: TaskFileEnv.AGENT_TASK_SOURCE,
+    value,
+    message: `is not a task source; set it to ${sources.join(' or ')} (default ${WORKER_DEFAULTS.taskSource})`,
+  });
+  return WORKER_DEFAULTS.taskSource;
 }
 
 function parseUrl(value: string | undefined, problems: ConfigProblem[]): string | undefined {

@@ -4,8 +4,13 @@ export {
   ExitCode,
   Headers,
   Metrics,
+  RESULT_FILE_SUFFIX,
   type ResultMessage,
+  shardFileName,
+  TaskFileEnv,
   type TaskMessage,
+  type TaskSource,
+  TaskSources,
   type TaskStatus,
 } from '@agent-fleet/contract';
 export { type ResolvedOptions, resolveOptions, WORKER_DEFAULTS, type WorkerOptions } from './config';
@@ -13,6 +18,8 @@ export { ConfigError, type ConfigProblem, isPermanentError, PermanentError } fro
 export { DependencyUnavailableError, GUARD_DEFAULTS, type GuardOptions } from './guard';
 export type { Logger } from './logger';
 export type { MemorySample, MemorySource } from './memory';
+export { resultFileFor } from './result-files';
 export { type RunAgentOptions, runAgent } from './run';
+export { type RunShardOptions, runShard } from './run-shard';
 export { CorruptCheckpointError, TaskCheckpoints } from './store';
 export type { AgentHandler, StopReason, TaskContext } from './worker';

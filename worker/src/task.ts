@@ -8,17 +8,14 @@ import {
   type DeadLetterReason,
   DeadLetterReasons,
   Headers,
-  MAX_SHORTSTR_BYTES,
+  MAX_TASK_ID_BYTES,
   type TaskMessage,
+  taskIdViolation,
 } from '@agent-fleet/contract';
 import { backoffDelayMs, type RetryPolicy } from './backoff';
 import { errorText, isPermanentError } from './errors';
 
-/**
- * Longest task id accepted, in bytes of UTF-8: ids name files (hashed) and travel as the AMQP
- * `messageId` of results, a short string of at most 255 bytes (not characters: 100 × "€" is 300).
- */
-export const MAX_TASK_ID_BYTES = MAX_SHORTSTR_BYTES;
+export { isWellFormedUnicode, MAX_TASK_ID_BYTES } from '@agent-fleet/contract';
 
 /** `MAX_TASK_ID_BYTES` under its earlier name (the limit is in bytes, not characters). */
 export const MAX_TASK_ID_LENGTH = MAX_TASK_ID_BYTES;
@@ -39,44 +36,9 @@ export type ParsedTask =
       readonly id: string | undefined;
     };
 
-/**
- * True when `text` is well-formed UTF-16 (no lone surrogate), i.e. survives a round trip through
- * UTF-8 unchanged. (`String.prototype.isWellFormed` arrived in Node 20's V8 only behind a flag.)
- * A lone surrogate would be written as U+FFFD: the id in the result's `messageId` and the file
- * name hashed from it would no longer match the id in its body.
- */
-export function isWellFormedUnicode(text: string): boolean {
-  for (let i = 0; i < text.length; i++) {
-    const unit = text.charCodeAt(i);
-    if (unit >= 0xd800 && unit <= 0xdbff) {
-      const next = text.charCodeAt(i + 1); // NaN past the end
-      if (!(next >= 0xdc00 && next <= 0xdfff)) {
-        return false;
-      }
-      i++;
-    } else if (unit >= 0xdc00 && unit <= 0xdfff) {
-      return false;
-    }
-  }
-  return true;
-}
-
-/** Why `value` cannot be a task id, or undefined when it can. */
+/** Why `value` cannot be a task id, or undefined when it can (the contract's rule). */
 export function taskIdProblem(value: unknown): string | undefined {
-  if (typeof value !== 'string') {
-    return `is ${value === null ? 'null' : typeof value}, not a string`;
-  }
-  if (value.length === 0) {
-    return 'is empty';
-  }
-  if (!isWellFormedUnicode(value)) {
-    return 'is not well-formed Unicode (it holds a lone UTF-16 surrogate, which UTF-8 cannot carry)';
-  }
-  const bytes = Buffer.byteLength(value, 'utf8');
-  if (bytes > MAX_TASK_ID_BYTES) {
-    return `is ${bytes} bytes of UTF-8, over the ${MAX_TASK_ID_BYTES} an AMQP messageId can hold`;
-  }
-  return undefined;
+  return taskIdViolation(value)?.problem;
 }
 
 function bodyText(content: Buffer | string): string {

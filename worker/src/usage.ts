@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import {
+  DEFAULT_TASK_DIR,
   Defaults,
   Env,
   ExitCode,
@@ -12,6 +13,8 @@ import {
   RestartPolicies,
   SCRAPE_DISCOVERY_SECONDS,
   SHUTDOWN_MARGIN_SECONDS,
+  TaskFileEnv,
+  TaskSources,
 } from '@agent-fleet/contract';
 
 /** The installed package's version (package.json sits one level above `dist/`). */
@@ -21,7 +24,12 @@ export function workerVersion(): string {
 }
 
 const SETTINGS: readonly (readonly [string, string])[] = [
-  [Env.TASK_QUEUE_URL, 'required: amqp:// or amqps:// URL with credentials, from a Secret'],
+  [
+    TaskFileEnv.AGENT_TASK_SOURCE,
+    `${TaskSources.queue} (consume TASK_QUEUE_NAME, the default) or ${TaskSources.file} (run the shard file of AGENT_INDEX, no broker)`,
+  ],
+  [TaskFileEnv.AGENT_TASK_DIR, `file mode: directory of the shard files (default ${DEFAULT_TASK_DIR})`],
+  [Env.TASK_QUEUE_URL, 'required in queue mode: amqp:// or amqps:// URL with credentials, from a Secret'],
   [Env.AGENT_HANDLER, 'required: path of the JS module whose default export is the handler'],
   [Env.TASK_QUEUE_NAME, `queue to consume (default ${Defaults.taskQueueName})`],
   [Env.RESULT_QUEUE_NAME, `queue receiving one result per task (default ${Defaults.resultQueueName})`],
@@ -68,14 +76,20 @@ const SETTINGS: readonly (readonly [string, string])[] = [
     PodEnv.AGENT_RESTART_POLICY,
     `the pod's restartPolicy; under ${RestartPolicies.always} AGENT_MAX_TASKS and AGENT_IDLE_EXIT_SECONDS must be 0 (default ${RestartPolicies.never})`,
   ],
-  [Env.AGENT_INDEX, 'agent identity in logs (default: POD_NAME, else the host name)'],
+  [
+    Env.AGENT_INDEX,
+    'agent identity in logs (default: POD_NAME, else the host name); file mode: the completion index, required',
+  ],
   [Env.POD_NAME, 'pod name in logs (default: the host name)'],
 ];
 
 const EXITS: readonly (readonly [number, string])[] = [
-  [ExitCode.succeeded, 'every task taken finished'],
+  [ExitCode.succeeded, 'every task taken finished (file mode: every task of the shard succeeded)'],
   [ExitCode.interrupted, 'stopped by a signal after checkpointing and requeueing (retry)'],
-  [ExitCode.permanentFailure, 'permanent failure (the podFailurePolicy fails the index)'],
+  [
+    ExitCode.permanentFailure,
+    'permanent failure; file mode: every task has its result and one failed (the podFailurePolicy fails the index)',
+  ],
   [ExitCode.dependencyUnreachable, 'the broker or another dependency stayed unreachable (retry)'],
   [ExitCode.configError, 'invalid configuration (the podFailurePolicy fails the Job)'],
 ];
@@ -86,8 +100,9 @@ export function usageText(): string {
   return [
     'Usage: agent-worker [--help | --version]',
     '',
-    'Consumes agent tasks from RabbitMQ and runs the handler named by AGENT_HANDLER on each, with',
-    'checkpoints, retries and Prometheus metrics. It takes no arguments: every setting is an',
+    'Consumes agent tasks from RabbitMQ (or, with AGENT_TASK_SOURCE=file, reads the shard file of its',
+    'Job index) and runs the handler named by AGENT_HANDLER on each, with checkpoints, retries and',
+    'Prometheus metrics. It takes no arguments: every setting is an',
     'environment variable of the runtime contract (@agent-fleet/contract).',
     '',
     'Environment:',

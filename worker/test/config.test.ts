@@ -1,5 +1,6 @@
 import {
   concurrencyViolation,
+  DEFAULT_TASK_DIR,
   Defaults,
   Env,
   MIN_SHUTDOWN_SECONDS,
@@ -8,6 +9,7 @@ import {
   restartPolicyViolation,
   scrapeWaitSecondsFor,
   shutdownSecondsFor,
+  TaskSources,
 } from '@agent-fleet/contract';
 import fc from 'fast-check';
 import { MAX_CONCURRENCY, resolveOptions, WORKER_DEFAULTS } from '../src/config';
@@ -51,6 +53,9 @@ test('defaults come from the contract in one place', () => {
     cgroupRoot: Defaults.cgroupRoot,
     maxMessageBytes: Defaults.maxMessageBytes,
     scrapeWaitSeconds: scrapeWaitSecondsFor(Defaults.scrapeIntervalSeconds),
+    taskSource: TaskSources.queue,
+    taskDir: DEFAULT_TASK_DIR,
+    shardIndex: undefined,
   });
   expect(WORKER_DEFAULTS.shutdownSeconds).toBe(25);
   expect(WORKER_DEFAULTS.scrapeWaitSeconds).toBe(40);

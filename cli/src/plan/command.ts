@@ -14,6 +14,7 @@ import { type CliIo, parseDurationFlag, parseIntFlag, parseNumberFlag, usageErro
 import { renderHtml, renderSvg } from './chart';
 import {
   customFallbackNote,
+  KUEUE_QUEUE_NAME_LABEL,
   type LlmAnnotationValues,
   readScaledJob,
   type ScaledJobSettings,
@@ -63,6 +64,8 @@ export interface PlanFlags {
   readonly llmUtilization?: string;
   readonly tokenBudget?: string;
   readonly tokenWindow?: string;
+  /** Kueue's quota in agent pods: Jobs wait suspended for admission. */
+  readonly kueueQuota?: string;
   readonly svg?: string;
   readonly html?: string;
   readonly json?: boolean;
@@ -157,6 +160,7 @@ export function planInputFromFlags(flags: PlanFlags): { input: PlanInput; notes:
   const figure = llmFigures(flags, annotated, notes);
   const tokenBudget = tokenBudgetFrom(flags, base, figure.tokensPerTask, notes);
   const llm = llmFrom(figure, annotated.taskDurationSeconds, tokenBudget !== undefined);
+  const kueue = kueueFrom(flags, base, notes);
 
   const input: PlanInput = {
     scaledJob: {
@@ -188,6 +192,7 @@ export function planInputFromFlags(flags: PlanFlags): { input: PlanInput; notes:
     horizonSeconds,
     llm,
     tokenBudget,
+    kueue,
   };
   return { input, notes, name: base?.name ?? 'flags' };
 }
@@ -376,6 +381,36 @@ function tokenBudgetFrom(
 }
 
 /**
+ * Kueue admission: modelled with `--kueue-quota`, which a manifest whose ScaledJob carries the label
+ * `kueue.x-k8s.io/queue-name` requires: the quota lives in a ClusterQueue, usually not in the chart, and
+ * without it the plan would show agents starting that Kueue keeps waiting.
+ */
+function kueueFrom(
+  flags: PlanFlags,
+  base: ScaledJobSettings | undefined,
+  notes: string[],
+): PlanInput['kueue'] {
+  const queueName = base?.kueueQueueName;
+  if (flags.kueueQuota === undefined) {
+    if (queueName !== undefined) {
+      throw usageError(
+        `ScaledJob ${base?.name} carries the label ${KUEUE_QUEUE_NAME_LABEL}: ${queueName}, so Kueue admits its Jobs only ` +
+          `within the ClusterQueue's quota, which plan cannot read from the manifest; pass --kueue-quota PODS ` +
+          `(the agent pods the quota fits at once: the smallest of quota / one pod's request over the resources).`,
+      );
+    }
+    return undefined;
+  }
+  const quotaPods = parseIntFlag('--kueue-quota', flags.kueueQuota, { min: 1 });
+  if (base && queueName === undefined) {
+    notes.push(
+      `modelling Kueue admission (quota ${quotaPods} pods), which the manifest does not ask for: its ScaledJob has no label ${KUEUE_QUEUE_NAME_LABEL}.`,
+    );
+  }
+  return { quotaPods, queueName };
+}
+
+/**
  * The strategy from `--strategy`, `--custom-deduction` and `--custom-percentage`, each overriding the
  * manifest's field, read as KEDA reads a manifest ({@link ScalingStrategy.fromSpec}).
  */
@@ -487,11 +522,13 @@ const round = (n: number) => (Number.isInteger(n) ? String(n) : n.toFixed(1));
 /** The poll table as rows of strings (header first). */
 export function pollTable(result: PlanResult): string[][] {
   const gate = result.tokenBudget !== undefined;
+  const kueue = result.kueue !== undefined;
   const head = ['time (s)', 'ready', 'unacked', 'metric', 'running', 'pending', 'created'];
   return [
-    [...head, ...(gate ? ['tokens/min', 'gate'] : [])],
+    [...head, ...(kueue ? ['waiting'] : []), ...(gate ? ['tokens/min', 'gate'] : [])],
     ...result.polls.map((p) => [
       ...[p.time, p.ready, p.unacked, p.metric, p.running, p.pending, p.created].map((n) => String(n)),
+      ...(kueue ? [String(p.waiting ?? 0)] : []),
       ...(gate ? [round(p.tokensPerMinute ?? 0), p.gateClosed ? 'closed' : 'open'] : []),
     ]),
   ];
@@ -564,6 +601,12 @@ export function summaryLines(input: PlanInput, result: PlanResult, name: string)
   if (gate) {
     lines.push(
       `token-budget gate (${TOKEN_BUDGET_TRIGGER_NAME}, budget ${round(gate.budgetPerMinute)} tokens/min over a ${gate.windowSeconds} s window): closed at ${gate.closedPolls} of ${result.polls.length} polls (${gate.closedSeconds} s), Jobs created while closed ${gate.jobsCreatedWhileClosed}; peak measured ${round(gate.peakTokensPerMinute)} tokens/min`,
+    );
+  }
+  const kueue = result.kueue;
+  if (kueue) {
+    lines.push(
+      `Kueue admission (${kueue.queueName === undefined ? '' : `LocalQueue ${kueue.queueName}, `}quota ${kueue.quotaPods} pod(s)): ${kueue.admittedJobs} of ${result.jobsCreated} Jobs admitted${kueue.waitingAtEnd > 0 ? `, ${kueue.waitingAtEnd} still waiting at the end` : ''}; wait for admission p50 ${kueue.admissionWaitP50Seconds} s, p95 ${kueue.admissionWaitP95Seconds} s, max ${kueue.waitingAtEnd > 0 ? '>= ' : ''}${kueue.admissionWaitMaxSeconds} s; peak Jobs waiting ${kueue.peakWaitingJobs}, peak admitted ${kueue.peakAdmittedJobs}`,
     );
   }
   const readyOnly = sj.protocol === RabbitMqProtocol.AMQP || (sj.excludeUnacknowledged ?? false);

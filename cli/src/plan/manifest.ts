@@ -49,9 +49,17 @@ export interface ScaledJobSettings {
    * to be the last trigger, as the construct writes it, under `multipleScalersCalculation: min`.
    */
   readonly tokenBudgetGate: boolean;
+  /**
+   * The LocalQueue the ScaledJob's label {@link KUEUE_QUEUE_NAME_LABEL} names, when set: KEDA copies the
+   * ScaledJob's labels onto every Job, so Kueue admits them.
+   */
+  readonly kueueQueueName?: string;
   /** Notes about assumptions made while reading (printed by `plan`). */
   readonly notes: readonly string[];
 }
+
+/** The label that hands a Job to Kueue (kueue.x-k8s.io, `KUEUE_QUEUE_NAME_LABEL` of the library). */
+export const KUEUE_QUEUE_NAME_LABEL = 'kueue.x-k8s.io/queue-name';
 
 /** One number per {@link LlmCapacityAnnotations} key, when the manifest sets it. */
 export type LlmAnnotationValues = Partial<Record<keyof typeof LlmCapacityAnnotations, number>>;
@@ -206,9 +214,15 @@ function settingsOf(sj: Obj, fileName: string): ScaledJobSettings {
     }
     pendingPodConditions = ss.pendingPodConditions.map((c) => String(c));
   }
-  const containers = (
-    ((spec.jobTargetRef as Obj | undefined)?.template as Obj | undefined)?.spec as Obj | undefined
-  )?.containers;
+  const template = (spec.jobTargetRef as Obj | undefined)?.template as Obj | undefined;
+  const containers = (template?.spec as Obj | undefined)?.containers;
+  const kueueQueueName = labelOf(sj.metadata, KUEUE_QUEUE_NAME_LABEL);
+  if (kueueQueueName === undefined && labelOf(template?.metadata, KUEUE_QUEUE_NAME_LABEL) !== undefined) {
+    // KEDA copies the ScaledJob's labels onto the Jobs, not the pod template's: the Jobs are not queued.
+    notes.push(
+      `the pod template carries ${KUEUE_QUEUE_NAME_LABEL} but the ScaledJob does not: its Jobs never wait for Kueue, so plan models no admission.`,
+    );
+  }
   const env: Partial<Record<(typeof WORKER_ENV)[number], number>> = {};
   if (Array.isArray(containers)) {
     for (const c of containers.filter(isObj)) {
@@ -253,8 +267,15 @@ function settingsOf(sj: Obj, fileName: string): ScaledJobSettings {
     concurrency: env[Env.AGENT_CONCURRENCY],
     llm,
     tokenBudgetGate: gate !== undefined,
+    kueueQueueName,
     notes,
   };
+}
+
+function labelOf(metadata: unknown, label: string): string | undefined {
+  const labels = isObj(metadata) && isObj(metadata.labels) ? metadata.labels : {};
+  const value = labels[label];
+  return value === undefined || value === null ? undefined : String(value);
 }
 
 /** The agent container's variables `plan` reads, when they hold a literal value. */

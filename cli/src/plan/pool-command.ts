@@ -17,7 +17,14 @@ import { describeDistribution } from './random';
 import { type PlanInput, type PlanResult, simulatePlan } from './simulate';
 
 /** Flags that shape only the ScaledJob side of the comparison. */
-const SCALED_JOB_ONLY = ['maxTasks', 'idleExit', 'strategy', 'podPending', 'pendingPodConditions'] as const;
+const SCALED_JOB_ONLY = [
+  'maxTasks',
+  'idleExit',
+  'strategy',
+  'podPending',
+  'pendingPodConditions',
+  'kueueQuota',
+] as const;
 
 /** Whether `plan` should simulate a pool: `--pool`, or `--from` a file with a pool and no ScaledJob. */
 export function wantsPool(flags: PlanFlags): boolean {

@@ -26,13 +26,21 @@
  *    `maxTasks`, or, holding none, exits once `idleExitSeconds` have passed since it last held one (or
  *    since it started).
  *
+ * Kueue ({@link PlanInput.kueue}): a new Job is created suspended and has no pod. At the start of step 3,
+ * Kueue admits the waiting Jobs, oldest first, while the admitted unfinished Jobs (one pod each) fit
+ * the quota; only then does the pod-pending delay start. A Job created by a poll is admitted in the same
+ * second when the quota has room, so an unbounded quota gives the run without Kueue; quota a Job frees
+ * by exiting is given to a waiting Job the next second. KEDA sees a waiting Job as unfinished (running)
+ * and, having no pod, as pending whatever `pendingPodConditions` say.
+ *
  * Tokens: a running task consumes its `tokensPerTask` evenly over its own duration. The gate's reading
  * is the tokens consumed in the `windowSeconds` before the poll times 60 / window, what Prometheus'
  * `rate()` over that window gives for a counter that grows smoothly.
  *
  * Not modelled: the API server's and kubelet's latency beyond the two delays, readiness-probe periods
  * (the pod is Ready the second its agent joins the queue), how RabbitMQ spreads messages over consumers
- * (oldest Job first here), failures and retries (so neither failed Jobs nor several pods per Job), KEDA's
+ * (oldest Job first here), failures and retries (so neither failed Jobs nor several pods per Job), Kueue's
+ * preemption, fair sharing between LocalQueues and resources other than one quota slot per pod, KEDA's
  * history limits, triggers other than the RabbitMQ one and the token-budget gate, Prometheus' scrape
  * interval and the steps in which a real token counter grows.
  */
@@ -52,6 +60,17 @@ import {
 } from '@agent-fleet/cdk8s';
 import { Defaults } from '@agent-fleet/contract';
 import { type DurationDistribution, drawSeconds, meanSeconds, mulberry32 } from './random';
+
+/**
+ * Kueue admission of the ScaledJob's Jobs (the ScaledJob carries the label `kueue.x-k8s.io/queue-name`,
+ * which KEDA copies onto every Job): Jobs wait suspended until the quota has room for their pod.
+ */
+export interface KueuePlanOptions {
+  /** The ClusterQueue's quota in agent pods: at most this many admitted Jobs are unfinished at once. */
+  readonly quotaPods: number;
+  /** The LocalQueue the label names, for the summary. */
+  readonly queueName?: string;
+}
 
 /**
  * The pod conditions the simulation models, and when each becomes true. PodScheduled (and Initialized: no
@@ -155,6 +174,8 @@ export interface PlanInput {
   readonly llm?: LlmPlanOptions;
   /** @default - no gate */
   readonly tokenBudget?: TokenBudgetPlanOptions;
+  /** @default - no Kueue: a Job's pod exists from its creation */
+  readonly kueue?: KueuePlanOptions;
 }
 
 /** One KEDA poll, as KEDA saw it, and what it did. */
@@ -179,6 +200,8 @@ export interface PollRow {
   readonly tokensPerMinute?: number;
   /** With a token budget: whether the gate was closed (its reading active, so no Job is created). */
   readonly gateClosed?: boolean;
+  /** With Kueue: Jobs waiting for admission (suspended, no pod), part of `pending`. */
+  readonly waiting?: number;
 }
 
 /** The state at the end of one simulated second (for the chart). */
@@ -187,7 +210,30 @@ export interface Sample {
   readonly ready: number;
   readonly unacked: number;
   readonly runningPods: number;
+  /** Unfinished Jobs whose agent has not started (with Kueue, those waiting for admission included). */
   readonly pendingJobs: number;
+  /** With Kueue: Jobs waiting for admission. */
+  readonly waitingJobs?: number;
+}
+
+/** What Kueue's admission did over the run. */
+export interface KueueSummary {
+  readonly quotaPods: number;
+  readonly queueName?: string;
+  /** Jobs Kueue admitted. */
+  readonly admittedJobs: number;
+  /** Jobs still waiting for admission at the end. */
+  readonly waitingAtEnd: number;
+  /** Most Jobs waiting for admission at once. */
+  readonly peakWaitingJobs: number;
+  /** Most admitted unfinished Jobs at once (never above the quota). */
+  readonly peakAdmittedJobs: number;
+  /** Median seconds an admitted Job waited from creation to admission (0 without admitted Jobs). */
+  readonly admissionWaitP50Seconds: number;
+  /** 95th percentile of the same. */
+  readonly admissionWaitP95Seconds: number;
+  /** Longest wait for admission, Jobs still waiting at the end included (as waited so far). */
+  readonly admissionWaitMaxSeconds: number;
 }
 
 /** What the token-budget gate did over the run. */
@@ -230,6 +276,8 @@ export interface PlanResult {
   readonly llmCapacity?: LlmCapacityResult;
   /** With a token budget: what the gate did. */
   readonly tokenBudget?: TokenBudgetSummary;
+  /** With Kueue: what admission did. */
+  readonly kueue?: KueueSummary;
 }
 
 interface Task {
@@ -244,8 +292,13 @@ interface Running {
 }
 
 interface Job {
-  readonly scheduleAt: number;
-  readonly startAt: number;
+  readonly createdAt: number;
+  /** The pod-pending draw, counted from admission. */
+  readonly pendingFor: number;
+  /** Second of admission (creation without Kueue); undefined while suspended. */
+  admittedAt?: number;
+  scheduleAt: number;
+  startAt: number;
   scheduled: boolean;
   started: boolean;
   /** Messages taken so far (the worker counts deliveries, not completions). */
@@ -317,6 +370,16 @@ export function simulatePlan(input: PlanInput): PlanResult {
     );
   }
   const tokensPerTask = gate?.tokensPerTask ?? 0;
+  const kueue = input.kueue;
+  if (kueue && (!Number.isSafeInteger(kueue.quotaPods) || kueue.quotaPods < 1)) {
+    throw new Error(`the Kueue quota must be a whole number of pods, at least 1, got ${kueue.quotaPods}.`);
+  }
+  /** Admitted unfinished Jobs (with Kueue). */
+  let admitted = 0;
+  let admittedJobs = 0;
+  let peakAdmitted = 0;
+  let peakWaiting = 0;
+  const admissionWaits: number[] = [];
   // Its own stream, drawn only when there is a delay: task durations stay those of the seed alone.
   const podRandom = mulberry32((input.seed ^ 0x9e3779b9) >>> 0);
   const podPending = input.podPending;
@@ -376,6 +439,7 @@ export function simulatePlan(input: PlanInput): PlanResult {
     if (t % sj.pollingInterval === 0) {
       const unfinished = active.length;
       const pending = active.filter((j) => isPendingForKeda(j, input.pendingPodConditions)).length;
+      const waiting = kueue ? active.filter((j) => j.admittedAt === undefined).length : undefined;
       const metric = rabbitMqQueueLengthMetric(
         { ready, unacknowledged: inFlight },
         { protocol: sj.protocol, excludeUnacknowledged: sj.excludeUnacknowledged },
@@ -405,10 +469,14 @@ export function simulatePlan(input: PlanInput): PlanResult {
         multipleScalersCalculation: sj.multipleScalersCalculation,
       });
       for (let i = 0; i < decision.jobsToCreate; i++) {
-        const scheduleAt = t + (podPending === undefined ? 0 : drawSeconds(podPending, podRandom));
+        const pendingFor = podPending === undefined ? 0 : drawSeconds(podPending, podRandom);
+        // Without Kueue the Job is admitted at creation; with it, the times are set at admission.
         active.push({
-          scheduleAt,
-          startAt: scheduleAt + input.startupSeconds,
+          createdAt: t,
+          pendingFor,
+          admittedAt: kueue ? undefined : t,
+          scheduleAt: t + pendingFor,
+          startAt: t + pendingFor + input.startupSeconds,
           scheduled: false,
           started: false,
           taken: 0,
@@ -427,7 +495,30 @@ export function simulatePlan(input: PlanInput): PlanResult {
         pending,
         created: decision.jobsToCreate,
         ...gateFigures,
+        ...(waiting === undefined ? {} : { waiting }),
       });
+    }
+
+    let waitingJobs = 0;
+    if (kueue) {
+      // Oldest first: every Job asks for the same one pod, so Kueue's StrictFIFO and BestEffortFIFO agree.
+      for (const job of active) {
+        if (job.admittedAt !== undefined) {
+          continue;
+        }
+        if (admitted >= kueue.quotaPods) {
+          waitingJobs++;
+          continue;
+        }
+        admitted++;
+        admittedJobs++;
+        job.admittedAt = t;
+        job.scheduleAt = t + job.pendingFor;
+        job.startAt = job.scheduleAt + input.startupSeconds;
+        admissionWaits.push(t - job.createdAt);
+      }
+      peakAdmitted = Math.max(peakAdmitted, admitted);
+      peakWaiting = Math.max(peakWaiting, waitingJobs);
     }
 
     let busy = 0;
@@ -435,6 +526,11 @@ export function simulatePlan(input: PlanInput): PlanResult {
     let pendingJobs = 0;
     let exited = false;
     for (const job of active) {
+      if (job.admittedAt === undefined) {
+        // Suspended: no pod, no agent, no idle countdown.
+        pendingJobs++;
+        continue;
+      }
       if (!job.started) {
         if (!job.scheduled && job.scheduleAt <= t) {
           job.scheduled = true;
@@ -485,6 +581,9 @@ export function simulatePlan(input: PlanInput): PlanResult {
       }
     }
     if (exited) {
+      if (kueue) {
+        admitted -= active.filter((j) => j.done).length;
+      }
       active = active.filter((j) => !j.done);
     }
     // Keep the queue array from growing without bound over long horizons.
@@ -503,6 +602,7 @@ export function simulatePlan(input: PlanInput): PlanResult {
       unacked: inFlight,
       runningPods: pods,
       pendingJobs,
+      ...(kueue ? { waitingJobs } : {}),
     });
 
     if (drainedAt === undefined && next === tasks.length && completed === tasks.length) {
@@ -557,7 +657,43 @@ export function simulatePlan(input: PlanInput): PlanResult {
     llmPeak,
     llmCapacity,
     tokenBudget: gate ? gateSummary(gate, polls, sj.pollingInterval, endTime) : undefined,
+    kueue: kueue
+      ? kueueSummary(kueue, admittedJobs, admissionWaits, active, endTime, peakAdmitted, peakWaiting)
+      : undefined,
   };
+}
+
+function kueueSummary(
+  kueue: KueuePlanOptions,
+  admittedJobs: number,
+  waits: readonly number[],
+  left: readonly Job[],
+  endTime: number,
+  peakAdmittedJobs: number,
+  peakWaitingJobs: number,
+): KueueSummary {
+  const sorted = [...waits].sort((a, b) => a - b);
+  const stillWaiting = left.filter((j) => j.admittedAt === undefined);
+  const waitedSoFar = stillWaiting.map((j) => endTime - j.createdAt);
+  return {
+    quotaPods: kueue.quotaPods,
+    queueName: kueue.queueName,
+    admittedJobs,
+    waitingAtEnd: stillWaiting.length,
+    peakWaitingJobs,
+    peakAdmittedJobs,
+    admissionWaitP50Seconds: percentile(sorted, 0.5),
+    admissionWaitP95Seconds: percentile(sorted, 0.95),
+    admissionWaitMaxSeconds: Math.max(0, ...sorted, ...waitedSoFar),
+  };
+}
+
+/** The nearest-rank percentile of an ascending list (0 when empty). */
+export function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) {
+    return 0;
+  }
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))]!;
 }
 
 function gateSummary(

@@ -1,0 +1,173 @@
+/**
+ * `runShard`: the entrypoint of file mode (`AGENT_TASK_SOURCE=file`), as `runAgent` is of queue
+ * mode: reads and validates the settings, serves `/metrics`, `/healthz` and `/readyz`, runs the
+ * shard of `AGENT_INDEX`, waits for a last scrape, and exits with the contract's code. No broker
+ * setting is read.
+ */
+import { Env, ExitCode, shardFileName, TaskSources } from '@agent-fleet/contract';
+import { type ResolvedOptions, resolveOptions } from './config';
+import { ConfigError, errorText, isStorageError } from './errors';
+import { HealthServer } from './http';
+import { createLogger, type Logger } from './logger';
+import { cgroupMemorySource } from './memory';
+import { WorkerMetrics } from './metrics';
+import type { RunAgentOptions } from './run';
+import { reportConfigError } from './run';
+import type { ScrapeTracker } from './scrape-tracker';
+import { ShardRunner } from './shard-runner';
+import type { AgentHandler } from './task-context';
+
+/** What a wait for a last scrape leaves before the shutdown deadline after a signal. */
+const SCRAPE_WAIT_RESERVE_MS = 500;
+
+/** The options of `runAgent`; the task source is always `file`. */
+export type RunShardOptions<I = unknown, O = unknown, S = unknown> = Omit<
+  RunAgentOptions<I, O, S>,
+  'taskSource'
+>;
+
+/**
+ * Runs the shard file of `AGENT_INDEX` from `AGENT_TASK_DIR` with `handler`, writing one result
+ * file per task into `CHECKPOINT_DIR`. Exit codes: 0 every task succeeded; 65 every task has its
+ * result and some failed; 75 after SIGTERM/SIGINT or high memory (checkpointed; the replacement
+ * resumes); 69 the checkpoint store failed; 78 invalid settings (a missing shard file included).
+ */
+export async function runShard<I, O, S>(options: RunShardOptions<I, O, S>): Promise<number> {
+  const {
+    handler,
+    handleSignals = true,
+    exitProcess = true,
+    env = process.env,
+    memorySource,
+    ...workerOptions
+  } = options;
+  const exit = (code: number): number => {
+    if (exitProcess) {
+      process.exit(code);
+    }
+    return code;
+  };
+
+  let resolved: ResolvedOptions;
+  try {
+    resolved = resolveOptions({ ...workerOptions, taskSource: TaskSources.file }, env);
+  } catch (error) {
+    if (error instanceof ConfigError && exitProcess) {
+      reportConfigError(error, createLogger({ agentIndex: 'unknown', pod: 'unknown' }));
+      return exit(ExitCode.configError);
+    }
+    throw error;
+  }
+
+  const log = createLogger({ agentIndex: resolved.agentIndex, pod: resolved.podName });
+  log.info(
+    {
+      taskSource: resolved.taskSource,
+      taskDir: resolved.taskDir,
+      shard: shardFileName(resolved.shardIndex as number),
+      checkpointDir: resolved.checkpointDir,
+      concurrency: resolved.concurrency,
+      maxAttempts: resolved.maxAttempts,
+      shutdownSeconds: resolved.shutdownSeconds,
+      scrapeWaitSeconds: resolved.scrapeWaitSeconds,
+    },
+    'agent worker starting',
+  );
+
+  const metrics = new WorkerMetrics({ log });
+  const runner = new ShardRunner(
+    handler as AgentHandler,
+    resolved,
+    log,
+    memorySource ?? cgroupMemorySource(resolved.cgroupRoot),
+  );
+  metrics.observe(runner);
+  const server = new HealthServer(metrics.registry, () => runner.ready, metrics.scrapes);
+
+  let hardDeadline: NodeJS.Timeout | undefined;
+  const onSignal = (signal: NodeJS.Signals) => {
+    log.info({ signal }, 'signal received; checkpointing and stopping');
+    metrics.scrapes.limit(Date.now() + resolved.shutdownSeconds * 1000 - SCRAPE_WAIT_RESERVE_MS);
+    if (exitProcess && hardDeadline === undefined) {
+      // Backstop: a handler ignoring its signal must not keep the pod past the deadline, nor exit 0.
+      hardDeadline = setTimeout(() => {
+        log.error({ shutdownSeconds: resolved.shutdownSeconds }, 'shutdown deadline passed; exiting now');
+        process.exit(ExitCode.interrupted);
+      }, resolved.shutdownSeconds * 1000);
+      hardDeadline.unref();
+    }
+    runner.stop('signal');
+  };
+  if (handleSignals) {
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  }
+  const cleanup = async () => {
+    if (handleSignals) {
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
+    }
+    await server.close();
+  };
+
+  try {
+    const port = await server.listen(resolved.metricsPort).catch((error) => {
+      throw new ConfigError([
+        {
+          variable: Env.METRICS_PORT,
+          value: String(resolved.metricsPort),
+          message: `cannot listen (${errorText(error)}); pick a free port`,
+        },
+      ]);
+    });
+    log.info({ port }, 'serving /metrics, /healthz and /readyz');
+    const code = await runner.run();
+    await waitForLastScrape(metrics.scrapes, resolved.scrapeWaitSeconds, log);
+    await cleanup();
+    return exit(code);
+  } catch (error) {
+    await cleanup();
+    if (error instanceof ConfigError) {
+      if (!exitProcess) {
+        throw error;
+      }
+      reportConfigError(error, log);
+      return exit(ExitCode.configError);
+    }
+    if (isStorageError(error)) {
+      log.fatal({ err: error, exitCode: ExitCode.dependencyUnreachable }, errorText(error));
+      if (!exitProcess) {
+        throw error;
+      }
+      return exit(ExitCode.dependencyUnreachable);
+    }
+    log.fatal({ err: error }, 'unexpected error while running the shard');
+    throw error;
+  }
+}
+
+/**
+ * Keeps the metrics server up until a scrape carried the last metric change, at most
+ * `scrapeWaitSeconds`, and never past the limit a signal set (as `runAgent` does).
+ */
+async function waitForLastScrape(
+  scrapes: ScrapeTracker,
+  scrapeWaitSeconds: number,
+  log: Logger,
+): Promise<void> {
+  if (scrapeWaitSeconds <= 0 || !scrapes.unscraped) {
+    return;
+  }
+  const started = Date.now();
+  log.info({ scrapeWaitSeconds }, 'waiting for Prometheus to read the last metric changes');
+  const outcome = await scrapes.waitForScrape(scrapeWaitSeconds * 1000);
+  const waitedMs = Date.now() - started;
+  if (outcome === 'deadline') {
+    log.warn(
+      { waitedMs, scrapeWaitSeconds },
+      'no scrape of /metrics before the deadline; the metric changes since the last scrape are lost to Prometheus',
+    );
+  } else {
+    log.info({ waitedMs }, 'Prometheus read the last metric changes');
+  }
+}
