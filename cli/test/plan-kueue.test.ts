@@ -13,24 +13,12 @@ import * as fc from 'fast-check';
 import { stringify } from 'yaml';
 import { type PlanFlags, planInputFromFlags } from '../src/plan/command';
 import { type PlanResult, percentile, simulatePlan } from '../src/plan/simulate';
+import { constructFlags } from './support/construct-flags';
 import { cli } from './support/io';
 
-/** The construct's ScaledJob for trigger value `v`, as plan flags (as in plan-scenarios.test.ts). */
+/** The construct's ScaledJob for trigger value `v`, as plan flags, over a 24 h horizon. */
 function construct(v: number, extra: PlanFlags = {}): PlanFlags {
-  return {
-    value: String(v),
-    concurrency: String(v),
-    maxTasks: String(v),
-    strategy: 'accurate',
-    protocol: 'amqp',
-    pendingPodConditions: 'Ready',
-    pollingInterval: '30',
-    idleExit: '30',
-    taskDuration: 'uniform:1m-3m',
-    startup: '20s',
-    horizon: '24h',
-    ...extra,
-  };
+  return constructFlags(v, { horizon: '24h', ...extra });
 }
 
 /** The same ScaledJob with `strategy: default` and no pendingPodConditions (what default ignores). */

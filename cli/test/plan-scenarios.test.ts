@@ -15,26 +15,12 @@ import {
 import * as fc from 'fast-check';
 import { type PlanFlags, planInputFromFlags } from '../src/plan/command';
 import { simulatePlan } from '../src/plan/simulate';
+import { constructFlags } from './support/construct-flags';
 import { cli } from './support/io';
 
 const FIXTURE = path.join(__dirname, 'fixtures', 'gated-scaledjob.k8s.yaml');
 
-/** The construct's ScaledJob for trigger value `v`, as plan flags. */
-function construct(v: number, extra: PlanFlags = {}): PlanFlags {
-  return {
-    value: String(v),
-    concurrency: String(v),
-    maxTasks: String(v),
-    strategy: 'accurate',
-    protocol: 'amqp',
-    pendingPodConditions: 'Ready',
-    pollingInterval: '30',
-    idleExit: '30',
-    taskDuration: 'uniform:1m-3m',
-    startup: '20s',
-    ...extra,
-  };
-}
+const construct = constructFlags;
 
 const plan = (flags: PlanFlags) => simulatePlan(planInputFromFlags(flags).input);
 
