@@ -3,7 +3,7 @@
  * `agent-worker`: the image's entrypoint. Loads the handler named by AGENT_HANDLER and runs it
  * with the settings from the contract env; exits with the contract's exit codes.
  */
-import { Env, ExitCode, TaskSources } from '@agent-fleet/contract';
+import { Env, ExitCode } from '@agent-fleet/contract';
 
 // Loading the runtime and the handler takes a few hundred ms. A SIGTERM meanwhile finds nothing
 // taken (no task, no checkpoint): exit "interrupted" at once, as after any SIGTERM, instead of
@@ -45,9 +45,8 @@ async function main(): Promise<void> {
     if (!(error instanceof ConfigError)) throw error;
     problems.push(...error.problems);
   };
-  let resolved: import('./config').ResolvedOptions | undefined;
   try {
-    resolved = resolveOptions({}, process.env);
+    resolveOptions({}, process.env);
   } catch (error) {
     collect(error);
   }
@@ -61,15 +60,10 @@ async function main(): Promise<void> {
     reportConfigError(new ConfigError(problems), createLogger({ agentIndex: 'unknown', pod: 'unknown' }));
     process.exit(ExitCode.configError);
   }
-  // runAgent and runShard install their own listeners before their first await, so none is
-  // dispatched between.
+  // runAgent (and runShard, which it calls in file mode) installs its own listeners before its
+  // first await, so none is dispatched between.
   runtimeStarted = true;
-  if (resolved?.taskSource === TaskSources.file) {
-    const { runShard } = require('./run-shard') as typeof import('./run-shard');
-    await runShard({ handler });
-  } else {
-    await runAgent({ handler });
-  }
+  await runAgent({ handler });
 }
 
 main().catch((error: unknown) => {

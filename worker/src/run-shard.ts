@@ -8,12 +8,12 @@ import { Env, ExitCode, shardFileName, TaskSources } from '@agent-fleet/contract
 import { type ResolvedOptions, resolveOptions } from './config';
 import { ConfigError, errorText, isStorageError } from './errors';
 import { HealthServer } from './http';
-import { createLogger, type Logger } from './logger';
+import { createLogger } from './logger';
 import { cgroupMemorySource } from './memory';
 import { WorkerMetrics } from './metrics';
 import type { RunAgentOptions } from './run';
 import { reportConfigError } from './run';
-import type { ScrapeTracker } from './scrape-tracker';
+import { waitForLastScrape } from './scrape-tracker';
 import { ShardRunner } from './shard-runner';
 import type { AgentHandler } from './task-context';
 
@@ -143,31 +143,5 @@ export async function runShard<I, O, S>(options: RunShardOptions<I, O, S>): Prom
     }
     log.fatal({ err: error }, 'unexpected error while running the shard');
     throw error;
-  }
-}
-
-/**
- * Keeps the metrics server up until a scrape carried the last metric change, at most
- * `scrapeWaitSeconds`, and never past the limit a signal set (as `runAgent` does).
- */
-async function waitForLastScrape(
-  scrapes: ScrapeTracker,
-  scrapeWaitSeconds: number,
-  log: Logger,
-): Promise<void> {
-  if (scrapeWaitSeconds <= 0 || !scrapes.unscraped) {
-    return;
-  }
-  const started = Date.now();
-  log.info({ scrapeWaitSeconds }, 'waiting for Prometheus to read the last metric changes');
-  const outcome = await scrapes.waitForScrape(scrapeWaitSeconds * 1000);
-  const waitedMs = Date.now() - started;
-  if (outcome === 'deadline') {
-    log.warn(
-      { waitedMs, scrapeWaitSeconds },
-      'no scrape of /metrics before the deadline; the metric changes since the last scrape are lost to Prometheus',
-    );
-  } else {
-    log.info({ waitedMs }, 'Prometheus read the last metric changes');
   }
 }

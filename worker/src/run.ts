@@ -1,4 +1,4 @@
-import { Env, ExitCode, redact } from '@agent-fleet/contract';
+import { Env, ExitCode, redact, TaskSources } from '@agent-fleet/contract';
 import type { ResolvedOptions, WorkerOptions } from './config';
 import { resolveOptions } from './config';
 import { ConfigError, errorText } from './errors';
@@ -6,7 +6,7 @@ import { HealthServer } from './http';
 import { createLogger, type Logger } from './logger';
 import type { MemorySource } from './memory';
 import { WorkerMetrics } from './metrics';
-import type { ScrapeTracker } from './scrape-tracker';
+import { waitForLastScrape } from './scrape-tracker';
 import { type AgentHandler, AgentWorker, DependencyUnavailableAtStartError } from './worker';
 
 /**
@@ -41,7 +41,8 @@ export interface RunAgentOptions<I = unknown, O = unknown, S = unknown> extends 
  * `/metrics`, `/healthz` and `/readyz`, consumes tasks until the worker stops, waits (bounded by
  * `AGENT_SCRAPE_WAIT_SECONDS`, and after a signal by the shutdown deadline) until Prometheus has
  * read its last metric changes, and exits with the contract's code for the reason it stopped. This
- * is the entrypoint: it wires the signals, the worker class does not.
+ * is the entrypoint: it wires the signals, the worker class does not. With
+ * `AGENT_TASK_SOURCE=file` it runs the shard of `AGENT_INDEX` instead ({@link runShard}).
  *
  * ```ts
  * import { runAgent } from '@agent-fleet/worker';
@@ -73,6 +74,13 @@ export async function runAgent<I, O, S>(options: RunAgentOptions<I, O, S>): Prom
       return exit(ExitCode.configError);
     }
     throw error;
+  }
+
+  if (resolved.taskSource === TaskSources.file) {
+    // A batch from shard files has no broker and an entry of its own, which installs its signal
+    // listeners before its first await as this one does. Loaded only when used.
+    const { runShard } = require('./run-shard') as typeof import('./run-shard');
+    return runShard(options);
   }
 
   const log = createLogger({ agentIndex: resolved.agentIndex, pod: resolved.podName });
@@ -184,33 +192,6 @@ export async function runAgent<I, O, S>(options: RunAgentOptions<I, O, S>): Prom
     }
     log.fatal({ err: error }, 'unexpected error while starting the worker');
     throw error;
-  }
-}
-
-/**
- * Keeps the metrics server up until a scrape carried the last metric change, at most
- * `scrapeWaitSeconds` after the last scrape (or the server's start), and never past the limit a
- * signal set. Logs what it waited for and how it ended.
- */
-async function waitForLastScrape(
-  scrapes: ScrapeTracker,
-  scrapeWaitSeconds: number,
-  log: Logger,
-): Promise<void> {
-  if (scrapeWaitSeconds <= 0 || !scrapes.unscraped) {
-    return;
-  }
-  const started = Date.now();
-  log.info({ scrapeWaitSeconds }, 'waiting for Prometheus to read the last metric changes');
-  const outcome = await scrapes.waitForScrape(scrapeWaitSeconds * 1000);
-  const waitedMs = Date.now() - started;
-  if (outcome === 'deadline') {
-    log.warn(
-      { waitedMs, scrapeWaitSeconds },
-      'no scrape of /metrics before the deadline; the metric changes since the last scrape are lost to Prometheus',
-    );
-  } else {
-    log.info({ waitedMs }, 'Prometheus read the last metric changes');
   }
 }
 

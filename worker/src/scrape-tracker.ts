@@ -7,6 +7,7 @@
  *
  * @module
  */
+import type { Logger } from './logger';
 
 /**
  * The header Prometheus sends with every scrape (and vmagent, and the agents built on Prometheus's
@@ -138,5 +139,32 @@ export class ScrapeTracker {
     for (const listener of [...this.listeners]) {
       listener();
     }
+  }
+}
+
+/**
+ * Keeps the metrics server up until a scrape carried the last metric change, at most
+ * `scrapeWaitSeconds` after the last scrape (or the server's start), and never past the limit a
+ * signal set. Logs what it waited for and how it ended.
+ */
+export async function waitForLastScrape(
+  scrapes: ScrapeTracker,
+  scrapeWaitSeconds: number,
+  log: Logger,
+): Promise<void> {
+  if (scrapeWaitSeconds <= 0 || !scrapes.unscraped) {
+    return;
+  }
+  const started = Date.now();
+  log.info({ scrapeWaitSeconds }, 'waiting for Prometheus to read the last metric changes');
+  const outcome = await scrapes.waitForScrape(scrapeWaitSeconds * 1000);
+  const waitedMs = Date.now() - started;
+  if (outcome === 'deadline') {
+    log.warn(
+      { waitedMs, scrapeWaitSeconds },
+      'no scrape of /metrics before the deadline; the metric changes since the last scrape are lost to Prometheus',
+    );
+  } else {
+    log.info({ waitedMs }, 'Prometheus read the last metric changes');
   }
 }

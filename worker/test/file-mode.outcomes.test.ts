@@ -7,6 +7,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { Env, ExitCode, shardFileName, TaskFileEnv, TaskSources } from '@agent-fleet/contract';
 import { readResults } from '../../cli/src/results';
+import { runAgent } from '../src/run';
 import {
   FIXTURES,
   httpGet,
@@ -207,4 +208,28 @@ test('startup errors exit 78 naming the variable, without any broker setting', a
     expect(await worker.waitForExit()).toEqual({ code: ExitCode.configError, signal: null });
     expect(worker.stderr).toMatch(message);
   }
+});
+
+test("runAgent from a user's own entrypoint runs the shard too: same results, no broker setting read", async () => {
+  const b = batch('library', { 0: [task('lib-1', { mode: 'echo', value: 7 })] });
+  const code = await runAgent({
+    handler: (input: { value: number }, ctx) => ({ echo: input.value, attempt: ctx.attempt }),
+    exitProcess: false,
+    handleSignals: false,
+    env: {
+      [TaskFileEnv.AGENT_TASK_SOURCE]: TaskSources.file,
+      [TaskFileEnv.AGENT_TASK_DIR]: b.taskDir,
+      [Env.AGENT_INDEX]: '0',
+      [Env.CHECKPOINT_DIR]: b.store,
+      [Env.METRICS_PORT]: '0',
+      [Env.AGENT_SCRAPE_WAIT_SECONDS]: '0',
+      // A queue-mode worker would refuse this URL; file mode never reads it.
+      [Env.TASK_QUEUE_URL]: 'not a url',
+    },
+  });
+  expect(code).toBe(ExitCode.succeeded);
+  const report = await readResults(b.store);
+  expect(report.results).toEqual([
+    { id: 'lib-1', status: 'succeeded', output: { echo: 7, attempt: 1 }, attempts: 1 },
+  ]);
 });
