@@ -242,8 +242,8 @@ export class AgentPool extends Construct implements IAgentWorkload {
         })),
       },
     });
-    checkAgentPodReferences(this, this.apiObject, ['spec', 'template'], () =>
-      this.triggerAuthentications.flatMap(triggerAuthenticationReferences),
+    checkAgentPodReferences(this, this.apiObject, ['spec', 'template'], (render) =>
+      this.triggerAuthentications.flatMap((auth) => triggerAuthenticationReferences(auth, render)),
     );
     refuseCredentialsInOutput(this);
   }

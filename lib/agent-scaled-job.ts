@@ -400,8 +400,8 @@ export class AgentScaledJob extends Construct implements IAgentWorkload {
         triggers: bound.map((b, i) => this.renderTrigger(b, i, bound.length)),
       },
     });
-    checkAgentPodReferences(this, this.apiObject, ['spec', 'jobTargetRef', 'template'], () =>
-      this.triggerAuthentications.flatMap(triggerAuthenticationReferences),
+    checkAgentPodReferences(this, this.apiObject, ['spec', 'jobTargetRef', 'template'], (render) =>
+      this.triggerAuthentications.flatMap((auth) => triggerAuthenticationReferences(auth, render)),
     );
     refuseCredentialsInOutput(this);
   }

@@ -12,6 +12,7 @@
 import { carriesCredential, describeCredential, Env, findCredentials } from '@agent-fleet/contract';
 import { ApiObject, Chart } from 'cdk8s';
 import type { IConstruct } from 'constructs';
+import { addOutputCheck, type Render } from './output-checks';
 import { invalid } from './validation';
 
 /** One reference from a pod spec to a Secret or ConfigMap. */
@@ -112,10 +113,41 @@ interface DefinedObject {
   readonly data: ReadonlyMap<string, string>;
 }
 
-/** The Secrets and ConfigMaps the chart of `scope` defines, by kind and name. */
+/** Per chart, its Secrets and ConfigMaps as `definedObjects` last found them in this validation pass. */
+const definedPerChart = new WeakMap<Chart, Map<string, DefinedObject[]>>();
+/** Charts whose validations drop their entry of `definedPerChart`. */
+const resetPerPass = new WeakSet<Chart>();
+
+/**
+ * The Secrets and ConfigMaps the chart of `scope` defines, by kind and name. Every agent workload
+ * checks its references against them at synth time; walking the whole chart once per workload made
+ * a chart of N fleets cost N² visits, so the walk is done once per validation pass and shared.
+ * cdk8s validates in pre-order, the chart before anything in it, and the chart's own validation
+ * (added on first use) drops the shared result: each pass sees the chart as it is then. The result
+ * is also dropped once the current synchronous run ends, for a workload validated on its own.
+ */
 function definedObjects(scope: IConstruct): Map<string, DefinedObject[]> {
+  const chart = Chart.of(scope);
+  if (!resetPerPass.has(chart)) {
+    resetPerPass.add(chart);
+    chart.node.addValidation({
+      validate: () => {
+        definedPerChart.delete(chart);
+        return [];
+      },
+    });
+  }
+  const known = definedPerChart.get(chart);
+  if (known !== undefined) return known;
+  const found = scanDefinedObjects(chart);
+  definedPerChart.set(chart, found);
+  queueMicrotask(() => definedPerChart.delete(chart));
+  return found;
+}
+
+function scanDefinedObjects(chart: Chart): Map<string, DefinedObject[]> {
   const found = new Map<string, DefinedObject[]>();
-  for (const c of Chart.of(scope).node.findAll()) {
+  for (const c of chart.node.findAll()) {
     if (!(c instanceof ApiObject) || (c.kind !== 'Secret' && c.kind !== 'ConfigMap')) continue;
     const json = c.toJson() as Json;
     const data = new Map<string, string>();
@@ -199,28 +231,30 @@ function agentPropFor(ref: ObjectReference): string {
 /**
  * Registers the synth-time check of {@link checkChartReferences} on an agent workload, whose pod
  * template sits at `templatePath` in `apiObject`'s manifest. At synth time, so that Secrets and
- * ConfigMaps added to the chart after the workload are seen too.
+ * ConfigMaps added to the chart after the workload are seen too. `more` gives further references
+ * (read from objects rendered with the `render` it is passed).
  */
 export function checkAgentPodReferences(
   scope: IConstruct,
   apiObject: ApiObject,
   templatePath: readonly string[],
-  more: () => readonly ObjectReference[] = () => [],
+  more: (render: Render) => readonly ObjectReference[] = () => [],
 ): void {
-  scope.node.addValidation({
-    validate: () => {
-      let node: unknown = apiObject.toJson();
-      for (const key of [...templatePath, 'spec']) node = isObj(node) ? node[key] : undefined;
-      const references = [...(isObj(node) ? podReferences(node) : []), ...more()];
-      checkChartReferences(scope, references, apiObject.metadata.namespace, agentPropFor);
-      return [];
-    },
+  addOutputCheck(scope, (render) => {
+    let node: unknown = render(apiObject);
+    for (const key of [...templatePath, 'spec']) node = isObj(node) ? node[key] : undefined;
+    const references = [...(isObj(node) ? podReferences(node) : []), ...more(render)];
+    checkChartReferences(scope, references, apiObject.metadata.namespace, agentPropFor);
   });
 }
 
 /** The Secret keys a KEDA TriggerAuthentication reads (`spec.secretTargetRef`). */
-export function triggerAuthenticationReferences(triggerAuthentication: ApiObject): ObjectReference[] {
-  const spec = (triggerAuthentication.toJson() as Json).spec;
+export function triggerAuthenticationReferences(
+  triggerAuthentication: ApiObject,
+  render: Render = (obj) => obj.toJson(),
+): ObjectReference[] {
+  const rendered = render(triggerAuthentication);
+  const spec = isObj(rendered) ? rendered.spec : undefined;
   return list(isObj(spec) ? spec.secretTargetRef : undefined).flatMap((ref) =>
     str(ref.name) === undefined || str(ref.key) === undefined
       ? []

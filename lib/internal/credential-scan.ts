@@ -7,20 +7,50 @@
 import { describeCredential, findCredentials } from '@agent-fleet/contract';
 import { ApiObject } from 'cdk8s';
 import type { IConstruct } from 'constructs';
+import { addOutputCheck } from './output-checks';
 import { invalid } from './validation';
 
-/** Each string leaf of `value` with its JSON path (keys included: a map key can hold a credential). */
-function* strings(value: unknown, path: string): Generator<[string, string]> {
+/**
+ * Calls `visit` with each string leaf of `value` and its JSON path (keys included: a map key can
+ * hold a credential). The path is built only when asked for: most strings carry nothing.
+ */
+function eachString(
+  value: unknown,
+  path: () => string,
+  visit: (text: string, path: () => string) => void,
+): void {
   if (typeof value === 'string') {
-    yield [path, value];
+    visit(value, path);
   } else if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) yield* strings(value[i], `${path}[${i}]`);
+    for (let i = 0; i < value.length; i++) eachString(value[i], () => `${path()}[${i}]`, visit);
   } else if (typeof value === 'object' && value !== null) {
-    for (const [key, child] of Object.entries(value)) {
-      yield [`${path} (a key)`, key];
-      yield* strings(child, path === '' ? key : `${path}.${key}`);
+    for (const key of Object.keys(value)) {
+      visit(key, () => `${path()} (a key)`);
+      const child = () => {
+        const at = path();
+        return at === '' ? key : `${at}.${key}`;
+      };
+      eachString((value as Record<string, unknown>)[key], child, visit);
     }
   }
+}
+
+/**
+ * Strings already scanned and found clean. A chart of many fleets repeats most of its strings
+ * (keys, images, label values), and the scan runs every credential pattern over each; the result
+ * depends on the string alone. Bounded: cleared when full.
+ */
+const clean = new Set<string>();
+const CLEAN_MAX = 50_000;
+
+function firstCredential(text: string) {
+  if (clean.has(text)) return undefined;
+  const match = findCredentials(text)[0];
+  if (match === undefined) {
+    if (clean.size >= CLEAN_MAX) clean.clear();
+    clean.add(text);
+  }
+  return match;
 }
 
 /**
@@ -28,24 +58,25 @@ function* strings(value: unknown, path: string): Generator<[string, string]> {
  * a credential-shaped string (the message names the object, the field and the kind, never the value).
  */
 export function refuseCredentialsInOutput(construct: IConstruct): void {
-  construct.node.addValidation({
-    validate: () => {
-      for (const child of construct.node.findAll()) {
-        if (!(child instanceof ApiObject)) continue;
-        for (const [path, text] of strings(child.toJson(), '')) {
-          const match = findCredentials(text)[0];
-          if (match === undefined) continue;
+  addOutputCheck(construct, (render) => {
+    for (const child of construct.node.findAll()) {
+      if (!(child instanceof ApiObject)) continue;
+      eachString(
+        render(child),
+        () => '',
+        (text, path) => {
+          const match = firstCredential(text);
+          if (match === undefined) return;
           invalid(
             construct,
-            `${child.kind} ${child.name}: ${path}`,
+            `${child.kind} ${child.name}: ${path()}`,
             text,
             `carries ${describeCredential(match.kind)} in plain text, which would be in the synthesized manifest`,
             'reference a Secret created outside the chart instead (an EnvValue.fromSecretValue, a ' +
               'TriggerAuth.secrets(...) or a Secret volume), and remove the literal from the prop that set it',
           );
-        }
-      }
-      return [];
-    },
+        },
+      );
+    }
   });
 }

@@ -1,11 +1,14 @@
 import {
   ApiObject,
+  ApiObjectMetadataDefinition,
   App,
   ImplicitTokenResolver,
   type JsonPatch,
+  Lazy,
   LazyResolver,
   NumberStringUnionResolver,
 } from 'cdk8s';
+import { takeRendered } from './output-checks';
 
 /** A generated L1 class (`cdk8s import`, cdk8s-plus's `k8s`). */
 // biome-ignore lint/suspicious/noExplicitAny: the mixin pattern requires an any[] constructor
@@ -30,6 +33,9 @@ type L1Class = new (...args: any[]) => ApiObject;
  * object was patched (`addJsonPatch` may add unknown fields or unsorted keys, which the
  * conversion drops or reorders), the app has custom resolvers, or `CDK8S_DISABLE_SORT` is set.
  *
+ * The first step itself is done by `renderApiObject`, which produces what `ApiObject.toJson()`
+ * does in one pass instead of cdk8s's two (see there).
+ *
  * @param unionPaths every place where the construct may put a union, as dotted key paths; `[]`
  *   steps into each array element, `*` into each value of a map (whose values are all unions).
  */
@@ -48,10 +54,13 @@ export function withDirectJson<T extends L1Class>(Base: T, unionPaths: readonly 
 
     // biome-ignore lint/suspicious/noExplicitAny: ApiObject.toJson() returns any
     override toJson(): any {
+      // Rendered by a synth-time check earlier in this synthesis: the same JSON.
+      const handed = takeRendered(this);
+      if (handed !== undefined) return handed;
       if (this.patched || process.env.CDK8S_DISABLE_SORT || !builtInResolversOnly(App.of(this))) {
         return super.toJson();
       }
-      const json = ApiObject.prototype.toJson.call(this);
+      const json = renderApiObject(this) ?? ApiObject.prototype.toJson.call(this);
       for (const path of paths) unwrapUnions(json, path, 0);
       return json;
     }
@@ -126,6 +135,118 @@ function unwrapUnions(node: any, path: readonly Step[], index: number): void {
     else node[step] = value;
   }
 }
+
+/** Thrown inside `render` for a value whose rendering it leaves to cdk8s. */
+const UNUSUAL = Symbol('agent-fleet.unusualValue');
+
+/**
+ * `sanitizeValue(resolve([], value, obj), options)` of cdk8s with its built-in resolvers only, in
+ * one pass. cdk8s resolves every value through a resolution context, a key path array and a walk
+ * up the construct tree to find the App's resolvers, then walks the result again to drop
+ * undefined values and sort keys; for a chart of thousands of objects that was most of the
+ * synthesis time. The built-in resolvers are applied in cdk8s's order (Lazy, then an implicit
+ * token, then a number-or-string union) with the same tests. Anything that cdk8s would render
+ * through its less common branches (an object that is neither a plain object nor an array nor a
+ * token, a `__proto__` key) throws `UNUSUAL`, and the caller renders the object with cdk8s.
+ */
+// biome-ignore lint/suspicious/noExplicitAny: renders arbitrary prop values
+function render(input: any, filterEmpty: boolean): any {
+  let value = input;
+  while (value != null) {
+    if (value instanceof Lazy) value = value.produce();
+    else if (typeof value.resolve === 'function') value = value.resolve();
+    else if (
+      value.constructor !== Object &&
+      (typeof value.value === 'number' || typeof value.value === 'string')
+    )
+      value = { value: value.value };
+    else break;
+  }
+  if (value == null) return undefined;
+  if (typeof value !== 'object') return value;
+  if (Array.isArray(value)) {
+    if (filterEmpty && value.length === 0) return undefined;
+    return value.map((item) => render(item, filterEmpty));
+  }
+  if (value.constructor !== Object) throw UNUSUAL;
+  const keys = Object.keys(value).sort();
+  // biome-ignore lint/suspicious/noExplicitAny: rendered JSON
+  const result: any = {};
+  let kept = 0;
+  for (const key of keys) {
+    if (key === '__proto__') throw UNUSUAL;
+    const rendered = render(value[key], filterEmpty);
+    if (rendered != null) {
+      result[key] = rendered;
+      kept++;
+    }
+  }
+  if (filterEmpty && kept === 0) return undefined;
+  return result;
+}
+
+/** The fields of cdk8s's ApiObject and ApiObjectMetadataDefinition that `toJson()` reads. */
+interface ApiObjectInternals {
+  readonly props?: Record<string, unknown>;
+  readonly patches?: readonly unknown[];
+  readonly metadata: {
+    readonly toJson: unknown;
+    readonly _additionalAttributes?: Record<string, unknown>;
+    readonly name?: string;
+    readonly namespace?: string;
+    readonly annotations?: unknown;
+    readonly finalizers?: unknown;
+    readonly ownerReferences?: unknown;
+    readonly labels?: unknown;
+  };
+}
+
+/**
+ * What `ApiObject.prototype.toJson.call(obj)` returns, for an object without JSON patches in an
+ * app with the built-in resolvers only and sorting on (the caller checks those); undefined when
+ * cdk8s must render it (an unusual value, a rendering error, or a cdk8s whose internals differ),
+ * so that the result, or the error and its message, is always cdk8s's own.
+ */
+// biome-ignore lint/suspicious/noExplicitAny: rendered JSON
+export function renderApiObject(obj: ApiObject): any {
+  const internals = obj as unknown as ApiObjectInternals;
+  const meta = internals.metadata;
+  if (
+    internals.props === undefined ||
+    internals.patches?.length !== 0 ||
+    meta._additionalAttributes === undefined ||
+    meta.toJson !== metadataToJson
+  ) {
+    return undefined;
+  }
+  try {
+    // ApiObjectMetadataDefinition.toJson(): filters empty arrays and objects.
+    const metadata = render(
+      {
+        ...meta._additionalAttributes,
+        name: meta.name,
+        namespace: meta.namespace,
+        annotations: meta.annotations,
+        finalizers: meta.finalizers,
+        ownerReferences: meta.ownerReferences,
+        labels: meta.labels,
+      },
+      true,
+    );
+    const json = render({ ...internals.props, metadata }, false);
+    // ApiObject.toJson(): apiVersion, kind and metadata first, then the rest in sorted order.
+    // biome-ignore lint/suspicious/noExplicitAny: rendered JSON
+    const result: any = {};
+    for (const key of ['apiVersion', 'kind', 'metadata', ...Object.keys(json)]) {
+      if (key in json) result[key] = json[key];
+    }
+    return result;
+  } catch {
+    return undefined;
+  }
+}
+
+const metadataToJson = ApiObjectMetadataDefinition.prototype.toJson;
 
 /** True when the app resolves values with cdk8s's own resolvers only. */
 function builtInResolversOnly(app: App): boolean {
