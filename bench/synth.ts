@@ -83,6 +83,47 @@ export interface SynthResult {
   readonly rawMs: number[];
 }
 
+/** Where one build of `fleets` fleets spends its time: constructing, validating, rendering (ms). */
+export interface SynthBreakdown {
+  readonly fleets: number;
+  readonly constructMs: number;
+  /** `chart.toJson()`: a validation pass, then rendering every object. */
+  readonly toJsonMs: number;
+  /** A validation pass alone: every construct's `node.validate()` (the checks run at synth time). */
+  readonly validateMs: number;
+  /** Rendering alone: every object's `toJson()` once. */
+  readonly renderMs: number;
+  readonly rawConstructMs: number;
+  readonly rawToJsonMs: number;
+}
+
+export function synthBreakdown(fleets: number): SynthBreakdown {
+  const template = fleetTemplate();
+  const time = (work: () => void) => {
+    const t = performance.now();
+    work();
+    return performance.now() - t;
+  };
+  let ours: Chart | undefined;
+  const constructMs = time(() => {
+    ours = buildOurs(fleets);
+  });
+  const chart = ours!;
+  const toJsonMs = time(() => chart.toJson());
+  const validateMs = time(() => {
+    for (const c of chart.node.findAll()) c.node.validate();
+  });
+  const renderMs = time(() => {
+    for (const c of chart.node.findAll()) if (c instanceof ApiObject) c.toJson();
+  });
+  let raw: Chart | undefined;
+  const rawConstructMs = time(() => {
+    raw = buildRaw(fleets, template);
+  });
+  const rawToJsonMs = time(() => raw!.toJson());
+  return { fleets, constructMs, toJsonMs, validateMs, renderMs, rawConstructMs, rawToJsonMs };
+}
+
 export function benchSynth(sizes: readonly number[], runs: number): SynthResult[] {
   const template = fleetTemplate();
   // Warm both paths so the first measured sizes do not pay for module loading and JIT (5 fleets

@@ -160,34 +160,106 @@ async function resultRate(
   return ((count - 1) * 1000) / (last - first);
 }
 
-export interface ThroughputResult {
-  /** AGENT_CONCURRENCY of the worker, and the prefetch of the raw loop. */
-  readonly concurrency: number;
-  readonly rawPerSec: number[];
-  readonly workerPerSec: number[];
-  readonly checkpointPerSec: number[];
-  /** No-op handler with the checkpoint directory on tmpfs (fsync is free there): the share of disk. */
-  readonly tmpfsPerSec: number[];
-  /** ms per task of the protocol's file operations alone (lease, markers), on the same disk. */
-  readonly storeOpsMs: number[];
+/** Event-loop delay a benchmarked process saw (bench/eld-preload.js), in ms. */
+export interface LoopDelay {
+  readonly p50: number;
+  readonly p99: number;
+  readonly max: number;
+}
+
+/** NODE_OPTIONS and the output file that make a child record its event-loop delay. */
+function loopDelayProbe() {
+  const file = join(mkdtempSync(join(tmpdir(), 'bench-eld-')), 'eld.json');
+  return {
+    env: { NODE_OPTIONS: `--require ${join(BENCH_DIR, 'eld-preload.js')}`, BENCH_ELD_OUT: file },
+    read: (): LoopDelay => {
+      const value = JSON.parse(readFileSync(file, 'utf8')) as LoopDelay;
+      rmSync(join(file, '..'), { recursive: true, force: true });
+      return value;
+    },
+  };
+}
+
+/** Time of one GET on a fresh connection (as the kubelet probes), or undefined when refused. */
+function probeLatency(port: number, path: string): Promise<number | undefined> {
+  return new Promise((resolve) => {
+    const t0 = performance.now();
+    const req = get({ host: '127.0.0.1', port, path, agent: false }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode === 200 ? performance.now() - t0 : undefined));
+    });
+    req.on('error', () => resolve(undefined));
+  });
+}
+
+/** Polls `/healthz` every `intervalMs` until stopped; resolves with the latencies of the answers. */
+function pollHealthz(port: number, intervalMs: number) {
+  let stopped = false;
+  const samples: number[] = [];
+  const polling = (async () => {
+    while (!stopped) {
+      const ms = await probeLatency(port, '/healthz');
+      if (ms !== undefined && !stopped) samples.push(ms);
+      await new Promise((r) => setTimeout(r, intervalMs));
+    }
+  })();
+  return {
+    stop: async () => {
+      stopped = true;
+      await polling;
+      return samples;
+    },
+  };
+}
+
+/** Where a worker keeps its checkpoints in a throughput run. */
+export interface CheckpointStoreUnderTest {
+  /** Short name for the tables. */
+  readonly name: string;
+  /** What it is, for the text. */
+  readonly description: string;
+  /** Directory in which each run makes its checkpoint directory. */
+  readonly base: string;
+  /** Tasks per run on this store (a slow store gets fewer; the rate is per second either way). */
+  readonly tasks: number;
+  /** The daemon's round-trip counter, when the store is the latency file system. */
+  readonly roundTrips?: () => number;
+}
+
+/** One worker run: its rate, the loop delay inside it, /healthz latencies polled during it. */
+export interface WorkerRun {
+  readonly perSec: number;
+  readonly loopDelay: LoopDelay;
+  readonly healthzMs: number[];
+  /** File-system round trips per task (latency store only), startup included. */
+  readonly roundTripsPerTask?: number;
+}
+
+/** One raw-loop run: its rate and the loop delay inside it. */
+export interface RawRun {
+  readonly perSec: number;
+  readonly loopDelay: LoopDelay;
 }
 
 /** A tmpfs mount for the "without disk cost" variant, when the machine has one. */
 export const TMPFS = existsSync('/dev/shm') ? '/dev/shm' : undefined;
+
+/** How often /healthz is polled during a throughput run. */
+const HEALTHZ_POLL_MS = 20;
 
 async function workerThroughput(
   url: string,
   channel: amqp.ConfirmChannel,
   handler: string,
   concurrency: number,
-  tasks: number,
-  checkpointBase?: string,
-) {
+  store: CheckpointStoreUnderTest,
+): Promise<WorkerRun> {
+  const tasks = store.tasks;
   const w = await workerEnv(
     url,
     handler,
     { [Env.AGENT_MAX_TASKS]: String(tasks), [Env.AGENT_CONCURRENCY]: String(concurrency) },
-    checkpointBase,
+    store.base,
   );
   // First start declares the worker's own topology (quorum queue, dead-lettering); then stop it.
   const primer = start(process.execPath, [WORKER_BIN], w.env);
@@ -195,59 +267,112 @@ async function workerThroughput(
   primer.child.kill('SIGTERM');
   await primer.exited;
   await publishTasks(channel, w.queue, tasks);
-  const rate = await resultRate(channel, w.results, tasks, async () => {
-    const proc = start(process.execPath, [WORKER_BIN], w.env);
+  const probe = loopDelayProbe();
+  const roundTrips0 = store.roundTrips?.();
+  let healthzMs: number[] = [];
+  const perSec = await resultRate(channel, w.results, tasks, async () => {
+    const proc = start(process.execPath, [WORKER_BIN], { ...w.env, ...probe.env });
+    const poller = pollHealthz(w.port, HEALTHZ_POLL_MS);
     const code = await withTimeout(proc.exited, 600_000, 'draining the queue');
+    healthzMs = await poller.stop();
     if (code !== ExitCode.succeeded) throw new Error(`worker exited ${code}`);
   });
+  const roundTripsPerTask =
+    roundTrips0 === undefined ? undefined : ((store.roundTrips?.() ?? 0) - roundTrips0) / tasks;
   rmSync(w.checkpointDir, { recursive: true, force: true });
-  return rate;
+  return { perSec, loopDelay: probe.read(), healthzMs, roundTripsPerTask };
 }
 
-async function rawThroughput(url: string, channel: amqp.ConfirmChannel, prefetch: number, tasks: number) {
+async function rawThroughput(
+  url: string,
+  channel: amqp.ConfirmChannel,
+  prefetch: number,
+  tasks: number,
+): Promise<RawRun> {
   const id = randomBytes(4).toString('hex');
   const queue = `bench-raw-${id}`;
   await channel.assertQueue(queue, { durable: true, arguments: { 'x-queue-type': 'quorum' } });
   await publishTasks(channel, queue, tasks);
-  return resultRate(channel, `${queue}-results`, tasks, async () => {
-    const proc = start(process.execPath, [
-      join(BENCH_DIR, 'baselines', 'raw-consumer.js'),
-      url,
-      queue,
-      `${queue}-results`,
-      String(prefetch),
-      String(tasks),
-    ]);
+  const probe = loopDelayProbe();
+  const perSec = await resultRate(channel, `${queue}-results`, tasks, async () => {
+    const proc = start(
+      process.execPath,
+      [
+        join(BENCH_DIR, 'baselines', 'raw-consumer.js'),
+        url,
+        queue,
+        `${queue}-results`,
+        String(prefetch),
+        String(tasks),
+      ],
+      probe.env,
+    );
     const code = await withTimeout(proc.exited, 600_000, 'draining the queue');
     if (code !== 0) throw new Error(`raw consumer exited ${code}`);
   });
+  await channel.deleteQueue(queue);
+  await channel.deleteQueue(`${queue}-results`);
+  return { perSec, loopDelay: probe.read() };
 }
 
-export async function benchThroughput(url: string, concurrencies: number[], tasks: number, runs: number) {
+export interface ThroughputResult {
+  /** AGENT_CONCURRENCY of the worker, and the prefetch of the raw loop. */
+  readonly prefetch: number;
+  readonly store: string;
+  /** The raw loop at this prefetch, run right before the workers of the same round. */
+  readonly raw: RawRun[];
+  /** The runtime with a no-op handler. */
+  readonly worker: WorkerRun[];
+  /** The runtime with a handler writing one checkpoint per task (first store only). */
+  readonly checkpoint: WorkerRun[];
+}
+
+export interface StoreOpsResult {
+  readonly store: string;
+  /** ms per task of the protocol's file operations alone (lease, markers), on that store. */
+  readonly ms: number[];
+}
+
+/**
+ * Throughput of the raw loop and of the runtime for each prefetch, the runtime once per checkpoint
+ * store; rounds interleave all of them, so drift of the machine spreads over every figure.
+ */
+export async function benchThroughput(
+  url: string,
+  prefetches: number[],
+  stores: CheckpointStoreUnderTest[],
+  runs: number,
+  rawTasks: number,
+) {
   const connection = await amqp.connect(url);
   const channel = await connection.createConfirmChannel();
   const results: ThroughputResult[] = [];
-  for (const concurrency of concurrencies) {
-    const r: ThroughputResult = {
-      concurrency,
-      rawPerSec: [],
-      workerPerSec: [],
-      checkpointPerSec: [],
-      tmpfsPerSec: [],
-      storeOpsMs: [],
-    };
-    for (let i = 0; i < runs; i++) {
-      r.rawPerSec.push(await rawThroughput(url, channel, concurrency, tasks));
-      r.workerPerSec.push(await workerThroughput(url, channel, 'noop.js', concurrency, tasks));
-      r.checkpointPerSec.push(await workerThroughput(url, channel, 'checkpoint.js', concurrency, tasks));
-      if (TMPFS)
-        r.tmpfsPerSec.push(await workerThroughput(url, channel, 'noop.js', concurrency, tasks, TMPFS));
-      r.storeOpsMs.push(await benchStoreOps(tasks));
+  for (const store of stores) {
+    for (const prefetch of prefetches) {
+      results.push({ prefetch, store: store.name, raw: [], worker: [], checkpoint: [] });
     }
-    results.push(r);
+  }
+  const storeOps: StoreOpsResult[] = stores.map((s) => ({ store: s.name, ms: [] }));
+  for (let i = 0; i < runs; i++) {
+    for (const prefetch of prefetches) {
+      const raw = await rawThroughput(url, channel, prefetch, rawTasks);
+      for (const [k, store] of stores.entries()) {
+        const r = results.find((x) => x.store === store.name && x.prefetch === prefetch)!;
+        r.raw.push(raw);
+        r.worker.push(await workerThroughput(url, channel, 'noop.js', prefetch, store));
+        if (k === 0)
+          r.checkpoint.push(await workerThroughput(url, channel, 'checkpoint.js', prefetch, store));
+      }
+    }
+    for (const [k, store] of stores.entries()) {
+      // Fewer tasks on the network-like store: each takes tens of ms there.
+      storeOps[k].ms.push(
+        await benchStoreOps(store.roundTrips ? Math.min(store.tasks, 50) : store.tasks, store.base),
+      );
+    }
   }
   await connection.close();
-  return results;
+  return { results, storeOps };
 }
 
 export interface StartupResult {
@@ -258,6 +383,10 @@ export interface StartupResult {
   /** `node -e "require(...)"`, spawn to exit: the worker package vs amqplib + prom-client. */
   readonly rawRequireMs: number[];
   readonly workerRequireMs: number[];
+  /** Spawn until the worker logs "agent worker starting" (node, modules, settings, handler). */
+  readonly workerLoadedMs: number[];
+  /** From that line until it logs "consuming" (metrics server, store, connection, topology, consume). */
+  readonly workerConnectMs: number[];
 }
 
 /** Spawn → exit of `node -e <code>` run from the repository root (so packages resolve). */
@@ -280,6 +409,8 @@ export async function benchStartup(url: string, runs: number): Promise<StartupRe
     workerIdleRssKiB: [],
     rawRequireMs: [],
     workerRequireMs: [],
+    workerLoadedMs: [],
+    workerConnectMs: [],
   };
   const idleQueue = `bench-idle-${randomBytes(4).toString('hex')}`;
   await channel.assertQueue(idleQueue, { durable: true, arguments: { 'x-queue-type': 'quorum' } });
@@ -302,8 +433,12 @@ export async function benchStartup(url: string, runs: number): Promise<StartupRe
 
     const w0 = performance.now();
     const worker = start(process.execPath, [WORKER_BIN], w.env);
+    const loaded = worker.line('"msg":"agent worker starting"').then(() => performance.now());
+    const consuming = worker.line('"msg":"consuming"').then(() => performance.now());
     await until('worker ready', async () => (await httpStatus(w.port, '/readyz')) === 200);
     result.workerColdStartMs.push(performance.now() - w0);
+    result.workerLoadedMs.push((await loaded) - w0);
+    result.workerConnectMs.push((await consuming) - (await loaded));
     await new Promise((r) => setTimeout(r, 1000));
     result.workerIdleRssKiB.push(rssKiB(worker.child.pid!));
     worker.child.kill('SIGTERM');

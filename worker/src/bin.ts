@@ -17,6 +17,10 @@ const exitEarly = () => {
 process.on('SIGTERM', exitEarly);
 process.on('SIGINT', exitEarly);
 
+// Before libuv's thread pool starts (the first asynchronous file, DNS or crypto call): every
+// checkpoint-store operation runs there, AGENT_CONCURRENCY tasks' worth at once.
+(require('./threadpool') as typeof import('./threadpool')).sizeThreadpool(process.env);
+
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
   if (args.length > 0) {

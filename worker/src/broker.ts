@@ -168,6 +168,8 @@ export class Broker {
   private readonly options: Required<BrokerOptions>;
   /** Increases with every successful `connect()`; deliveries remember theirs. */
   generation = 0;
+  /** What `consume()` waits for before asking for deliveries (see `consumeAfter`). */
+  private consumeGate: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly url: string,
@@ -180,6 +182,16 @@ export class Broker {
       operationTimeoutMs: options.operationTimeoutMs ?? BROKER_DEFAULTS.operationTimeoutMs,
       maxMessageBytes: options.maxMessageBytes ?? BROKER_DEFAULTS.maxMessageBytes,
     };
+  }
+
+  /**
+   * Lets `connect()` (the handshake and the topology) run while `ready` is still pending, and holds
+   * `consume()` until it resolves: the startup overlaps the checkpoint store's preparation with
+   * the broker's round trips, and no delivery arrives before the store can take it. A `ready` that
+   * rejects fails `consume()` with its error.
+   */
+  consumeAfter(ready: Promise<void>): void {
+    this.consumeGate = ready;
   }
 
   /** What a publish on the current connection may carry. */
@@ -233,6 +245,13 @@ export class Broker {
       () => undefined,
     );
     const connection = await untilAborted(connecting, signal);
+    if (this.closing) {
+      // close() came during the handshake: this connection is nobody's to keep open.
+      await bounded(connection.close(), this.options.operationTimeoutMs, 'closing the connection').catch(
+        (error: Error) => destroyConnection(connection, error),
+      );
+      throw new Error('the broker connection was closed while connecting');
+    }
     const current = () => this.generation === generation && this.connection === connection;
     connection.on('error', (error: Error) => this.handlers.onError(error, 'connection'));
     connection.on('close', (error?: Error) => {
@@ -387,6 +406,7 @@ export class Broker {
    * as a delivery of that task. amqplib sends such a cancel once the consume is answered.
    */
   async consume(prefetch: number): Promise<void> {
+    await this.consumeGate;
     const channel = this.requireChannel();
     await this.roundTrip(channel.prefetch(prefetch, false), 'basic.qos (prefetch)');
     const tag = `agent-worker.${randomUUID()}`;

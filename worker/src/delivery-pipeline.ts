@@ -369,12 +369,17 @@ export class DeliveryPipeline {
    *    handler again: the redelivery finds the marker and publishes the *stored* outcome.
    * 2. dead-letter copy (if any), then the result, each waiting for the broker's confirm.
    *    A crash before the confirm: the redelivery publishes it (no loss).
-   * 3. done marker `published` (durable). A crash between the confirm and this rename is the only
-   *    way to publish a result twice, and the copy is identical (same body, `messageId` = task id),
-   *    so result consumers can drop it. No ordering avoids that window: writing `published` before
-   *    the confirm would turn the same crash into a lost result, which is worse.
-   * 4. ack. A crash before the ack: the redelivery finds `published` and is acked without a rerun
-   *    and without a second result.
+   * 3. ack, at once: the result is safe with the broker, and the next delivery need not wait for
+   *    the file system.
+   * 4. done marker `published` (one rename), still under the task's lease, so a redelivery (an
+   *    ack lost with the channel) reads the marker only once the rename is done, finds
+   *    `published` and is acked without a rerun and without a second result. A crash between the
+   *    confirm and this rename is the only way to publish a result twice: the redelivery (if the
+   *    ack never reached the broker) publishes the stored outcome again, an identical copy (same
+   *    body, `messageId` = task id), which result consumers can drop. No ordering avoids that
+   *    window: writing `published` before the confirm would turn the same crash into a lost
+   *    result, which is worse. Acking before the rename narrows it: an ack written to the socket
+   *    reaches the broker even if the process dies right after.
    */
   private async finish(
     delivery: Delivery,
@@ -398,17 +403,30 @@ export class DeliveryPipeline {
       await this.store.writeDone(id, 'publishing', outcome, delivery.fingerprint);
       await this.publishOutcome(delivery, id, outcome);
     }
-    await this.store.writeDone(id, 'published', outcome, delivery.fingerprint);
     this.settle(delivery, 'ack', log);
     const durationSeconds = (performance.now() - started) / 1000;
     this.events.emit('taskFinished', { taskId: id, status: outcome.result.status, durationSeconds });
     log.info({ status: outcome.result.status, durationSeconds }, 'task finished; result published');
-    if (delivery.hasCheckpoint !== false) {
+    // Both after the ack and before the lease goes (the caller releases it once these settled);
+    // they overlap. Neither may fail the task now: it is acked, and a copy sent back to the queue
+    // would publish its result again.
+    await Promise.all([
+      this.store.writeDone(id, 'published', outcome, delivery.fingerprint).catch((error: unknown) => {
+        log.warn(
+          { err: error },
+          'could not mark the result published; a redelivery would publish it again, identically',
+        );
+        if (isStorageError(error)) {
+          this.onStorageFailure();
+        }
+      }),
       // Unknown (a stored outcome republished) or true: remove whatever is there.
-      await this.store
-        .removeCheckpoint(id)
-        .catch((error) => log.warn({ err: error }, 'could not remove the checkpoint'));
-    }
+      delivery.hasCheckpoint === false
+        ? undefined
+        : this.store
+            .removeCheckpoint(id)
+            .catch((error) => log.warn({ err: error }, 'could not remove the checkpoint')),
+    ]);
   }
   /** The dead-letter copy (if any), then the result, each confirmed by the broker. */
   private async publishOutcome(delivery: Delivery, id: string, outcome: Outcome): Promise<void> {

@@ -1,17 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
-import {
-  closeSync,
-  promises as fs,
-  linkSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  unlinkSync,
-  writeFileSync,
-} from 'node:fs';
+import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { DeadLetterReason, ResultMessage } from '@agent-fleet/contract';
 import { kernelFileSystemOf } from './config';
+import { syncDirectory } from './directory-sync';
 import { StorageError, storageFailure } from './errors';
 import { retryOnFileLimit } from './file-limits';
 
@@ -152,71 +144,52 @@ export async function writeFileAtomic(
     await fs.rm(temp, { force: true });
     throw error;
   }
-  await fsyncDir(dir);
-}
-
-async function fsyncDir(dir: string): Promise<void> {
-  const handle = await fs.open(dir, 'r');
-  try {
-    await handle.sync();
-  } catch (error) {
-    // Some file systems refuse fsync on a directory (EINVAL/EISDIR); the rename is then as durable as they get.
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code !== 'EINVAL' && code !== 'EISDIR' && code !== 'EBADF') {
-      throw error;
-    }
-  } finally {
-    await handle.close();
-  }
+  // Shared with the writes of other tasks to the same directory (group commit).
+  await syncDirectory(dir);
 }
 
 /*
- * Small-file bookkeeping (leases, done markers) uses synchronous calls on purpose: each is a few
- * syscalls on a file of a few hundred bytes, and an async call costs several times the syscall in
- * thread-pool round-trips and promise turns, on every task, between the delivery and the ack (see
- * "file ops" in docs/BENCHMARKS.md). On a network volume a call blocks the event loop for about one
- * round-trip to the server. Checkpoints, which can be large and are fsynced, stay asynchronous.
+ * Small-file bookkeeping (leases, done markers): asynchronous like everything else of the store.
+ * On a network volume each metadata operation (lookup, create, rename, unlink) is a round trip to
+ * the server; a synchronous call would hold the event loop, and with it every other task, lease
+ * renewals, /healthz, /metrics and the broker's heartbeats, for that long. On the thread pool the
+ * operations of concurrent tasks overlap instead. They are not fsynced: see `writeDone`.
  */
 
-/** `writeFileAtomic` without the fsyncs, synchronously (see above): survives process death (SIGKILL, OOM), not a node crash. */
-function writeSmallFileAtomicSync(file: string, data: string): void {
+/** `writeFileAtomic` without the fsyncs: survives process death (SIGKILL, OOM), not a node crash. */
+async function writeSmallFileAtomic(file: string, data: string): Promise<void> {
   tempCounter += 1;
   const temp = path.join(path.dirname(file), `.${path.basename(file)}.${WRITER_ID}.${tempCounter}.tmp`);
   try {
-    writeSmallFileSync(temp, data, 'wx');
-    renameSync(temp, file);
+    await writeSmallFile(temp, data);
+    await fs.rename(temp, file);
   } catch (error) {
-    try {
-      unlinkIfPresentSync(temp);
-    } catch {
-      // the original error matters more
-    }
+    await unlinkIfPresent(temp).catch(() => undefined); // the original error matters more
     throw error;
   }
 }
 
-/** Creates (`wx`: only if absent) or replaces a small file; `writeFileSync` on a descriptor writes it all. */
-function writeSmallFileSync(file: string, data: string, flag: 'wx' | 'w'): void {
-  const fd = openSync(file, flag, 0o640);
+/**
+ * Creates a small file that must not exist yet (`O_EXCL`, so EEXIST tells a contender it lost) and
+ * writes it whole. A write that fails removes the file again: it was ours, and half of it protects
+ * nothing.
+ */
+async function writeSmallFile(file: string, data: string): Promise<void> {
+  const handle = await fs.open(file, 'wx', 0o640);
   try {
-    writeFileSync(fd, data);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-function unlinkIfPresentSync(file: string): void {
-  try {
-    unlinkSync(file);
+    await handle.writeFile(data);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    await handle.close().catch(() => undefined);
+    await unlinkIfPresent(file).catch(() => undefined);
+    throw error;
   }
+  await handle.close();
 }
 
 /** A lease file's content; undefined when absent, torn or not a lease (it then protects nothing). */
-function readLeaseFile(file: string): Lease | undefined {
+async function readLeaseFile(file: string): Promise<Lease | undefined> {
   try {
-    const lease = readSmallJsonSync(file) as Partial<Lease> | undefined;
+    const lease = (await readJson(file)) as Partial<Lease> | undefined;
     return lease && typeof lease.holder === 'string' && typeof lease.expiresAt === 'number'
       ? (lease as Lease)
       : undefined;
@@ -228,21 +201,14 @@ function readLeaseFile(file: string): Lease | undefined {
   }
 }
 
-function readSmallJsonSync(file: string): unknown | undefined {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
-      return undefined;
-    }
-    throw storageFailure('read', path.dirname(file), error);
-  }
-  try {
-    return JSON.parse(text);
-  } catch (error) {
-    throw new CorruptCheckpointError(file, error);
-  }
+/** A settled read: what `readJson` returned or threw, to be judged later. */
+type ReadOutcome = { readonly data: unknown } | { readonly error: unknown };
+
+function settledRead(file: string): Promise<ReadOutcome> {
+  return readJson(file).then(
+    (data) => ({ data }),
+    (error: unknown) => ({ error }),
+  );
 }
 
 async function unlinkIfPresent(file: string): Promise<void> {
@@ -302,7 +268,7 @@ export class TaskCheckpoints {
    * Creates the directory if needed and proves it writable (create, write, rename, remove); throws
    * with the OS error otherwise, or a `StorageError` (code ETIMEDOUT) after `PREPARE_TIMEOUT_MS`.
    *
-   * Asynchronous and bounded, unlike the small-file bookkeeping: a blocking call on a volume whose
+   * Asynchronous and bounded: a blocking call on a volume whose
    * server stopped answering (or one that never returns, see `makeDirectories`) would hold the
    * event loop, and with it SIGTERM, for as long as the kernel waits. A timed-out attempt may go on
    * in the thread pool; the process exits regardless.
@@ -464,40 +430,36 @@ export class TaskCheckpoints {
       try {
         // Not fsynced: a lease only has to outlive its holder's process; after a node crash it
         // expires anyway.
-        writeSmallFileSync(file, JSON.stringify(lease), 'wx');
+        await writeSmallFile(file, JSON.stringify(lease));
         return { acquired: true };
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
           throw storageFailure('take a lease', this.dir, error);
         }
       }
-      const current = readLeaseFile(file);
+      const current = await readLeaseFile(file);
       if (current && current.holder !== holder && current.expiresAt > now) {
         return { acquired: false, holder: current.holder, expiresInMs: current.expiresAt - now };
       }
       // Expired, ours from an earlier delivery, or unreadable: move it aside, then try again.
       const aside = `${file}.${randomBytes(6).toString('hex')}.stale`;
       try {
-        renameSync(file, aside);
+        await fs.rename(file, aside);
       } catch {
         continue; // another contender moved it first
       }
       // Between the read and the rename another contender may have taken it over: then what we
       // moved is its live lease, which goes back (a hard link fails if a third one meanwhile
       // created a lease; the live holder's next renewal then notices it lost the lease).
-      const moved = readLeaseFile(aside);
+      const moved = await readLeaseFile(aside);
       if (moved && moved.holder !== holder && moved.expiresAt > now) {
-        try {
-          linkSync(aside, file);
-        } catch {
-          // see above
-        }
-        unlinkIfPresentSync(aside);
+        await fs.link(aside, file).catch(() => undefined); // see above
+        await unlinkIfPresent(aside);
         return { acquired: false, holder: moved.holder, expiresInMs: moved.expiresAt - now };
       }
-      unlinkIfPresentSync(aside);
+      await unlinkIfPresent(aside);
     }
-    const current = readLeaseFile(file);
+    const current = await readLeaseFile(file);
     return { acquired: false, holder: current?.holder ?? 'unknown', expiresInMs: ttlMs };
   }
 
@@ -508,7 +470,7 @@ export class TaskCheckpoints {
       return false;
     }
     const lease: Lease = { taskId, holder, expiresAt: Date.now() + ttlMs };
-    writeSmallFileAtomicSync(this.leasePath(taskId), JSON.stringify(lease));
+    await writeSmallFileAtomic(this.leasePath(taskId), JSON.stringify(lease));
     return true;
   }
 
@@ -523,7 +485,7 @@ export class TaskCheckpoints {
         return;
       }
     }
-    unlinkIfPresentSync(this.leasePath(taskId));
+    await unlinkIfPresent(this.leasePath(taskId));
   }
 
   publishedPath(taskId: string): string {
@@ -536,21 +498,36 @@ export class TaskCheckpoints {
    */
   async readDone(taskId: string): Promise<DoneMarker | undefined> {
     const publishedFile = this.publishedPath(taskId);
-    const published = readSmallJsonSync(publishedFile) as DoneMarker | undefined;
-    if (published !== undefined) {
-      return { ...ownMarker(published, taskId, publishedFile), state: 'published' };
-    }
     const doneFile = this.donePath(taskId);
-    const done = readSmallJsonSync(doneFile) as DoneMarker | undefined;
-    return done === undefined ? undefined : ownMarker(done, taskId, doneFile);
+    // Both names at once: a task seen for the first time has neither, and on a network volume two
+    // lookups in parallel cost one round trip. The `published` one decides when it exists (even
+    // unreadable); the `done` one only counts without it.
+    const [published, done] = await Promise.all([settledRead(publishedFile), settledRead(doneFile)]);
+    if ('error' in published) {
+      throw published.error;
+    }
+    if (published.data !== undefined) {
+      return { ...ownMarker(published.data as DoneMarker, taskId, publishedFile), state: 'published' };
+    }
+    if ('error' in done) {
+      throw done.error;
+    }
+    return done.data === undefined ? undefined : ownMarker(done.data as DoneMarker, taskId, doneFile);
   }
 
   /**
-   * Atomic but not fsynced (two fsyncs per marker cost more than the rest of a short task): the
-   * marker survives any death of the worker process, which is what it guards against. A node crash
-   * can lose the latest marker; the redelivery then runs the handler again from its last
-   * checkpoint (those are fsynced) and may publish a second result for the task, which carries the
-   * same `messageId`.
+   * Not fsynced (two fsyncs per marker cost more than the rest of a short task): the marker
+   * survives any death of the worker process, which is what it guards against. A node crash can
+   * lose the latest marker; the redelivery then runs the handler again from its last checkpoint
+   * (those are fsynced) and may publish a second result for the task, which carries the same
+   * `messageId`.
+   *
+   * The first `publishing` marker of a task is created in place, exclusively (`O_EXCL`), one
+   * operation fewer than a temp file and a rename: a process killed while writing it leaves a
+   * marker that is empty or cut short, which every reader takes as unreadable (a proper prefix of
+   * a JSON object never parses), i.e. as "not finished", exactly what the crash means, since
+   * nothing was published yet. Any later write replaces the file atomically (temp file, rename),
+   * so a complete marker is never turned back into a torn one.
    */
   async writeDone(
     taskId: string,
@@ -563,14 +540,23 @@ export class TaskCheckpoints {
       if (state === 'published') {
         // The `publishing` marker already holds this outcome: one rename makes it `published`.
         try {
-          renameSync(this.donePath(taskId), this.publishedPath(taskId));
+          await fs.rename(this.donePath(taskId), this.publishedPath(taskId));
           return;
         } catch (error) {
           if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
         }
+        await writeSmallFileAtomic(this.publishedPath(taskId), JSON.stringify(marker));
+        return;
       }
-      const file = state === 'published' ? this.publishedPath(taskId) : this.donePath(taskId);
-      writeSmallFileAtomicSync(file, JSON.stringify(marker));
+      try {
+        await writeSmallFile(this.donePath(taskId), JSON.stringify(marker));
+        return;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      }
+      // A marker exists already (a rewrite with another outcome, or one a killed process left
+      // torn): replaced whole.
+      await writeSmallFileAtomic(this.donePath(taskId), JSON.stringify(marker));
     } catch (error) {
       throw storageFailure('write a done marker', this.dir, error);
     }

@@ -143,9 +143,7 @@ describe('TaskCheckpoints under a file limit', () => {
   test('a lease that keeps meeting EMFILE fails with FileLimitError, not StorageError', async () => {
     const store = new TaskCheckpoints(tempDir());
     await store.prepare();
-    jest.spyOn(fs, 'openSync').mockImplementation(() => {
-      throw errno('EMFILE');
-    });
+    jest.spyOn(fs.promises, 'open').mockRejectedValue(errno('EMFILE'));
     const error = await store.acquireLease('t-2', 'me', 10_000).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(FileLimitError);
     expect(isStorageError(error)).toBe(false);

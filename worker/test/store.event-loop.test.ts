@@ -1,0 +1,261 @@
+/**
+ * The checkpoint store never holds the event loop: once the worker runs, no synchronous file call
+ * touches the store's directory, and the file operations of concurrent tasks overlap (on a network
+ * volume each one is a round trip; one task after another, concurrency would buy nothing).
+ * Checkpoint writes that meet share their directory fsync (group commit), and none resolves before
+ * an fsync that began after its rename. Checked through the store's API and through a real worker
+ * in this process against the real broker.
+ *
+ * `node:fs` is observed, not replaced: every `*Sync` function is wrapped to note calls on the store,
+ * and the path-taking functions of `fs.promises` are wrapped to wait a few ms (a network round trip)
+ * and count what is in flight, then do the real operation.
+ */
+import fs, { mkdtempSync, rmSync } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Env } from '@agent-fleet/contract';
+import fc from 'fast-check';
+import pino from 'pino';
+import { resolveOptions } from '../src/config';
+import { type Outcome, TaskCheckpoints } from '../src/store';
+import type { TaskContext } from '../src/task-context';
+import { AgentWorker } from '../src/worker';
+import { declareTopology, testSetup, useTestClient, waitFor } from './support/harness';
+
+// The test's own look at the directory, not counted as the store's.
+const realReadlink = fs.readlinkSync;
+const realReaddir = fs.readdirSync;
+const dirs: string[] = [];
+
+function tempDir(): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'agent-loop-'));
+  dirs.push(dir);
+  return dir;
+}
+
+afterEach(() => {
+  jest.restoreAllMocks();
+});
+
+afterAll(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+/** What the store did on the file system while observed. */
+interface StoreProbe {
+  /** Synchronous calls that touched the store: `name path`. */
+  readonly syncCalls: string[];
+  /** Most asynchronous operations on the store in flight at once. */
+  maxInFlight: number;
+  /** Most distinct tasks (file stems) with an operation in flight at once. */
+  maxTasksInFlight: number;
+  /** Directory fsyncs (opens of the store directory itself), each with when it began and ended. */
+  readonly dirSyncs: Array<{ began: number; ended?: number }>;
+  /** When (event sequence number) each checkpoint file was last renamed into place. */
+  readonly renamedAt: Map<string, number>;
+  /** The next event sequence number. */
+  tick(): number;
+}
+
+const PROMISE_FUNCTIONS = [
+  'open',
+  'readFile',
+  'rename',
+  'unlink',
+  'link',
+  'writeFile',
+  'rm',
+  'stat',
+] as const;
+
+function observeStore(dir: string, roundTripMs: number): StoreProbe {
+  const root = path.resolve(dir);
+  const under = (value: unknown): string | undefined => {
+    const text = typeof value === 'string' ? value : Buffer.isBuffer(value) ? value.toString() : undefined;
+    if (text === undefined || text.length > 4096) return undefined;
+    const resolved = path.resolve(text);
+    return resolved === root || resolved.startsWith(`${root}${path.sep}`) ? resolved : undefined;
+  };
+  const fdUnder = (fd: unknown): string | undefined => {
+    if (typeof fd !== 'number' || !Number.isInteger(fd) || fd < 0) return undefined;
+    try {
+      return under(realReadlink(`/proc/self/fd/${fd}`));
+    } catch {
+      return undefined;
+    }
+  };
+  let seq = 0;
+  const probe: StoreProbe = {
+    syncCalls: [],
+    maxInFlight: 0,
+    maxTasksInFlight: 0,
+    dirSyncs: [],
+    renamedAt: new Map(),
+    tick: () => ++seq,
+  };
+  const record = fs as unknown as Record<string, (...args: unknown[]) => unknown>;
+  for (const name of Object.keys(fs)) {
+    const original = record[name];
+    if (!name.endsWith('Sync') || typeof original !== 'function') continue;
+    jest.spyOn(fs as never, name as never).mockImplementation(((...args: unknown[]) => {
+      const touched = args.map(under).find((p) => p !== undefined) ?? fdUnder(args[0]);
+      if (touched !== undefined) probe.syncCalls.push(`${name} ${touched}`);
+      return original.apply(fs, args);
+    }) as never);
+  }
+  const inFlight = new Map<string, number>();
+  let total = 0;
+  const promises = fs.promises as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
+  for (const name of PROMISE_FUNCTIONS) {
+    const original = promises[name].bind(fs.promises);
+    jest.spyOn(fs.promises, name).mockImplementation((async (...args: unknown[]) => {
+      const file = under(args[0]);
+      if (file === undefined) return original(...args);
+      const stem = /^\.?([0-9a-f]{64})/.exec(path.basename(file))?.[1] ?? path.basename(file);
+      const isDirSync = name === 'open' && file === root;
+      const sync: { began: number; ended?: number } | undefined = isDirSync
+        ? { began: probe.tick() }
+        : undefined;
+      if (sync) probe.dirSyncs.push(sync);
+      total += 1;
+      inFlight.set(stem, (inFlight.get(stem) ?? 0) + 1);
+      probe.maxInFlight = Math.max(probe.maxInFlight, total);
+      probe.maxTasksInFlight = Math.max(probe.maxTasksInFlight, inFlight.size);
+      try {
+        await new Promise((resolve) => setTimeout(resolve, roundTripMs));
+        const result = await original(...args);
+        if (name === 'rename') {
+          const target = under(args[1]);
+          if (target?.endsWith('.checkpoint.json')) probe.renamedAt.set(target, probe.tick());
+        }
+        if (sync) {
+          // The fsync is over once the directory is closed again.
+          const handle = result as FileHandle;
+          const close = handle.close.bind(handle);
+          handle.close = async () => {
+            await close();
+            sync.ended = probe.tick();
+          };
+        }
+        return result;
+      } finally {
+        total -= 1;
+        const left = (inFlight.get(stem) ?? 1) - 1;
+        if (left === 0) inFlight.delete(stem);
+        else inFlight.set(stem, left);
+      }
+    }) as never);
+  }
+  return probe;
+}
+
+function succeeded(id: string): Outcome {
+  return { result: { id, status: 'succeeded', output: { id }, attempts: 1 } };
+}
+
+/** What the worker does with the store for one fresh task, in its order. */
+async function runTask(
+  store: TaskCheckpoints,
+  probe: StoreProbe,
+  id: string,
+  checkpoints: number,
+): Promise<void> {
+  const holder = `pod/1#${id}`;
+  expect(await store.acquireLease(id, holder, 30_000)).toEqual({ acquired: true });
+  const [marker, resumed] = await Promise.all([store.readDone(id), store.readCheckpoint(id)]);
+  expect(marker).toBeUndefined();
+  expect(resumed).toBeUndefined();
+  for (let step = 1; step <= checkpoints; step++) {
+    await store.writeCheckpoint(id, { step }, 'fp');
+    // Durable once resolved: some directory fsync began after the rename and ended before now.
+    const renamed = probe.renamedAt.get(store.checkpointPath(id));
+    const now = probe.tick();
+    expect(renamed).toBeDefined();
+    expect(
+      probe.dirSyncs.some((s) => s.began > (renamed ?? 0) && s.ended !== undefined && s.ended < now),
+    ).toBe(true);
+  }
+  await store.writeDone(id, 'publishing', succeeded(id), 'fp');
+  await Promise.all([store.writeDone(id, 'published', succeeded(id), 'fp'), store.removeCheckpoint(id)]);
+  await store.releaseLease(id, holder, { stillLive: true });
+}
+
+test('concurrent tasks: no synchronous call on the store, their file operations overlap, their checkpoints share directory fsyncs', async () => {
+  await fc.assert(
+    fc.asyncProperty(
+      // Per task, how many checkpoints it writes.
+      fc.array(fc.integer({ min: 0, max: 2 }), { minLength: 4, maxLength: 10 }),
+      async (checkpoints) => {
+        const store = new TaskCheckpoints(tempDir());
+        await store.prepare();
+        const probe = observeStore(store.dir, 5);
+        try {
+          const ids = checkpoints.map((_, i) => `task-${i}`);
+          await Promise.all(ids.map((id, i) => runTask(store, probe, id, checkpoints[i] ?? 0)));
+          expect(probe.syncCalls).toEqual([]);
+          // Every task had an operation under way at the same moment (their leases).
+          expect(probe.maxTasksInFlight).toBe(ids.length);
+          const writers = checkpoints.filter((n) => n > 0).length;
+          if (writers >= 4) {
+            // Writers in step share fsyncs: fewer than one per checkpoint written.
+            const written = checkpoints.reduce((sum, n) => sum + n, 0);
+            expect(probe.dirSyncs.length).toBeLessThan(written);
+          }
+          for (const id of ids) {
+            expect((await store.readDone(id))?.state).toBe('published');
+            expect(await store.readLease(id)).toBeUndefined();
+          }
+          expect(realReaddir(store.dir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+        } finally {
+          jest.restoreAllMocks();
+        }
+      },
+    ),
+    { numRuns: 8 },
+  );
+});
+
+describe('a real worker in this process, against the real broker', () => {
+  const client = useTestClient();
+
+  test("AGENT_CONCURRENCY=8: no synchronous call on the store once started, and the tasks' file operations overlap", async () => {
+    const setup = testSetup('event-loop');
+    await declareTopology(setup);
+    const tasks = 24;
+    const options = resolveOptions({}, setup.env({ [Env.AGENT_CONCURRENCY]: '8' }));
+    const handler = async (input: { checkpoint: boolean }, ctx: TaskContext<{ step: number }>) => {
+      if (input.checkpoint) await ctx.checkpoint({ step: 1 });
+      return { done: true };
+    };
+    const worker = new AgentWorker(
+      handler as never,
+      options,
+      pino({ level: 'silent' }),
+      async () => undefined,
+    );
+    await worker.start();
+    const probe = observeStore(setup.checkpointDir, 5);
+    try {
+      for (let i = 0; i < tasks; i++) {
+        await client().publishTask(setup.taskQueue, `loop-${i}`, { checkpoint: i % 2 === 0 });
+      }
+      const results = await client().waitForResults(setup.resultQueue, tasks);
+      expect(new Set(results.map((r) => r.id)).size).toBe(tasks);
+      expect(results.every((r) => r.status === 'succeeded')).toBe(true);
+      // The last leases are dropped just after the acks.
+      await waitFor('every lease released', () =>
+        realReaddir(setup.checkpointDir).some((f) => f.endsWith('.lease.json')) ? undefined : true,
+      );
+      expect(probe.syncCalls).toEqual([]);
+      expect(probe.maxTasksInFlight).toBeGreaterThanOrEqual(4);
+    } finally {
+      jest.restoreAllMocks();
+      await worker.close('idle');
+    }
+    const files = realReaddir(setup.checkpointDir);
+    expect(files.filter((f) => f.endsWith('.published.json'))).toHaveLength(tasks);
+    expect(files.filter((f) => !f.endsWith('.published.json'))).toEqual([]);
+    await client().deleteQueues(setup.taskQueue, setup.deadQueue, setup.resultQueue);
+  });
+});
