@@ -216,7 +216,7 @@ describe('the validate tarball', () => {
     const unexpected = entries.filter(
       (e) =>
         !['package.json', 'README.md', 'LICENSE', 'schemas/kubernetes-1.32-fields.json'].includes(e) &&
-        !/^schemas\/crds\/[a-z0-9._]+\.json$/.test(e) &&
+        !/^schemas\/crds\/[a-z0-9._-]+\.json$/.test(e) &&
         !(
           /^dist\/[a-z0-9/-]+\.(js|d\.ts|js\.map)$/.test(e) &&
           existsSync(

@@ -168,8 +168,6 @@ export class Broker {
   private readonly options: Required<BrokerOptions>;
   /** Increases with every successful `connect()`; deliveries remember theirs. */
   generation = 0;
-  /** What `consume()` waits for before asking for deliveries (see `consumeAfter`). */
-  private consumeGate: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly url: string,
@@ -182,16 +180,6 @@ export class Broker {
       operationTimeoutMs: options.operationTimeoutMs ?? BROKER_DEFAULTS.operationTimeoutMs,
       maxMessageBytes: options.maxMessageBytes ?? BROKER_DEFAULTS.maxMessageBytes,
     };
-  }
-
-  /**
-   * Lets `connect()` (the handshake and the topology) run while `ready` is still pending, and holds
-   * `consume()` until it resolves: the startup overlaps the checkpoint store's preparation with
-   * the broker's round trips, and no delivery arrives before the store can take it. A `ready` that
-   * rejects fails `consume()` with its error.
-   */
-  consumeAfter(ready: Promise<void>): void {
-    this.consumeGate = ready;
   }
 
   /** What a publish on the current connection may carry. */
@@ -406,7 +394,6 @@ export class Broker {
    * as a delivery of that task. amqplib sends such a cancel once the consume is answered.
    */
   async consume(prefetch: number): Promise<void> {
-    await this.consumeGate;
     const channel = this.requireChannel();
     await this.roundTrip(channel.prefetch(prefetch, false), 'basic.qos (prefetch)');
     const tag = `agent-worker.${randomUUID()}`;

@@ -13,7 +13,7 @@ import { type DependencyGuards, dependencyUnavailable } from './guard';
 import type { Logger } from './logger';
 import { CorruptCheckpointError, type DoneMarker, type Outcome, type TaskCheckpoints } from './store';
 import { attemptOf, decideFailure, exceededAttempts, type ParsedTask, parseTask } from './task';
-import { type AgentHandler, createTaskContext, type TaskRun } from './task-context';
+import { type AgentHandler, createTaskContext, readResumeState, type TaskRun } from './task-context';
 
 /** One message being handled by this worker. */
 export interface Delivery extends TaskRun {
@@ -112,7 +112,7 @@ export class DeliveryPipeline {
         // Under the lease, so no other worker is finishing or checkpointing the task meanwhile.
         const [marker, resumed] = await Promise.all([
           this.readDoneMarker(id, log),
-          this.readResumeState(id, log),
+          readResumeState(this.store, id, log),
         ]);
         const conflict = conflictWith(delivery.fingerprint, marker, resumed);
         if (conflict !== undefined) {
@@ -222,17 +222,6 @@ export class DeliveryPipeline {
       log.warn({ err: error }, 'done marker unreadable; treating the task as unfinished');
       return undefined;
     });
-  }
-
-  /** The task's last checkpoint; a corrupt one (every generation) is logged and ignored. */
-  private readResumeState(id: string, log: Logger): Promise<{ state: unknown; input?: string } | undefined> {
-    return this.store
-      .readCheckpoint(id, (problem, error) => log.warn({ err: error }, `checkpoint unusable: ${problem}`))
-      .catch((error) => {
-        if (!(error instanceof CorruptCheckpointError)) throw error;
-        log.warn({ err: error }, 'checkpoint unreadable; starting the task afresh');
-        return undefined;
-      });
   }
 
   /** Handles a redelivery of a task that finished before; true when nothing else is to be done. */

@@ -23,9 +23,9 @@ import type { Logger } from './logger';
 import { type MemorySource, memoryHigh } from './memory';
 import { ResultFiles, type TaskAttempts, UnusableResultFileError } from './result-files';
 import { readShardFile, type ShardEntry } from './shard-file';
-import { CorruptCheckpointError, TaskCheckpoints } from './store';
+import { TaskCheckpoints } from './store';
 import { decideFailure, exceededAttempts } from './task';
-import { type AgentHandler, createTaskContext, type TaskRun } from './task-context';
+import { type AgentHandler, createTaskContext, readResumeState, type TaskRun } from './task-context';
 
 /** Why a shard run stopped. */
 export type ShardStopReason =
@@ -394,7 +394,7 @@ export class ShardRunner extends EventEmitter<WorkerEvents> {
   ): Promise<EntryEnd> {
     const { id, input } = entry.task;
     const started = performance.now();
-    const resumed = await this.readResumeState(id, log);
+    const resumed = await readResumeState(this.store, id, log);
     if (resumed?.input !== undefined && resumed.input !== entry.fingerprint) {
       const detail = `task id ${JSON.stringify(id)} has a checkpoint of another input in the store; this line was not run. Give each task its own id, or clear the store of an earlier batch`;
       await this.writeResult(
@@ -466,7 +466,7 @@ export class ShardRunner extends EventEmitter<WorkerEvents> {
         return 'lease-lost';
       }
       // Read again: a checkpoint written before the failure is where the next attempt resumes.
-      state = (await this.readResumeState(id, runLog))?.state;
+      state = (await readResumeState(this.store, id, runLog))?.state;
       const unavailable = dependencyUnavailable(error);
       if (unavailable && !run.controller.signal.aborted) {
         // Not the task's fault: the attempt is given back, and the breaker's interval waited out.
@@ -561,17 +561,6 @@ export class ShardRunner extends EventEmitter<WorkerEvents> {
       this.emit('inFlight', this.running.size);
       lease.signal.removeEventListener('abort', onLeaseLost);
     }
-  }
-
-  /** The task's last checkpoint; a corrupt one (every generation) is logged and ignored. */
-  private readResumeState(id: string, log: Logger): Promise<{ state: unknown; input?: string } | undefined> {
-    return this.store
-      .readCheckpoint(id, (problem, error) => log.warn({ err: error }, `checkpoint unusable: ${problem}`))
-      .catch((error) => {
-        if (!(error instanceof CorruptCheckpointError)) throw error;
-        log.warn({ err: error }, 'checkpoint unreadable; starting the task afresh');
-        return undefined;
-      });
   }
 
   /**

@@ -18,6 +18,20 @@ export function fileStemFor(taskId: string): string {
   return createHash('sha256').update(taskId, 'utf8').digest('hex');
 }
 
+/**
+ * The subdirectory of CHECKPOINT_DIR holding every file of task `taskId`: the first two hex digits
+ * of its stem, so 256 directories. Creating, renaming or unlinking a file holds its directory's
+ * lock for the whole operation, on NFS as on any Linux file system, and on a network volume that
+ * is a round trip: with every file in one directory the tasks of a process (and of every pod on
+ * the volume) would wait for each other's round trips. Spread over 256, they rarely meet.
+ */
+export function shardDirFor(taskId: string): string {
+  return fileStemFor(taskId).slice(0, 2);
+}
+
+/** Files a worker of the flat layout (every file in CHECKPOINT_DIR itself) left behind. */
+const FLAT_LAYOUT_FILE = /^[0-9a-f]{64}\.(checkpoint|checkpoint\.prev|lease|done|published)\.json$/;
+
 export function checkpointFileFor(taskId: string): string {
   return `${fileStemFor(taskId)}.checkpoint.json`;
 }
@@ -234,6 +248,20 @@ async function readJson(file: string): Promise<unknown | undefined> {
   }
 }
 
+/** Whether `dir` holds a task file of the flat layout; stops at the first one. */
+async function holdsFlatLayout(dir: string): Promise<boolean> {
+  const entries = await fs.opendir(dir);
+  try {
+    for await (const entry of entries) {
+      if (FLAT_LAYOUT_FILE.test(entry.name)) return true;
+    }
+    return false;
+  } finally {
+    // The iterator closes the directory when it runs to the end or returns early; a second close throws.
+    await entries.close().catch(() => undefined);
+  }
+}
+
 /** Longest wait for `TaskCheckpoints.prepare()`: a volume that does not answer must not hang the start. */
 export const PREPARE_TIMEOUT_MS = 20_000;
 
@@ -262,7 +290,43 @@ async function makeDirectories(dir: string): Promise<void> {
 }
 
 export class TaskCheckpoints {
+  /**
+   * The directory also holds files of the flat layout, written by workers before the files of a
+   * task moved into its subdirectory ({@link shardDirFor}): found by `prepare()`, and then every
+   * read looks in both places (at once, so no round trip more) and every lease check honours a
+   * flat lease, so a rolling upgrade loses no checkpoint, done marker or lease.
+   */
+  private flatLayout = false;
+
   constructor(readonly dir: string) {}
+
+  /** Whether `prepare()` found files of the flat layout (read as well as the current one). */
+  get readsFlatLayout(): boolean {
+    return this.flatLayout;
+  }
+
+  private taskFile(taskId: string, name: string): string {
+    return path.join(this.dir, shardDirFor(taskId), name);
+  }
+
+  /**
+   * Runs `write`, which creates a file of task `taskId`; when the task's subdirectory does not
+   * exist yet (ENOENT), creates it, makes its entry durable (an fsync of CHECKPOINT_DIR: a
+   * checkpoint must not vanish with its directory in a node crash) and runs `write` once more.
+   * Checking first would cost a round trip on every write; the miss happens once per subdirectory.
+   */
+  private async inTaskDirectory<T>(taskId: string, write: () => Promise<T>): Promise<T> {
+    try {
+      return await write();
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    }
+    await fs.mkdir(path.join(this.dir, shardDirFor(taskId))).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EEXIST') throw error;
+    });
+    await syncDirectory(this.dir);
+    return write();
+  }
 
   /**
    * Creates the directory if needed and proves it writable (create, write, rename, remove); throws
@@ -291,6 +355,7 @@ export class TaskCheckpoints {
       }
       await fs.rename(temp, probe);
       await fs.unlink(probe);
+      this.flatLayout = await holdsFlatLayout(dir);
     };
     let timer: NodeJS.Timeout | undefined;
     // A volume that does not answer is a storage problem (retry later), not a configuration one.
@@ -310,15 +375,15 @@ export class TaskCheckpoints {
   }
 
   checkpointPath(taskId: string): string {
-    return path.join(this.dir, checkpointFileFor(taskId));
+    return this.taskFile(taskId, checkpointFileFor(taskId));
   }
 
   donePath(taskId: string): string {
-    return path.join(this.dir, doneFileFor(taskId));
+    return this.taskFile(taskId, doneFileFor(taskId));
   }
 
   previousCheckpointPath(taskId: string): string {
-    return path.join(this.dir, previousCheckpointFileFor(taskId));
+    return this.taskFile(taskId, previousCheckpointFileFor(taskId));
   }
 
   /**
@@ -336,6 +401,12 @@ export class TaskCheckpoints {
     // Both generations are read at once (one round-trip on a network volume); the previous one is
     // only used when the current one is missing or unusable.
     const files = [this.checkpointPath(taskId), this.previousCheckpointPath(taskId)];
+    if (this.flatLayout) {
+      files.push(
+        path.join(this.dir, checkpointFileFor(taskId)),
+        path.join(this.dir, previousCheckpointFileFor(taskId)),
+      );
+    }
     const reads = files.map((file) =>
       this.readGeneration(file, taskId).then(
         (data) => ({ data }),
@@ -395,23 +466,29 @@ export class TaskCheckpoints {
     const inputField = input === undefined ? '' : `"input":${JSON.stringify(input)},`;
     const text = `{"taskId":${JSON.stringify(taskId)},"savedAt":"${new Date().toISOString()}",${inputField}"sha256":"${checksum(stateJson)}","state":${stateJson}}`;
     try {
-      await writeFileAtomic(this.checkpointPath(taskId), text, {
-        keepPreviousAs: this.previousCheckpointPath(taskId),
-      });
+      await this.inTaskDirectory(taskId, () =>
+        writeFileAtomic(this.checkpointPath(taskId), text, {
+          keepPreviousAs: this.previousCheckpointPath(taskId),
+        }),
+      );
     } catch (error) {
       throw storageFailure('write a checkpoint', this.dir, error);
     }
   }
 
   async removeCheckpoint(taskId: string): Promise<void> {
-    await Promise.all([
-      unlinkIfPresent(this.checkpointPath(taskId)),
-      unlinkIfPresent(this.previousCheckpointPath(taskId)),
-    ]);
+    const files = [this.checkpointPath(taskId), this.previousCheckpointPath(taskId)];
+    if (this.flatLayout) {
+      files.push(
+        path.join(this.dir, checkpointFileFor(taskId)),
+        path.join(this.dir, previousCheckpointFileFor(taskId)),
+      );
+    }
+    await Promise.all(files.map(unlinkIfPresent));
   }
 
   leasePath(taskId: string): string {
-    return path.join(this.dir, leaseFileFor(taskId));
+    return this.taskFile(taskId, leaseFileFor(taskId));
   }
 
   async readLease(taskId: string): Promise<Lease | undefined> {
@@ -430,8 +507,8 @@ export class TaskCheckpoints {
       try {
         // Not fsynced: a lease only has to outlive its holder's process; after a node crash it
         // expires anyway.
-        await writeSmallFile(file, JSON.stringify(lease));
-        return { acquired: true };
+        await this.inTaskDirectory(taskId, () => writeSmallFile(file, JSON.stringify(lease)));
+        return await this.unlessFlatLeaseHeld(taskId, holder, now);
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
           throw storageFailure('take a lease', this.dir, error);
@@ -463,6 +540,22 @@ export class TaskCheckpoints {
     return { acquired: false, holder: current?.holder ?? 'unknown', expiresInMs: ttlMs };
   }
 
+  /**
+   * Taken: unless a worker of the flat layout holds a live lease of the task in CHECKPOINT_DIR
+   * itself, in which case ours is dropped again and the other holder wins.
+   */
+  private async unlessFlatLeaseHeld(taskId: string, holder: string, now: number): Promise<LeaseAttempt> {
+    if (!this.flatLayout) {
+      return { acquired: true };
+    }
+    const flat = await readLeaseFile(path.join(this.dir, leaseFileFor(taskId)));
+    if (flat && flat.holder !== holder && flat.expiresAt > now) {
+      await unlinkIfPresent(this.leasePath(taskId));
+      return { acquired: false, holder: flat.holder, expiresInMs: flat.expiresAt - now };
+    }
+    return { acquired: true };
+  }
+
   /** Extends our lease; false when it is no longer ours (taken over after expiring). */
   async renewLease(taskId: string, holder: string, ttlMs: number): Promise<boolean> {
     const current = await this.readLease(taskId);
@@ -489,7 +582,7 @@ export class TaskCheckpoints {
   }
 
   publishedPath(taskId: string): string {
-    return path.join(this.dir, publishedFileFor(taskId));
+    return this.taskFile(taskId, publishedFileFor(taskId));
   }
 
   /**
@@ -502,17 +595,33 @@ export class TaskCheckpoints {
     // Both names at once: a task seen for the first time has neither, and on a network volume two
     // lookups in parallel cost one round trip. The `published` one decides when it exists (even
     // unreadable); the `done` one only counts without it.
-    const [published, done] = await Promise.all([settledRead(publishedFile), settledRead(doneFile)]);
-    if ('error' in published) {
-      throw published.error;
+    // With the flat layout about, its two names are read at the same time, and count after ours.
+    const publishedFiles = [publishedFile];
+    const doneFiles = [doneFile];
+    if (this.flatLayout) {
+      publishedFiles.push(path.join(this.dir, publishedFileFor(taskId)));
+      doneFiles.push(path.join(this.dir, doneFileFor(taskId)));
     }
-    if (published.data !== undefined) {
-      return { ...ownMarker(published.data as DoneMarker, taskId, publishedFile), state: 'published' };
+    const reads = await Promise.all([...publishedFiles, ...doneFiles].map(settledRead));
+    const published = reads.slice(0, publishedFiles.length);
+    const done = reads.slice(publishedFiles.length);
+    for (const [i, read] of published.entries()) {
+      if ('error' in read) {
+        throw read.error;
+      }
+      if (read.data !== undefined) {
+        return { ...ownMarker(read.data as DoneMarker, taskId, publishedFiles[i]), state: 'published' };
+      }
     }
-    if ('error' in done) {
-      throw done.error;
+    for (const [i, read] of done.entries()) {
+      if ('error' in read) {
+        throw read.error;
+      }
+      if (read.data !== undefined) {
+        return ownMarker(read.data as DoneMarker, taskId, doneFiles[i]);
+      }
     }
-    return done.data === undefined ? undefined : ownMarker(done.data as DoneMarker, taskId, doneFile);
+    return undefined;
   }
 
   /**
@@ -537,29 +646,34 @@ export class TaskCheckpoints {
   ): Promise<void> {
     const marker: DoneMarker = { taskId, state, outcome, at: new Date().toISOString(), input };
     try {
-      if (state === 'published') {
-        // The `publishing` marker already holds this outcome: one rename makes it `published`.
-        try {
-          await fs.rename(this.donePath(taskId), this.publishedPath(taskId));
-          return;
-        } catch (error) {
-          if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-        }
-        await writeSmallFileAtomic(this.publishedPath(taskId), JSON.stringify(marker));
-        return;
-      }
-      try {
-        await writeSmallFile(this.donePath(taskId), JSON.stringify(marker));
-        return;
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      }
-      // A marker exists already (a rewrite with another outcome, or one a killed process left
-      // torn): replaced whole.
-      await writeSmallFileAtomic(this.donePath(taskId), JSON.stringify(marker));
+      await this.inTaskDirectory(taskId, () => this.writeMarker(taskId, state, marker));
     } catch (error) {
       throw storageFailure('write a done marker', this.dir, error);
     }
+  }
+
+  /** The file operations of `writeDone`. */
+  private async writeMarker(taskId: string, state: DoneMarker['state'], marker: DoneMarker): Promise<void> {
+    if (state === 'published') {
+      // The `publishing` marker already holds this outcome: one rename makes it `published`.
+      try {
+        await fs.rename(this.donePath(taskId), this.publishedPath(taskId));
+        return;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      }
+      await writeSmallFileAtomic(this.publishedPath(taskId), JSON.stringify(marker));
+      return;
+    }
+    try {
+      await writeSmallFile(this.donePath(taskId), JSON.stringify(marker));
+      return;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+    // A marker exists already (a rewrite with another outcome, or one a killed process left
+    // torn): replaced whole.
+    await writeSmallFileAtomic(this.donePath(taskId), JSON.stringify(marker));
   }
 }
 

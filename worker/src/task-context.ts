@@ -8,7 +8,7 @@ import { isStorageError } from './errors';
 import type { WorkerEvents } from './events';
 import type { DependencyGuards, GuardOptions } from './guard';
 import type { Logger } from './logger';
-import type { TaskCheckpoints } from './store';
+import { CorruptCheckpointError, type TaskCheckpoints } from './store';
 
 /** What a handler gets besides the task's input. */
 export interface TaskContext<S = unknown> {
@@ -106,4 +106,19 @@ export function createTaskContext(
       run.checkpointRequests.push(callback);
     },
   };
+}
+
+/** The task's last checkpoint (`ctx.state`); a corrupt one (every generation) is logged and ignored. */
+export function readResumeState(
+  store: TaskCheckpoints,
+  taskId: string,
+  log: Logger,
+): Promise<{ state: unknown; input?: string } | undefined> {
+  return store
+    .readCheckpoint(taskId, (problem, error) => log.warn({ err: error }, `checkpoint unusable: ${problem}`))
+    .catch((error) => {
+      if (!(error instanceof CorruptCheckpointError)) throw error;
+      log.warn({ err: error }, 'checkpoint unreadable; starting the task afresh');
+      return undefined;
+    });
 }

@@ -125,24 +125,9 @@ export class AgentWorker extends EventEmitter<WorkerEvents> {
    * `BrokerUnavailableError`.
    */
   async start(): Promise<void> {
-    // The store's preparation (a few file-system round trips, each one a network round trip on a
-    // shared volume) overlaps the broker's handshake and topology; consuming waits for both.
-    const prepared = this.store.prepare();
-    this.broker.consumeAfter(prepared);
-    const connected = this.intake.connectWithBackoff('startup');
-    // Settled below, or abandoned when the store failed first.
-    connected.catch(() => undefined);
     try {
-      await prepared;
+      await this.store.prepare();
     } catch (error) {
-      // No task may be taken without a store. The worker ends here, stopped: a connect still under
-      // way gives up (its consume, held by `prepared`, fails, and a stopped worker does not retry),
-      // its connection closes, and a later close() has nothing left to do.
-      if (this.lifecycle.advance({ type: 'stop', reason: 'storage-unavailable' })) {
-        this.lifecycle.advance({ type: 'closed' });
-        this.resolveDone(EXIT_CODE_FOR['storage-unavailable']);
-      }
-      await this.broker.close();
       if (isStorageError(error) && (error as { code?: unknown }).code === 'ETIMEDOUT') {
         // A volume that hangs is unavailable, not misconfigured: a restarted pod may get a working mount.
         throw new DependencyUnavailableAtStartError(
@@ -159,7 +144,7 @@ export class AgentWorker extends EventEmitter<WorkerEvents> {
       ]);
     }
     try {
-      await connected;
+      await this.intake.connectWithBackoff('startup');
     } catch (error) {
       await this.broker.close();
       if (isStopping(this.lifecycle.state)) {

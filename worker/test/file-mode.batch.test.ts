@@ -132,9 +132,10 @@ test('20 shards, 20 processes, no broker: kills and reruns leave exactly one res
       (resultLines.find((l) => l.taskId === taskId(index))?.resultFile as string) ?? '',
       '.result.json',
     );
-    expect(existsSync(path.join(store, `${stem}.checkpoint.json`))).toBe(false);
+    const taskDir = path.join(store, stem.slice(0, 2));
+    expect(existsSync(path.join(taskDir, `${stem}.checkpoint.json`))).toBe(false);
     expect(existsSync(path.join(store, `${stem}.attempts.json`))).toBe(false);
-    expect(existsSync(path.join(store, `${stem}.lease.json`))).toBe(false);
+    expect(existsSync(path.join(taskDir, `${stem}.lease.json`))).toBe(false);
   }
 
   const steps = parseStepLog(readFileSync(stepLog, 'utf8'));

@@ -18,7 +18,7 @@ import { Env } from '@agent-fleet/contract';
 import fc from 'fast-check';
 import pino from 'pino';
 import { resolveOptions } from '../src/config';
-import { type Outcome, TaskCheckpoints } from '../src/store';
+import { type Outcome, shardDirFor, TaskCheckpoints } from '../src/store';
 import type { TaskContext } from '../src/task-context';
 import { AgentWorker } from '../src/worker';
 import { declareTopology, testSetup, useTestClient, waitFor } from './support/harness';
@@ -26,6 +26,9 @@ import { declareTopology, testSetup, useTestClient, waitFor } from './support/ha
 // The test's own look at the directory, not counted as the store's.
 const realReadlink = fs.readlinkSync;
 const realReaddir = fs.readdirSync;
+/** The files under a store directory (its task subdirectories included), read without the probe. */
+const storeFiles = (dir: string): string[] =>
+  realReaddir(dir, { recursive: true, encoding: 'utf8' }).filter((f) => !/^[0-9a-f]{2}$/.test(f));
 const dirs: string[] = [];
 
 function tempDir(): string {
@@ -113,7 +116,10 @@ function observeStore(dir: string, roundTripMs: number): StoreProbe {
       const file = under(args[0]);
       if (file === undefined) return original(...args);
       const stem = /^\.?([0-9a-f]{64})/.exec(path.basename(file))?.[1] ?? path.basename(file);
-      const isDirSync = name === 'open' && file === root;
+      // A directory fsync opens the directory: the store's own or one of its task subdirectories.
+      const isDirSync =
+        name === 'open' &&
+        (file === root || (path.dirname(file) === root && /^[0-9a-f]{2}$/.test(path.basename(file))));
       const sync: { began: number; ended?: number } | undefined = isDirSync
         ? { began: probe.tick() }
         : undefined;
@@ -148,6 +154,14 @@ function observeStore(dir: string, roundTripMs: number): StoreProbe {
     }) as never);
   }
   return probe;
+}
+
+/** `prefix-<n>` for the first n whose files go to subdirectory `dir`. */
+function idInSubdirectory(prefix: string, dir: string): string {
+  for (let n = 0; ; n++) {
+    const id = `${prefix}-${n}`;
+    if (shardDirFor(id) === dir) return id;
+  }
 }
 
 function succeeded(id: string): Outcome {
@@ -189,9 +203,13 @@ test('concurrent tasks: no synchronous call on the store, their file operations 
       async (checkpoints) => {
         const store = new TaskCheckpoints(tempDir());
         await store.prepare();
+        // The subdirectory exists already (its creation's own fsync of the store is not counted).
+        fs.mkdirSync(path.join(store.dir, '00'));
         const probe = observeStore(store.dir, 5);
         try {
-          const ids = checkpoints.map((_, i) => `task-${i}`);
+          // Ids whose files share one subdirectory, as tasks of a busy store do: their checkpoints'
+          // directory fsyncs can then be shared.
+          const ids = checkpoints.map((_, i) => idInSubdirectory(`task-${i}`, '00'));
           await Promise.all(ids.map((id, i) => runTask(store, probe, id, checkpoints[i] ?? 0)));
           expect(probe.syncCalls).toEqual([]);
           // Every task had an operation under way at the same moment (their leases).
@@ -206,7 +224,7 @@ test('concurrent tasks: no synchronous call on the store, their file operations 
             expect((await store.readDone(id))?.state).toBe('published');
             expect(await store.readLease(id)).toBeUndefined();
           }
-          expect(realReaddir(store.dir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+          expect(storeFiles(store.dir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
         } finally {
           jest.restoreAllMocks();
         }
@@ -245,7 +263,7 @@ describe('a real worker in this process, against the real broker', () => {
       expect(results.every((r) => r.status === 'succeeded')).toBe(true);
       // The last leases are dropped just after the acks.
       await waitFor('every lease released', () =>
-        realReaddir(setup.checkpointDir).some((f) => f.endsWith('.lease.json')) ? undefined : true,
+        storeFiles(setup.checkpointDir).some((f) => f.endsWith('.lease.json')) ? undefined : true,
       );
       expect(probe.syncCalls).toEqual([]);
       expect(probe.maxTasksInFlight).toBeGreaterThanOrEqual(4);
@@ -253,7 +271,7 @@ describe('a real worker in this process, against the real broker', () => {
       jest.restoreAllMocks();
       await worker.close('idle');
     }
-    const files = realReaddir(setup.checkpointDir);
+    const files = storeFiles(setup.checkpointDir);
     expect(files.filter((f) => f.endsWith('.published.json'))).toHaveLength(tasks);
     expect(files.filter((f) => !f.endsWith('.published.json'))).toEqual([]);
     await client().deleteQueues(setup.taskQueue, setup.deadQueue, setup.resultQueue);

@@ -3,7 +3,8 @@
  * another live worker holds is not run (it comes back later, attempt not spent); the lease is
  * renewed while the task runs and released at the end; an expired lease is taken over.
  */
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
 import { TaskCheckpoints } from '../src/store';
 import { declareTopology, startWorker, testSetup, useTestClient, waitFor } from './support/harness';
 
@@ -13,6 +14,7 @@ test('a live lease held by another pod keeps the task from running until it expi
   const setup = testSetup('lease-live');
   await declareTopology(setup);
   const store = new TaskCheckpoints(setup.checkpointDir);
+  mkdirSync(path.dirname(store.leasePath('leased')), { recursive: true });
   writeFileSync(
     store.leasePath('leased'),
     JSON.stringify({ taskId: 'leased', holder: 'other-pod/1/x', expiresAt: Date.now() + 60_000 }),

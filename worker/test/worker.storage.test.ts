@@ -4,9 +4,16 @@
  * and stops the worker with a clear error. Real processes, real broker.
  */
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
 import { ExitCode } from '@agent-fleet/contract';
 import { TaskCheckpoints } from '../src/store';
 import { declareTopology, startWorker, testSetup, useTestClient } from './support/harness';
+
+/** Writes a file of the store by hand, creating its task subdirectory as the store would. */
+function writeStoreFile(file: string, data: string): void {
+  mkdirSync(path.dirname(file), { recursive: true });
+  writeFileSync(file, data);
+}
 
 const client = useTestClient();
 
@@ -21,10 +28,10 @@ test('a damaged checkpoint falls back to the previous generation; both damaged s
     readFileSync(store.checkpointPath('torn'), 'utf8').slice(0, 20),
   );
   await store.writeCheckpoint('ruined', { step: 1 });
-  writeFileSync(store.checkpointPath('ruined'), 'not json');
+  writeStoreFile(store.checkpointPath('ruined'), 'not json');
   await client().publishTask(setup.taskQueue, 'torn', { mode: 'steps', steps: 3 });
   await client().publishTask(setup.taskQueue, 'ruined', { mode: 'steps', steps: 3 });
-  writeFileSync(store.previousCheckpointPath('ruined'), '{"also":"broken"}');
+  writeStoreFile(store.previousCheckpointPath('ruined'), '{"also":"broken"}');
 
   const worker = startWorker(setup.env({ AGENT_MAX_TASKS: '2' }));
   expect((await worker.waitForExit()).code).toBe(0);

@@ -191,26 +191,32 @@ export function fileStem(taskId: string): string {
   return createHash('sha256').update(taskId, 'utf8').digest('hex');
 }
 
-/** Files of the checkpoint directory named after `taskId` (checkpoint, lease, done marker, …). */
+/**
+ * Files of the checkpoint directory named after `taskId` (checkpoint, lease, done marker, …), in its
+ * subdirectory and in the directory itself.
+ */
 export function storeFilesOf(dir: string, taskId: string): string[] {
   const stem = fileStem(taskId);
-  return readdirSync(dir).filter((name) => name.startsWith(stem));
+  return storeEntries(dir).filter((name) => path.basename(name).startsWith(stem));
+}
+
+/** Every entry under `dir`, as paths relative to it, subdirectories included. */
+function storeEntries(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, encoding: 'utf8' }).sort();
 }
 
 /**
- * A fingerprint of the checkpoint directory: the directory's own mtime (which changes when any
- * entry is created, renamed or removed, so even a file created and removed again shows) and each
- * file's name, size, mtime and content hash.
+ * A fingerprint of the checkpoint directory and its subdirectories: each directory's own mtime
+ * (which changes when any entry is created, renamed or removed, so even a file created and removed
+ * again shows) and each file's name, size, mtime and content hash.
  */
 export function storeFingerprint(dir: string): string {
-  const files = readdirSync(dir)
-    .sort()
-    .map((name) => {
-      const file = path.join(dir, name);
-      const stat = statSync(file);
-      const hash = stat.isFile() ? createHash('sha256').update(readFileSync(file)).digest('hex') : 'dir';
-      return `${name} ${stat.size} ${stat.mtimeMs} ${hash}`;
-    });
+  const files = storeEntries(dir).map((name) => {
+    const file = path.join(dir, name);
+    const stat = statSync(file);
+    const hash = stat.isFile() ? createHash('sha256').update(readFileSync(file)).digest('hex') : 'dir';
+    return `${name} ${stat.size} ${stat.mtimeMs} ${hash}`;
+  });
   return JSON.stringify({ dirMtimeMs: statSync(dir).mtimeMs, files }, null, 1);
 }
 
