@@ -4,7 +4,7 @@
  * shard of `AGENT_INDEX`, waits for a last scrape, and exits with the contract's code. No broker
  * setting is read.
  */
-import { Env, ExitCode, shardFileName, TaskSources } from '@agent-fleet/contract';
+import { ExitCode, shardFileName, TaskSources } from '@agent-fleet/contract';
 import { type ResolvedOptions, resolveOptions } from './config';
 import { ConfigError, errorText, isStorageError } from './errors';
 import { HealthServer } from './http';
@@ -12,7 +12,7 @@ import { createLogger } from './logger';
 import { cgroupMemorySource } from './memory';
 import { WorkerMetrics } from './metrics';
 import type { RunAgentOptions } from './run';
-import { reportConfigError } from './run';
+import { listenForStopSignals, reportConfigError, serveHealth } from './run';
 import { waitForLastScrape } from './scrape-tracker';
 import { ShardRunner } from './shard-runner';
 import type { AgentHandler } from './task-context';
@@ -98,29 +98,14 @@ export async function runShard<I, O, S>(options: RunShardOptions<I, O, S>): Prom
     }
     runner.stop('signal');
   };
-  if (handleSignals) {
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
-  }
+  const stopListening = listenForStopSignals(handleSignals, onSignal);
   const cleanup = async () => {
-    if (handleSignals) {
-      process.off('SIGTERM', onSignal);
-      process.off('SIGINT', onSignal);
-    }
+    stopListening();
     await server.close();
   };
 
   try {
-    const port = await server.listen(resolved.metricsPort).catch((error) => {
-      throw new ConfigError([
-        {
-          variable: Env.METRICS_PORT,
-          value: String(resolved.metricsPort),
-          message: `cannot listen (${errorText(error)}); pick a free port`,
-        },
-      ]);
-    });
-    log.info({ port }, 'serving /metrics, /healthz and /readyz');
+    await serveHealth(server, resolved.metricsPort, log);
     const code = await runner.run();
     await waitForLastScrape(metrics.scrapes, resolved.scrapeWaitSeconds, log);
     await cleanup();

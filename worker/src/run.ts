@@ -132,29 +132,14 @@ export async function runAgent<I, O, S>(options: RunAgentOptions<I, O, S>): Prom
         log.error({ err: error }, 'stopping after the signal failed; the shutdown deadline ends the process'),
       );
   };
-  if (handleSignals) {
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
-  }
+  const stopListening = listenForStopSignals(handleSignals, onSignal);
   const cleanup = async () => {
-    if (handleSignals) {
-      process.off('SIGTERM', onSignal);
-      process.off('SIGINT', onSignal);
-    }
+    stopListening();
     await server.close();
   };
 
   try {
-    const port = await server.listen(resolved.metricsPort).catch((error) => {
-      throw new ConfigError([
-        {
-          variable: Env.METRICS_PORT,
-          value: String(resolved.metricsPort),
-          message: `cannot listen (${errorText(error)}); pick a free port`,
-        },
-      ]);
-    });
-    log.info({ port }, 'serving /metrics, /healthz and /readyz');
+    await serveHealth(server, resolved.metricsPort, log);
     const running = worker.run();
     // A signal during the start (a slow checkpoint volume, a broker being retried) ends the run
     // with the signal's exit code at once; the start still under way is abandoned, its late
@@ -193,6 +178,35 @@ export async function runAgent<I, O, S>(options: RunAgentOptions<I, O, S>): Prom
     log.fatal({ err: error }, 'unexpected error while starting the worker');
     throw error;
   }
+}
+
+/** Calls `onSignal` on SIGTERM and SIGINT (when `enabled`); returns what removes the listeners. */
+export function listenForStopSignals(
+  enabled: boolean,
+  onSignal: (signal: NodeJS.Signals) => void,
+): () => void {
+  if (!enabled) return () => undefined;
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  return () => {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+  };
+}
+
+/** Serves `/metrics`, `/healthz` and `/readyz`; a port it cannot listen on is a configuration error. */
+export async function serveHealth(server: HealthServer, port: number, log: Logger): Promise<number> {
+  const listening = await server.listen(port).catch((error) => {
+    throw new ConfigError([
+      {
+        variable: Env.METRICS_PORT,
+        value: String(port),
+        message: `cannot listen (${errorText(error)}); pick a free port`,
+      },
+    ]);
+  });
+  log.info({ port: listening }, 'serving /metrics, /healthz and /readyz');
+  return listening;
 }
 
 /** One JSON log line for machines and the plain message on stderr for people. */

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import type { DeadLetterReason, ResultMessage } from '@agent-fleet/contract';
+import { type DeadLetterReason, type ResultMessage, taskFileStem } from '@agent-fleet/contract';
 import { kernelFileSystemOf } from './config';
 import { syncDirectory } from './directory-sync';
 import { StorageError, storageFailure } from './errors';
@@ -15,7 +15,7 @@ import { retryOnFileLimit } from './file-limits';
  * characters) maps to a short, safe, collision-free name; the id itself is stored inside the file.
  */
 export function fileStemFor(taskId: string): string {
-  return createHash('sha256').update(taskId, 'utf8').digest('hex');
+  return taskFileStem(taskId);
 }
 
 /**

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';
-import { Env, Headers, type ResultMessage } from '@agent-fleet/contract';
+import { Env, Headers, type ResultMessage, taskFileStem } from '@agent-fleet/contract';
 import type * as amqp from 'amqplib';
 import {
   FIXTURES,
@@ -188,7 +188,7 @@ export function lineOf(events: readonly RunEvent[], id: string, event: RunEvent[
 
 /** The checkpoint store's file stem for a task id (the store names every file of a task by it). */
 export function fileStem(taskId: string): string {
-  return createHash('sha256').update(taskId, 'utf8').digest('hex');
+  return taskFileStem(taskId);
 }
 
 /**
