@@ -17,13 +17,18 @@ import {
 } from '../testkit/latency-fs';
 import { startRabbit } from '../testkit/rabbitmq';
 import { throughputChart } from './chart';
+import { COMPONENTS, type Component } from './profile';
 import { median, percentile, ratio, spread } from './stats';
 import { benchSynth, synthBreakdown } from './synth';
 import {
+  type BreakdownResult,
+  benchBreakdown,
   benchShutdown,
   benchStartup,
   benchThroughput,
   type CheckpointStoreUnderTest,
+  PROFILE_INTERVAL_US,
+  type ProfiledStart,
   type RawRun,
   TMPFS,
   type WorkerRun,
@@ -231,28 +236,111 @@ async function benchThroughputSection(url: string, log: (line?: string) => void)
         '.',
     );
     log();
-    const local = results.find(
-      (t) => t.store === stores[0].name && t.prefetch === Math.min(...plan.prefetches),
-    );
-    const localOps = storeOps.find((o) => o.store === stores[0].name);
-    if (local && localOps) {
-      const added = 1000 / median(rates(local.worker)) - 1000 / median(rates(local.raw));
-      const files = median(localOps.ms);
-      log(
-        `Why the runtime trails the raw loop on ${stores[0].name}: at prefetch ${local.prefetch} it adds ${added.toFixed(2)} ms per task; the protocol's file operations above account for ${files.toFixed(2)} ms of it, each one a hand-off to libuv's thread pool and back (the price of never blocking the event loop on the volume), and the other ${Math.max(0, added - files).toFixed(2)} ms is the runtime's own work per task on the one event loop: parsing and fingerprinting the task, the lease renewal timer, the task's two JSON log lines, its metric updates and events, and the ack and result publication bookkeeping. At higher prefetch the raw loop spreads its one publish and ack over more messages in flight, while the runtime's per-task work stays per task. What would remove it: fewer file operations per task (a lease and marker in one file), no per-task log line at info level, and batching acks (multiple: true) where results confirm together.`,
-      );
-      log();
-    }
+    const profiledPrefetches = [Math.min(...plan.prefetches), Math.max(...plan.prefetches)];
+    const breakdown = await benchBreakdown(url, profiledPrefetches, plan.tasks, stores[0].base);
+    logBreakdown(breakdown, stores[0].name, log);
     throughputTargets(results, stores, log);
     if (contention) {
       log(
-        `Why the store spreads a task's files over 256 subdirectories (by the first two hex digits of the hash of its id): the kernel serializes the changes of one directory (create, rename and unlink hold its lock for the whole round trip; a lookup waits for them), on NFS as on FUSE. Measured on the mount: ${contention.parallel} files created at once take ${contention.oneDirectoryMs.toFixed(1)} ms in one directory and ${contention.ownDirectoriesMs.toFixed(1)} ms in a directory each. With every file in one directory the tasks in flight queued behind each other's round trips and prefetch bought nothing; spread, they rarely meet, and libuv's thread pool is sized for the concurrency (4 + 4 × AGENT_CONCURRENCY threads) since each asynchronous file call holds a thread for its whole round trip. What remains per task is its round trips (see the table; each takes the configured ${LATENCY_MS} ms). What would remove more: fewer operations per task (the lease and the done marker in one file; no separate lookups of a previous checkpoint generation for a task that never checkpointed).`,
+        `Why the store spreads a task's files over 256 subdirectories (by the first two hex digits of the hash of its id): the kernel serializes the changes of one directory (create, rename and unlink hold its lock for the whole round trip; a lookup waits for them), on NFS as on FUSE. Measured on the mount: ${contention.parallel} files created at once take ${contention.oneDirectoryMs.toFixed(1)} ms in one directory and ${contention.ownDirectoriesMs.toFixed(1)} ms in a directory each. With every file in one directory the tasks in flight queued behind each other's round trips and prefetch bought nothing; spread, they rarely meet, and libuv's thread pool is sized for the concurrency (4 + 4 × AGENT_CONCURRENCY threads) since each asynchronous file call holds a thread for its whole round trip. What remains per task is its round trips (see the table; each takes the configured ${LATENCY_MS} ms). Leases and done markers are symbolic links whose target is their JSON (worker/README.md): one round trip to create or read one, where a regular file takes several. What would remove more: fewer lookups per task (a task that never checkpointed still looks for both checkpoint generations and both marker names; the kernel asks the server again for every name that does not exist).`,
       );
       log();
     }
   } finally {
     await lfs?.stop();
   }
+}
+
+const WAITING: readonly Component[] = [
+  'waiting, a file operation in flight',
+  'waiting, no file operation in flight',
+];
+const sum = (values: readonly number[]) => values.reduce((a, b) => a + b, 0);
+
+/** The components in `time` with the most ms, largest first, as "x ms name". */
+function largest(time: Record<Component, number>, components: readonly Component[], n: number): string {
+  return [...components]
+    .sort((a, b) => time[b] - time[a])
+    .slice(0, n)
+    .map((c) => `${time[c].toFixed(2)} ms ${c}`)
+    .join(', ');
+}
+
+/** Section 2's measured account of the time per task, by component, from the profiled runs. */
+function logBreakdown(
+  breakdown: readonly BreakdownResult[],
+  store: string,
+  log: (line?: string) => void,
+): void {
+  log(
+    `Where the time per task goes, measured: one more run of each side per prefetch on ${store} (${plan.tasks} tasks), under the V8 CPU profiler (\`node --cpu-prof\`, a sample every ${PROFILE_INTERVAL_US} µs) with every asynchronous file call timed (bench/fs-wait-preload.js); ms per task between the first and the last result. A sample counts for the innermost frame of the stack that is not Node's own code (an \`fs\` call made by the store is the store's); idle samples are waiting, split by whether a file operation was in flight. The profiler slows both sides a little, so these runs' wall times are above the table's.`,
+  );
+  log();
+  const header = breakdown
+    .map((b) => `raw, prefetch ${b.prefetch} | runtime, prefetch ${b.prefetch} | added`)
+    .join(' | ');
+  log(`| ms per task | ${header} |`);
+  log(`|---|${breakdown.map(() => '---:|---:|---:').join('|')}|`);
+  for (const c of COMPONENTS) {
+    if (breakdown.every((b) => b.raw.msPerTask[c] < 0.0005 && b.worker.msPerTask[c] < 0.0005)) continue;
+    const cells = breakdown.map(
+      (b) =>
+        `${b.raw.msPerTask[c].toFixed(3)} | ${b.worker.msPerTask[c].toFixed(3)} | ${(b.worker.msPerTask[c] - b.raw.msPerTask[c]).toFixed(3)}`,
+    );
+    log(`| ${c} | ${cells.join(' | ')} |`);
+  }
+  const cpu = COMPONENTS.filter((c) => !WAITING.includes(c));
+  const cpuOf = (t: Record<Component, number>) => sum(cpu.map((c) => t[c]));
+  log(
+    `| **on the CPU** | ${breakdown.map((b) => `${cpuOf(b.raw.msPerTask).toFixed(3)} | ${cpuOf(b.worker.msPerTask).toFixed(3)} | ${(cpuOf(b.worker.msPerTask) - cpuOf(b.raw.msPerTask)).toFixed(3)}`).join(' | ')} |`,
+  );
+  log(
+    `| **wall time, first to last result** | ${breakdown.map((b) => `${b.raw.wallMsPerTask.toFixed(3)} | ${b.worker.wallMsPerTask.toFixed(3)} | ${(b.worker.wallMsPerTask - b.raw.wallMsPerTask).toFixed(3)}`).join(' | ')} |`,
+  );
+  log();
+  for (const b of breakdown) {
+    const added = (c: Component) => b.worker.msPerTask[c] - b.raw.msPerTask[c];
+    const addedCpu = cpuOf(b.worker.msPerTask) - cpuOf(b.raw.msPerTask);
+    const addedTime = Object.fromEntries(COMPONENTS.map((c) => [c, added(c)])) as Record<Component, number>;
+    log(
+      `Prefetch ${b.prefetch}: the runtime takes ${b.worker.wallMsPerTask.toFixed(2)} ms per task against the raw loop's ${b.raw.wallMsPerTask.toFixed(2)}. Of the ${(b.worker.wallMsPerTask - b.raw.wallMsPerTask).toFixed(2)} ms it adds, ${added('waiting, a file operation in flight').toFixed(2)} ms is the event loop idle while a file operation of the store is in flight (the task waits for its lease, marker or lookup: libuv's thread pool and the file system), ${addedCpu.toFixed(2)} ms is CPU (largest: ${largest(addedTime, cpu, 4)}), and ${added('waiting, no file operation in flight').toFixed(2)} ms is idle with no file operation in flight (the broker's answers; the raw loop waits for them too).`,
+    );
+    log();
+  }
+  log(
+    "What would remove it: on the path of every task, fewer file operations (each asynchronous call is a hand-off to the thread pool and back, the price of never blocking the event loop on a network volume); less CPU per task in the runtime itself (its two info log lines per task, its metric updates, the bookkeeping around each publish and ack); batching acks (`multiple: true`) where results confirm together. The broker client's CPU is amqplib's, on both sides.",
+  );
+  log();
+}
+
+/** Section 3's measured account of spawn → ready, by component, from one profiled start of each side. */
+function logStartBreakdown(raw: ProfiledStart, worker: ProfiledStart, log: (line?: string) => void): void {
+  log(
+    `Where spawn → ready goes, measured: one more start of each side under the V8 CPU profiler (a sample every ${PROFILE_INTERVAL_US} µs) with every asynchronous file call timed, as in section 2. Node's boot is the time from spawn until the profiler started. A \`require\` at work (Node's module loader called by a script) counts as loading modules, the modules' own top-level code included.`,
+  );
+  log();
+  log('| ms from spawn | baseline | worker | added |');
+  log('|---|---:|---:|---:|');
+  log(
+    `| Node's boot, before the profiler | ${raw.bootMs.toFixed(1)} | ${worker.bootMs.toFixed(1)} | ${(worker.bootMs - raw.bootMs).toFixed(1)} |`,
+  );
+  for (const c of COMPONENTS) {
+    if (raw.time[c] < 0.05 && worker.time[c] < 0.05) continue;
+    log(
+      `| ${c} | ${raw.time[c].toFixed(1)} | ${worker.time[c].toFixed(1)} | ${(worker.time[c] - raw.time[c]).toFixed(1)} |`,
+    );
+  }
+  log(
+    `| **spawn to ready** | ${raw.totalMs.toFixed(1)} | ${worker.totalMs.toFixed(1)} | ${(worker.totalMs - raw.totalMs).toFixed(1)} |`,
+  );
+  log();
+  const added = (c: Component) => worker.time[c] - raw.time[c];
+  const other = COMPONENTS.filter((c) => c !== 'loading modules' && !WAITING.includes(c));
+  const addedTime = Object.fromEntries(COMPONENTS.map((c) => [c, added(c)])) as Record<Component, number>;
+  log(
+    `The worker adds ${(worker.totalMs - raw.totalMs).toFixed(1)} ms: ${added('loading modules').toFixed(1)} ms loading modules (pino, the contract and the runtime's own modules on top of amqplib and prom-client, which both load), ${added('waiting, a file operation in flight').toFixed(1)} ms waiting for the checkpoint store (the probe that proves it writable, before connecting: a volume that does not answer must leave a SIGTERM nothing to wait for), ${added('waiting, no file operation in flight').toFixed(1)} ms more waiting for the broker (the baseline connects and consumes from a queue that exists; the worker also opens three channels and declares its topology: task, result and dead-letter queues, the dead-letter exchange and one queue per retry tier), and ${sum(other.map(added)).toFixed(1)} ms of other CPU (largest: ${largest(addedTime, other, 3)}: settings, the handler, the metrics server). Modules loaded: ${worker.modules} by the worker (amqplib, prom-client, pino, the contract, the runtime), ${raw.modules} by the baseline. What would remove most of it: loading fewer modules, or one bundled file instead of a tree of them (module loading is the largest part); less work before the consume (the topology declared once per fleet, by the first pod or the chart, instead of on every start). cockatiel already loads on the first \`ctx.guard\` call.`,
+  );
+  log();
 }
 
 /** The targets of section 2, each with its measured figure. */
@@ -371,10 +459,10 @@ async function main(): Promise<void> {
     );
     log();
     log(
-      `Module loading alone, spawn to exit (same run): \`require('@agent-fleet/worker')\` ${spread(s.workerRequireMs)} ms vs amqplib + prom-client ${spread(s.rawRequireMs)} ms. The worker's start in parts (its log lines as they reach the benchmark): spawn to "agent worker starting" ${spread(s.workerLoadedMs)} ms; from there to "consuming" ${spread(s.workerConnectMs)} ms; the rest is the first /readyz poll that answers 200 (polled every 2 ms). Beyond module loading the worker, before it is ready, resolves and checks its settings, loads the handler, starts the metrics server, proves the checkpoint directory writable (before it connects: a volume that does not answer must leave a SIGTERM nothing to wait for), then connects and declares its topology (task, result and dead-letter queues, the dead-letter exchange and one queue per retry tier, over three channels at once), where the baseline only consumes from a queue that exists. What would remove the rest: the module loading gap above (pino, the contract and the runtime's own modules on top of amqplib and prom-client), and declaring the topology once per fleet (by the first pod, or the chart) instead of on every start, which leaves each later pod a consume. Both sides start against existing queues. cockatiel loads on the first \`ctx.guard\` call.`,
+      `Module loading alone, spawn to exit (same run, the same environment as the measured processes): \`require('@agent-fleet/worker')\` ${spread(s.workerRequireMs)} ms vs amqplib + prom-client ${spread(s.rawRequireMs)} ms. The worker's start in parts (its log lines as they reach the benchmark): spawn to "agent worker starting" ${spread(s.workerLoadedMs)} ms; from there to "consuming" ${spread(s.workerConnectMs)} ms; the rest is the first /readyz poll that answers 200 (polled every 2 ms).`,
     );
     log();
-
+    logStartBreakdown(s.rawProfiled, s.workerProfiled, log);
     log('## 4. Shutdown with 1 MB of state');
     log();
     log(

@@ -13,6 +13,7 @@ import { Env, ExitCode } from '@agent-fleet/contract';
 import { TaskCheckpoints } from '@agent-fleet/worker';
 import * as amqp from 'amqplib';
 import { freePort } from '../testkit/ports';
+import { readFileWaits, readProfile, type TimeByComponent, timeByComponent } from './profile';
 
 const ROOT = join(__dirname, '..', '..', '..');
 const WORKER_BIN = join(ROOT, 'worker', 'dist', 'bin.js');
@@ -130,13 +131,25 @@ async function publishTasks(channel: amqp.ConfirmChannel, queue: string, count: 
   await channel.waitForConfirms();
 }
 
+/** CLOCK_MONOTONIC in µs: the clock of V8's CPU profiles, the same in every process. */
+function monotonicUs(): number {
+  return Number(process.hrtime.bigint() / 1000n);
+}
+
+/** The results of a run: their rate, and when the first and the last arrived (monotonic µs). */
+interface ResultWindow {
+  readonly perSec: number;
+  readonly firstUs: number;
+  readonly lastUs: number;
+}
+
 /** Messages/s between the first and the last result on `resultQueue`. */
 async function resultRate(
   channel: amqp.Channel,
   resultQueue: string,
   count: number,
   run: () => Promise<void>,
-) {
+): Promise<ResultWindow> {
   await channel.assertQueue(resultQueue, { durable: true });
   let first = 0;
   let last = 0;
@@ -146,9 +159,9 @@ async function resultRate(
       resultQueue,
       () => {
         seen += 1;
-        if (seen === 1) first = performance.now();
+        if (seen === 1) first = monotonicUs();
         if (seen === count) {
-          last = performance.now();
+          last = monotonicUs();
           resolve();
         }
       },
@@ -157,7 +170,7 @@ async function resultRate(
   });
   await run();
   await done;
-  return ((count - 1) * 1000) / (last - first);
+  return { perSec: ((count - 1) * 1e6) / (last - first), firstUs: first, lastUs: last };
 }
 
 /** Event-loop delay a benchmarked process saw (bench/eld-preload.js), in ms. */
@@ -270,7 +283,7 @@ async function workerThroughput(
   const probe = loopDelayProbe();
   const roundTrips0 = store.roundTrips?.();
   let healthzMs: number[] = [];
-  const perSec = await resultRate(channel, w.results, tasks, async () => {
+  const { perSec } = await resultRate(channel, w.results, tasks, async () => {
     const proc = start(process.execPath, [WORKER_BIN], { ...w.env, ...probe.env });
     const poller = pollHealthz(w.port, HEALTHZ_POLL_MS);
     const code = await withTimeout(proc.exited, 600_000, 'draining the queue');
@@ -294,7 +307,7 @@ async function rawThroughput(
   await channel.assertQueue(queue, { durable: true, arguments: { 'x-queue-type': 'quorum' } });
   await publishTasks(channel, queue, tasks);
   const probe = loopDelayProbe();
-  const perSec = await resultRate(channel, `${queue}-results`, tasks, async () => {
+  const { perSec } = await resultRate(channel, `${queue}-results`, tasks, async () => {
     const proc = start(
       process.execPath,
       [
@@ -375,6 +388,113 @@ export async function benchThroughput(
   return { results, storeOps };
 }
 
+/** How often the V8 CPU profiler samples a profiled run, µs. */
+export const PROFILE_INTERVAL_US = 250;
+
+/** Node arguments that make a child write a CPU profile into a fresh directory, and its reader. */
+function profiled() {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-prof-'));
+  const fileWaits = join(dir, 'fs-waits.json');
+  return {
+    args: ['--cpu-prof', `--cpu-prof-dir=${dir}`, `--cpu-prof-interval=${PROFILE_INTERVAL_US}`],
+    env: { NODE_OPTIONS: `--require ${join(BENCH_DIR, 'fs-wait-preload.js')}`, BENCH_FS_OUT: fileWaits },
+    read: (fromUs: number, toUs: number): TimeByComponent => {
+      const profile = readProfile(dir);
+      const waits = readFileWaits(fileWaits).intervals;
+      return timeByComponent(profile, waits, fromUs, toUs);
+    },
+    /** CommonJS modules the process had loaded when it exited. */
+    modules: () => readFileWaits(fileWaits).modules,
+    remove: () => rmSync(dir, { recursive: true, force: true }),
+    /** When the profiler started (monotonic µs): the node's own boot came before. */
+    startedUs: () => readProfile(dir).startTime,
+  };
+}
+
+/** One profiled run: ms per task by component, between the first and the last result. */
+export interface ProfiledRun {
+  readonly msPerTask: TimeByComponent;
+  readonly wallMsPerTask: number;
+}
+
+export interface BreakdownResult {
+  readonly prefetch: number;
+  readonly raw: ProfiledRun;
+  readonly worker: ProfiledRun;
+}
+
+function perTask(window: ResultWindow, tasks: number, time: TimeByComponent): ProfiledRun {
+  const per = (ms: number) => ms / (tasks - 1);
+  return {
+    msPerTask: Object.fromEntries(Object.entries(time).map(([k, v]) => [k, per(v)])) as TimeByComponent,
+    wallMsPerTask: per((window.lastUs - window.firstUs) / 1000),
+  };
+}
+
+/**
+ * One more run of the raw loop and of the runtime (no-op handler) per prefetch, each under the V8
+ * CPU profiler and with its file operations timed: what each spends per task, by component.
+ */
+export async function benchBreakdown(
+  url: string,
+  prefetches: number[],
+  tasks: number,
+  checkpointBase = tmpdir(),
+): Promise<BreakdownResult[]> {
+  const connection = await amqp.connect(url);
+  const channel = await connection.createConfirmChannel();
+  const results: BreakdownResult[] = [];
+  for (const prefetch of prefetches) {
+    const id = randomBytes(4).toString('hex');
+    const queue = `bench-prof-raw-${id}`;
+    await channel.assertQueue(queue, { durable: true, arguments: { 'x-queue-type': 'quorum' } });
+    await publishTasks(channel, queue, tasks);
+    const rawProfile = profiled();
+    const rawWindow = await resultRate(channel, `${queue}-results`, tasks, async () => {
+      const script = join(BENCH_DIR, 'baselines', 'raw-consumer.js');
+      const args = [url, queue, `${queue}-results`, String(prefetch), String(tasks)];
+      const proc = start(process.execPath, [...rawProfile.args, script, ...args], rawProfile.env);
+      const code = await withTimeout(proc.exited, 600_000, 'draining the queue');
+      if (code !== 0) throw new Error(`raw consumer exited ${code}`);
+    });
+    await channel.deleteQueue(queue);
+    await channel.deleteQueue(`${queue}-results`);
+    const raw = perTask(rawWindow, tasks, rawProfile.read(rawWindow.firstUs, rawWindow.lastUs));
+    rawProfile.remove();
+
+    const w = await workerEnv(
+      url,
+      'noop.js',
+      { [Env.AGENT_MAX_TASKS]: String(tasks), [Env.AGENT_CONCURRENCY]: String(prefetch) },
+      checkpointBase,
+    );
+    const primer = start(process.execPath, [WORKER_BIN], w.env);
+    await until('worker ready', async () => (await httpStatus(w.port, '/readyz')) === 200);
+    primer.child.kill('SIGTERM');
+    await primer.exited;
+    await publishTasks(channel, w.queue, tasks);
+    const workerProfile = profiled();
+    const workerWindow = await resultRate(channel, w.results, tasks, async () => {
+      const proc = start(process.execPath, [...workerProfile.args, WORKER_BIN], {
+        ...w.env,
+        ...workerProfile.env,
+      });
+      const code = await withTimeout(proc.exited, 600_000, 'draining the queue');
+      if (code !== ExitCode.succeeded) throw new Error(`worker exited ${code}`);
+    });
+    rmSync(w.checkpointDir, { recursive: true, force: true });
+    const worker = perTask(
+      workerWindow,
+      tasks,
+      workerProfile.read(workerWindow.firstUs, workerWindow.lastUs),
+    );
+    workerProfile.remove();
+    results.push({ prefetch, raw, worker });
+  }
+  await connection.close();
+  return results;
+}
+
 export interface StartupResult {
   readonly rawColdStartMs: number[];
   readonly workerColdStartMs: number[];
@@ -387,12 +507,30 @@ export interface StartupResult {
   readonly workerLoadedMs: number[];
   /** From that line until it logs "consuming" (metrics server, store, connection, topology, consume). */
   readonly workerConnectMs: number[];
+  /** One more start of each under the CPU profiler: where spawn → ready went. */
+  readonly rawProfiled: ProfiledStart;
+  readonly workerProfiled: ProfiledStart;
+}
+
+/** A profiled start: Node's boot before the profiler ran, then the profile by component, in ms. */
+export interface ProfiledStart {
+  readonly bootMs: number;
+  readonly time: TimeByComponent;
+  readonly totalMs: number;
+  /** CommonJS modules loaded (by exit, a moment after ready). */
+  readonly modules: number;
 }
 
 /** Spawn → exit of `node -e <code>` run from the repository root (so packages resolve). */
 async function timeRequire(code: string): Promise<number> {
   const t0 = performance.now();
-  const child = spawn(process.execPath, ['-e', code], { cwd: ROOT, stdio: 'ignore' });
+  // The environment of every measured child (see `start`): variables such as NODE_EXTRA_CA_CERTS,
+  // which makes each Node process read a CA bundle at boot, would otherwise count here only.
+  const child = spawn(process.execPath, ['-e', code], {
+    cwd: ROOT,
+    stdio: 'ignore',
+    env: { PATH: process.env.PATH ?? '' },
+  });
   const status = await new Promise<number | null>((resolve) => child.once('exit', resolve));
   if (status !== 0) throw new Error(`node -e "${code}" exited ${status}`);
   return performance.now() - t0;
@@ -402,7 +540,7 @@ async function timeRequire(code: string): Promise<number> {
 export async function benchStartup(url: string, runs: number): Promise<StartupResult> {
   const connection = await amqp.connect(url);
   const channel = await connection.createChannel();
-  const result: StartupResult = {
+  const result: Omit<StartupResult, 'rawProfiled' | 'workerProfiled'> = {
     rawColdStartMs: [],
     workerColdStartMs: [],
     rawIdleRssKiB: [],
@@ -446,9 +584,45 @@ export async function benchStartup(url: string, runs: number): Promise<StartupRe
     result.rawRequireMs.push(await timeRequire("require('amqplib'); require('prom-client')"));
     result.workerRequireMs.push(await timeRequire("require('@agent-fleet/worker')"));
   }
+  const rawProfile = profiled();
+  const raw0 = monotonicUs();
+  const raw = start(
+    process.execPath,
+    [...rawProfile.args, join(BENCH_DIR, 'baselines', 'idle-consumer.js'), url, idleQueue],
+    rawProfile.env,
+  );
+  await withTimeout(raw.line('BENCH ready'), 30_000, 'baseline consumer start');
+  const rawReady = monotonicUs();
+  raw.child.kill('SIGTERM');
+  await raw.exited;
+  const workerProfile = profiled();
+  const worker0 = monotonicUs();
+  const worker = start(process.execPath, [...workerProfile.args, WORKER_BIN], {
+    ...w.env,
+    ...workerProfile.env,
+  });
+  await until('worker ready', async () => (await httpStatus(w.port, '/readyz')) === 200);
+  const workerReady = monotonicUs();
+  worker.child.kill('SIGTERM');
+  await worker.exited;
+  const startOf = (p: ReturnType<typeof profiled>, spawnedUs: number, readyUs: number): ProfiledStart => {
+    const startedUs = p.startedUs();
+    const profiledStart = {
+      bootMs: (startedUs - spawnedUs) / 1000,
+      time: p.read(startedUs, readyUs),
+      totalMs: (readyUs - spawnedUs) / 1000,
+      modules: p.modules(),
+    };
+    p.remove();
+    return profiledStart;
+  };
   rmSync(w.checkpointDir, { recursive: true, force: true });
   await connection.close();
-  return result;
+  return {
+    ...result,
+    rawProfiled: startOf(rawProfile, raw0, rawReady),
+    workerProfiled: startOf(workerProfile, worker0, workerReady),
+  };
 }
 
 export interface ShutdownSide {
@@ -537,6 +711,8 @@ export async function benchShutdown(url: string, runs: number): Promise<Shutdown
 export async function benchStoreOps(tasks: number, checkpointBase = tmpdir()): Promise<number> {
   const dir = mkdtempSync(join(checkpointBase, 'bench-store-'));
   const store = new TaskCheckpoints(dir);
+  // As the worker does: finds which record format the volume takes.
+  await store.prepare();
   const outcome = { result: { id: '', status: 'succeeded' as const, output: {}, attempts: 1 } };
   const t0 = performance.now();
   for (let i = 0; i < tasks; i++) {

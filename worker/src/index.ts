@@ -21,5 +21,10 @@ export type { MemorySample, MemorySource } from './memory';
 export { resultFileFor } from './result-files';
 export { type RunAgentOptions, runAgent } from './run';
 export { type RunShardOptions, runShard } from './run-shard';
-export { CorruptCheckpointError, TaskCheckpoints } from './store';
+export {
+  CorruptCheckpointError,
+  type SmallRecordFormat,
+  TaskCheckpoints,
+  type TaskCheckpointsOptions,
+} from './store';
 export type { AgentHandler, StopReason, TaskContext } from './worker';

@@ -1,11 +1,19 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { promises as fs } from 'node:fs';
+import { constants, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { type DeadLetterReason, type ResultMessage, taskFileStem } from '@agent-fleet/contract';
 import { kernelFileSystemOf } from './config';
 import { syncDirectory } from './directory-sync';
 import { StorageError, storageFailure } from './errors';
 import { retryOnFileLimit } from './file-limits';
+
+/**
+ * The stems of the ids of the tasks in flight, and then some: each of a task's file names hashes
+ * its id, about ten times per task, and the hashing showed as a few percent of a worker's CPU per
+ * task. Cleared whole when full: simpler than an LRU, and refilled by the next few deliveries.
+ */
+const recentStems = new Map<string, string>();
+const RECENT_STEMS = 1024;
 
 /**
  * The checkpoint store: files under CHECKPOINT_DIR keyed by **task id**, never by agent index,
@@ -15,7 +23,13 @@ import { retryOnFileLimit } from './file-limits';
  * characters) maps to a short, safe, collision-free name; the id itself is stored inside the file.
  */
 export function fileStemFor(taskId: string): string {
-  return taskFileStem(taskId);
+  let stem = recentStems.get(taskId);
+  if (stem === undefined) {
+    stem = taskFileStem(taskId);
+    if (recentStems.size >= RECENT_STEMS) recentStems.clear();
+    recentStems.set(taskId, stem);
+  }
+  return stem;
 }
 
 /**
@@ -68,6 +82,12 @@ export function publishedFileFor(taskId: string): string {
 /** Unique per process, so temp files of pods sharing a volume (all pid 1) never collide. */
 const WRITER_ID = `${process.pid}.${randomBytes(6).toString('hex')}`;
 let tempCounter = 0;
+
+/** A temp name for `file` unique to this writer, in its directory (so a rename replaces it atomically). */
+function tempNameFor(file: string): string {
+  tempCounter += 1;
+  return path.join(path.dirname(file), `.${path.basename(file)}.${WRITER_ID}.${tempCounter}.tmp`);
+}
 
 /** What finishing a task publishes; stored in the done marker before it is published. */
 export interface Outcome {
@@ -133,8 +153,7 @@ export async function writeFileAtomic(
   options: { keepPreviousAs?: string } = {},
 ): Promise<void> {
   const dir = path.dirname(file);
-  tempCounter += 1;
-  const temp = path.join(dir, `.${path.basename(file)}.${WRITER_ID}.${tempCounter}.tmp`);
+  const temp = tempNameFor(file);
   const handle = await fs.open(temp, 'wx', 0o640);
   try {
     await handle.writeFile(data);
@@ -163,30 +182,92 @@ export async function writeFileAtomic(
 }
 
 /*
- * Small-file bookkeeping (leases, done markers): asynchronous like everything else of the store.
+ * Small per-task records (leases, done markers): asynchronous like everything else of the store.
  * On a network volume each metadata operation (lookup, create, rename, unlink) is a round trip to
  * the server; a synchronous call would hold the event loop, and with it every other task, lease
  * renewals, /healthz, /metrics and the broker's heartbeats, for that long. On the thread pool the
  * operations of concurrent tasks overlap instead. They are not fsynced: see `writeDone`.
+ *
+ * A record is a symbolic link whose target is the record's JSON, as Mercurial's lock files and
+ * Emacs's `.#` lock files are: symlink() creates it whole or not at all, exclusively (EEXIST
+ * whatever holds the name, on NFS too), in one operation; readlink() reads it in one. A regular
+ * file takes three to create (open, write, close) and four to read (open, fstat, read, close), each
+ * a hop through the thread pool and, on NFS, most of them a round trip.
  */
 
-/** `writeFileAtomic` without the fsyncs: survives process death (SIGKILL, OOM), not a node crash. */
-async function writeSmallFileAtomic(file: string, data: string): Promise<void> {
-  tempCounter += 1;
-  const temp = path.join(path.dirname(file), `.${path.basename(file)}.${WRITER_ID}.${tempCounter}.tmp`);
-  try {
-    await writeSmallFile(temp, data);
-    await fs.rename(temp, file);
-  } catch (error) {
-    await unlinkIfPresent(temp).catch(() => undefined); // the original error matters more
-    throw error;
+/**
+ * How a store writes leases and done markers. `symlink`: a symbolic link whose target is the
+ * record's JSON (a record over `MAX_SYMLINK_RECORD_BYTES` is a regular file all the same). `file`:
+ * a regular file, for volumes that refuse symbolic links (SMB/CIFS without `mfsymlinks`, some FUSE
+ * stores). Readers take both formats, their store's own first, so workers writing either share a
+ * volume and lose nothing.
+ */
+export type SmallRecordFormat = 'symlink' | 'file';
+
+/**
+ * The largest record, in bytes of UTF-8, written as a symbolic link; a larger one (a marker with a
+ * large output) is a regular file. Linux caps a link's target at 4095 bytes and some file systems
+ * cap it lower; 2048 keeps well inside the page-sized caps and still holds a lease (a task id is at
+ * most 255 bytes) and the marker of a typical result. A file system with a cap lower still (XFS and
+ * SMB's `mfsymlinks`: about 1 KiB) answers ENAMETOOLONG: that record, and from then on every record
+ * as long, is written as a regular file instead.
+ */
+export const MAX_SYMLINK_RECORD_BYTES = 2048;
+
+/**
+ * What `prepare()` writes as a symbolic link and reads back: JSON with the characters records hold
+ * (a slash, a backslash escape, a colon, non-ASCII), so a volume that mangles any of them is caught.
+ */
+const SYMLINK_PROBE_TARGET = JSON.stringify({ probe: 'a/b\\c:d \u00fc\u2713' });
+
+/**
+ * The probe's symlink() or readlink() failing with these says the volume holds no symbolic links,
+ * not that it is broken.
+ */
+const SYMLINKS_REFUSED = new Set(['EPERM', 'EOPNOTSUPP', 'ENOTSUP', 'ENOSYS', 'EINVAL']);
+
+/** What the symlink probe of `prepare()` saw: an error, or the target it read back. */
+export type SymlinkProbeOutcome = { readonly error: unknown } | { readonly readBack: string };
+
+/**
+ * The record format a symlink probe calls for: `symlink` when its target read back unchanged,
+ * `file` when the volume refused symbolic links or changed the target; any other error is thrown,
+ * as for the rest of the probe.
+ */
+export function smallRecordFormatFor(outcome: SymlinkProbeOutcome): SmallRecordFormat {
+  if ('readBack' in outcome) {
+    return outcome.readBack === SYMLINK_PROBE_TARGET ? 'symlink' : 'file';
   }
+  const code = (outcome.error as NodeJS.ErrnoException | undefined)?.code;
+  if (code !== undefined && SYMLINKS_REFUSED.has(code)) {
+    return 'file';
+  }
+  throw outcome.error;
+}
+
+/** Whether `dir` holds symbolic links that read back as written: the record format it calls for. */
+async function probeSmallRecordFormat(dir: string): Promise<SmallRecordFormat> {
+  const link = path.join(dir, `.probe.${WRITER_ID}.link`);
+  try {
+    await fs.symlink(SYMLINK_PROBE_TARGET, link);
+  } catch (error) {
+    return smallRecordFormatFor({ error });
+  }
+  let outcome: SymlinkProbeOutcome;
+  try {
+    outcome = { readBack: await fs.readlink(link, 'utf8') };
+  } catch (error) {
+    outcome = { error };
+  } finally {
+    await fs.unlink(link);
+  }
+  return smallRecordFormatFor(outcome);
 }
 
 /**
- * Creates a small file that must not exist yet (`O_EXCL`, so EEXIST tells a contender it lost) and
- * writes it whole. A write that fails removes the file again: it was ours, and half of it protects
- * nothing.
+ * Creates a small regular file that must not exist yet (`O_EXCL`, so EEXIST tells a contender it
+ * lost) and writes it whole. A write that fails removes the file again: it was ours, and half of it
+ * protects nothing.
  */
 async function writeSmallFile(file: string, data: string): Promise<void> {
   const handle = await fs.open(file, 'wx', 0o640);
@@ -200,10 +281,67 @@ async function writeSmallFile(file: string, data: string): Promise<void> {
   await handle.close();
 }
 
-/** A lease file's content; undefined when absent, torn or not a lease (it then protects nothing). */
-async function readLeaseFile(file: string): Promise<Lease | undefined> {
+/** Opens a record as a regular file, never following a symbolic link (ELOOP instead). */
+const READ_REGULAR_RECORD = constants.O_RDONLY | constants.O_NOFOLLOW;
+
+/** One way of reading a record: its text (undefined: no record), or that the name holds the other kind. */
+type RecordRead = { readonly text: string | undefined } | { readonly otherKind: unknown };
+
+/** readlink(): one operation; EINVAL means a regular file. */
+async function readLinkRecord(file: string): Promise<RecordRead> {
   try {
-    const lease = (await readJson(file)) as Partial<Lease> | undefined;
+    return { text: await fs.readlink(file, 'utf8') };
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return { text: undefined };
+    if (code === 'EINVAL') return { otherKind: error };
+    throw storageFailure('read', path.dirname(file), error);
+  }
+}
+
+/**
+ * A regular file's content (open, fstat, read, close); ELOOP means a symbolic link, whose JSON is
+ * never followed as if it were a path.
+ */
+async function readFileRecord(file: string): Promise<RecordRead> {
+  try {
+    return { text: await fs.readFile(file, { encoding: 'utf8', flag: READ_REGULAR_RECORD }) };
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return { text: undefined };
+    if (code === 'ELOOP') return { otherKind: error };
+    throw storageFailure('read', path.dirname(file), error);
+  }
+}
+
+/**
+ * A record's JSON text in either format, undefined when there is none. Read first as the format
+ * the store writes (`expected`): the right guess costs one operation for a symbolic link, as many
+ * as before for a regular file; a name holding the other kind (a record of another format, over
+ * the size limit, of an older worker or of the flat layout) is read again as that. A record
+ * replaced by one of the other kind between two reads sends the reader back; three in a row is no
+ * race any more but a volume that answers nonsense.
+ */
+async function readRecordText(file: string, expected: SmallRecordFormat): Promise<string | undefined> {
+  let asLink = expected === 'symlink';
+  for (let attempt = 1; ; attempt++) {
+    const read = asLink ? await readLinkRecord(file) : await readFileRecord(file);
+    if ('text' in read) return read.text;
+    if (attempt === 3) throw storageFailure('read', path.dirname(file), read.otherKind);
+    asLink = !asLink;
+  }
+}
+
+/** A record's content; CorruptCheckpointError when it is not JSON (torn, damaged). */
+async function readRecord(file: string, expected: SmallRecordFormat): Promise<unknown | undefined> {
+  const text = await readRecordText(file, expected);
+  return text === undefined ? undefined : parseJson(file, text);
+}
+
+/** A lease's content; undefined when absent, torn or not a lease (it then protects nothing). */
+async function readLeaseFile(file: string, expected: SmallRecordFormat): Promise<Lease | undefined> {
+  try {
+    const lease = (await readRecord(file, expected)) as Partial<Lease> | undefined;
     return lease && typeof lease.holder === 'string' && typeof lease.expiresAt === 'number'
       ? (lease as Lease)
       : undefined;
@@ -215,11 +353,11 @@ async function readLeaseFile(file: string): Promise<Lease | undefined> {
   }
 }
 
-/** A settled read: what `readJson` returned or threw, to be judged later. */
+/** A settled read: what `readRecord` returned or threw, to be judged later. */
 type ReadOutcome = { readonly data: unknown } | { readonly error: unknown };
 
-function settledRead(file: string): Promise<ReadOutcome> {
-  return readJson(file).then(
+function settledRead(file: string, expected: SmallRecordFormat): Promise<ReadOutcome> {
+  return readRecord(file, expected).then(
     (data) => ({ data }),
     (error: unknown) => ({ error }),
   );
@@ -229,6 +367,14 @@ async function unlinkIfPresent(file: string): Promise<void> {
   await fs.unlink(file).catch((error: NodeJS.ErrnoException) => {
     if (error.code !== 'ENOENT') throw error;
   });
+}
+
+function parseJson(file: string, text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new CorruptCheckpointError(file, error);
+  }
 }
 
 async function readJson(file: string): Promise<unknown | undefined> {
@@ -241,11 +387,7 @@ async function readJson(file: string): Promise<unknown | undefined> {
     }
     throw storageFailure('read', path.dirname(file), error);
   }
-  try {
-    return JSON.parse(text);
-  } catch (error) {
-    throw new CorruptCheckpointError(file, error);
-  }
+  return parseJson(file, text);
 }
 
 /** Whether `dir` holds a task file of the flat layout; stops at the first one. */
@@ -289,6 +431,17 @@ async function makeDirectories(dir: string): Promise<void> {
   }
 }
 
+export interface TaskCheckpointsOptions {
+  /**
+   * How leases and done markers are written (`SmallRecordFormat`). Given, it is used as it is and
+   * `prepare()` does not probe the volume for symbolic links.
+   *
+   * @default detected by `prepare()`: `symlink` when the volume holds symbolic links, else `file`;
+   * `file` until `prepare()` ran (the format every writable volume holds)
+   */
+  readonly smallRecords?: SmallRecordFormat;
+}
+
 export class TaskCheckpoints {
   /**
    * The directory also holds files of the flat layout, written by workers before the files of a
@@ -298,11 +451,35 @@ export class TaskCheckpoints {
    */
   private flatLayout = false;
 
-  constructor(readonly dir: string) {}
+  /** How this store writes leases and done markers (it reads both formats). */
+  private recordFormat: SmallRecordFormat;
+
+  /** Whether the format was given, not left to `prepare()`. */
+  private readonly recordFormatGiven: boolean;
+
+  /**
+   * The largest record written as a symbolic link: `MAX_SYMLINK_RECORD_BYTES`, lowered when the
+   * volume refuses a shorter target (ENAMETOOLONG), so that later records as long go to a regular
+   * file at once instead of failing the same way first.
+   */
+  private symlinkRecordMaxBytes = MAX_SYMLINK_RECORD_BYTES;
+
+  constructor(
+    readonly dir: string,
+    options: TaskCheckpointsOptions = {},
+  ) {
+    this.recordFormat = options.smallRecords ?? 'file';
+    this.recordFormatGiven = options.smallRecords !== undefined;
+  }
 
   /** Whether `prepare()` found files of the flat layout (read as well as the current one). */
   get readsFlatLayout(): boolean {
     return this.flatLayout;
+  }
+
+  /** How this store writes leases and done markers: given, or what `prepare()` detected. */
+  get smallRecords(): SmallRecordFormat {
+    return this.recordFormat;
   }
 
   private taskFile(taskId: string, name: string): string {
@@ -331,6 +508,9 @@ export class TaskCheckpoints {
   /**
    * Creates the directory if needed and proves it writable (create, write, rename, remove); throws
    * with the OS error otherwise, or a `StorageError` (code ETIMEDOUT) after `PREPARE_TIMEOUT_MS`.
+   * Unless the record format was given, it then creates a symbolic link, reads it back and removes
+   * it: records are symbolic links when that works, regular files when the volume refuses symbolic
+   * links or changes their target (`smallRecordFormatFor`).
    *
    * Asynchronous and bounded: a blocking call on a volume whose
    * server stopped answering (or one that never returns, see `makeDirectories`) would hold the
@@ -355,6 +535,9 @@ export class TaskCheckpoints {
       }
       await fs.rename(temp, probe);
       await fs.unlink(probe);
+      if (!this.recordFormatGiven) {
+        this.recordFormat = await probeSmallRecordFormat(dir);
+      }
       this.flatLayout = await holdsFlatLayout(dir);
     };
     let timer: NodeJS.Timeout | undefined;
@@ -487,17 +670,55 @@ export class TaskCheckpoints {
     await Promise.all(files.map(unlinkIfPresent));
   }
 
+  /**
+   * Creates a record that must not exist yet (EEXIST tells a contender it lost): a symbolic link in
+   * the `symlink` format when it is short enough, else a regular file (`O_EXCL`).
+   */
+  private async createRecord(file: string, json: string): Promise<void> {
+    if (this.recordFormat === 'symlink') {
+      const bytes = Buffer.byteLength(json, 'utf8');
+      if (bytes <= this.symlinkRecordMaxBytes) {
+        try {
+          await fs.symlink(json, file);
+          return;
+        } catch (error) {
+          // The record's name is short, so the target is what is too long: see MAX_SYMLINK_RECORD_BYTES.
+          if ((error as NodeJS.ErrnoException).code !== 'ENAMETOOLONG') throw error;
+          this.symlinkRecordMaxBytes = Math.min(this.symlinkRecordMaxBytes, bytes - 1);
+        }
+      }
+    }
+    await writeSmallFile(file, json);
+  }
+
+  /**
+   * Replaces a record atomically: created under a temp name unique to this writer in the same
+   * directory, then renamed over it. Survives process death (SIGKILL, OOM), not a node crash (no
+   * fsync).
+   */
+  private async replaceRecord(file: string, json: string): Promise<void> {
+    const temp = tempNameFor(file);
+    try {
+      await this.createRecord(temp, json);
+      await fs.rename(temp, file);
+    } catch (error) {
+      await unlinkIfPresent(temp).catch(() => undefined); // the original error matters more
+      throw error;
+    }
+  }
+
   leasePath(taskId: string): string {
     return this.taskFile(taskId, leaseFileFor(taskId));
   }
 
   async readLease(taskId: string): Promise<Lease | undefined> {
-    return readLeaseFile(this.leasePath(taskId));
+    return readLeaseFile(this.leasePath(taskId), this.recordFormat);
   }
 
   /**
    * Takes the task's lease for `ttlMs` unless another holder's lease is live. Creation is exclusive
-   * (`O_EXCL`); an expired or unreadable lease is first moved aside under a unique name, which only
+   * (symlink(), or `O_EXCL`: either fails with EEXIST whatever holds the name, a lease of either
+   * format); an expired or unreadable lease is first moved aside under a unique name, which only
    * one contender can do, so two pods never both take it over.
    */
   async acquireLease(taskId: string, holder: string, ttlMs: number, now = Date.now()): Promise<LeaseAttempt> {
@@ -507,14 +728,14 @@ export class TaskCheckpoints {
       try {
         // Not fsynced: a lease only has to outlive its holder's process; after a node crash it
         // expires anyway.
-        await this.inTaskDirectory(taskId, () => writeSmallFile(file, JSON.stringify(lease)));
+        await this.inTaskDirectory(taskId, () => this.createRecord(file, JSON.stringify(lease)));
         return await this.unlessFlatLeaseHeld(taskId, holder, now);
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
           throw storageFailure('take a lease', this.dir, error);
         }
       }
-      const current = await readLeaseFile(file);
+      const current = await readLeaseFile(file, this.recordFormat);
       if (current && current.holder !== holder && current.expiresAt > now) {
         return { acquired: false, holder: current.holder, expiresInMs: current.expiresAt - now };
       }
@@ -527,8 +748,9 @@ export class TaskCheckpoints {
       }
       // Between the read and the rename another contender may have taken it over: then what we
       // moved is its live lease, which goes back (a hard link fails if a third one meanwhile
-      // created a lease; the live holder's next renewal then notices it lost the lease).
-      const moved = await readLeaseFile(aside);
+      // created a lease; the live holder's next renewal then notices it lost the lease). link()
+      // does not follow a symbolic link on Linux: a lease of the `symlink` format goes back as it is.
+      const moved = await readLeaseFile(aside, this.recordFormat);
       if (moved && moved.holder !== holder && moved.expiresAt > now) {
         await fs.link(aside, file).catch(() => undefined); // see above
         await unlinkIfPresent(aside);
@@ -536,7 +758,7 @@ export class TaskCheckpoints {
       }
       await unlinkIfPresent(aside);
     }
-    const current = await readLeaseFile(file);
+    const current = await readLeaseFile(file, this.recordFormat);
     return { acquired: false, holder: current?.holder ?? 'unknown', expiresInMs: ttlMs };
   }
 
@@ -548,7 +770,7 @@ export class TaskCheckpoints {
     if (!this.flatLayout) {
       return { acquired: true };
     }
-    const flat = await readLeaseFile(path.join(this.dir, leaseFileFor(taskId)));
+    const flat = await readLeaseFile(path.join(this.dir, leaseFileFor(taskId)), this.recordFormat);
     if (flat && flat.holder !== holder && flat.expiresAt > now) {
       await unlinkIfPresent(this.leasePath(taskId));
       return { acquired: false, holder: flat.holder, expiresInMs: flat.expiresAt - now };
@@ -563,7 +785,7 @@ export class TaskCheckpoints {
       return false;
     }
     const lease: Lease = { taskId, holder, expiresAt: Date.now() + ttlMs };
-    await writeSmallFileAtomic(this.leasePath(taskId), JSON.stringify(lease));
+    await this.replaceRecord(this.leasePath(taskId), JSON.stringify(lease));
     return true;
   }
 
@@ -594,7 +816,8 @@ export class TaskCheckpoints {
     const doneFile = this.donePath(taskId);
     // Both names at once: a task seen for the first time has neither, and on a network volume two
     // lookups in parallel cost one round trip. The `published` one decides when it exists (even
-    // unreadable); the `done` one only counts without it.
+    // unreadable); the `done` one only counts without it. Either may be a symbolic link or a
+    // regular file (`readRecord`), whatever this store writes.
     // With the flat layout about, its two names are read at the same time, and count after ours.
     const publishedFiles = [publishedFile];
     const doneFiles = [doneFile];
@@ -602,7 +825,9 @@ export class TaskCheckpoints {
       publishedFiles.push(path.join(this.dir, publishedFileFor(taskId)));
       doneFiles.push(path.join(this.dir, doneFileFor(taskId)));
     }
-    const reads = await Promise.all([...publishedFiles, ...doneFiles].map(settledRead));
+    const reads = await Promise.all(
+      [...publishedFiles, ...doneFiles].map((file) => settledRead(file, this.recordFormat)),
+    );
     const published = reads.slice(0, publishedFiles.length);
     const done = reads.slice(publishedFiles.length);
     for (const [i, read] of published.entries()) {
@@ -631,12 +856,13 @@ export class TaskCheckpoints {
    * (those are fsynced) and may publish a second result for the task, which carries the same
    * `messageId`.
    *
-   * The first `publishing` marker of a task is created in place, exclusively (`O_EXCL`), one
-   * operation fewer than a temp file and a rename: a process killed while writing it leaves a
-   * marker that is empty or cut short, which every reader takes as unreadable (a proper prefix of
-   * a JSON object never parses), i.e. as "not finished", exactly what the crash means, since
-   * nothing was published yet. Any later write replaces the file atomically (temp file, rename),
-   * so a complete marker is never turned back into a torn one.
+   * The first `publishing` marker of a task is created in place, exclusively, one operation fewer
+   * than a temp name and a rename. As a symbolic link (up to `MAX_SYMLINK_RECORD_BYTES`) it is
+   * created whole or not at all, so it is never torn. As a regular file (`O_EXCL`), a process
+   * killed while writing it leaves a marker that is empty or cut short, which every reader takes as
+   * unreadable (a proper prefix of a JSON object never parses), i.e. as "not finished", exactly
+   * what the crash means, since nothing was published yet. Any later write replaces the marker
+   * atomically (temp name, rename), so a complete marker is never turned back into a torn one.
    */
   async writeDone(
     taskId: string,
@@ -662,18 +888,18 @@ export class TaskCheckpoints {
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
       }
-      await writeSmallFileAtomic(this.publishedPath(taskId), JSON.stringify(marker));
+      await this.replaceRecord(this.publishedPath(taskId), JSON.stringify(marker));
       return;
     }
     try {
-      await writeSmallFile(this.donePath(taskId), JSON.stringify(marker));
+      await this.createRecord(this.donePath(taskId), JSON.stringify(marker));
       return;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
     }
     // A marker exists already (a rewrite with another outcome, or one a killed process left
     // torn): replaced whole.
-    await writeSmallFileAtomic(this.donePath(taskId), JSON.stringify(marker));
+    await this.replaceRecord(this.donePath(taskId), JSON.stringify(marker));
   }
 }
 

@@ -175,6 +175,7 @@ export class AgentWorker extends EventEmitter<WorkerEvents> {
         taskQueue: this.options.taskQueueName,
         resultQueue: this.options.resultQueueName,
         concurrency: this.options.concurrency,
+        smallRecords: this.store.smallRecords,
       },
       'consuming',
     );

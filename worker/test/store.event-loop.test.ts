@@ -8,20 +8,23 @@
  *
  * `node:fs` is observed, not replaced: every `*Sync` function is wrapped to note calls on the store,
  * and the path-taking functions of `fs.promises` are wrapped to wait a few ms (a network round trip)
- * and count what is in flight, then do the real operation.
+ * and count what is in flight, then do the real operation. What one task costs is counted as the
+ * requests it sends to the thread pool (each a round trip on a network volume), with either format
+ * of leases and done markers.
  */
-import fs, { mkdtempSync, rmSync } from 'node:fs';
+import { createHook } from 'node:async_hooks';
+import fs from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { Env } from '@agent-fleet/contract';
 import fc from 'fast-check';
 import pino from 'pino';
 import { resolveOptions } from '../src/config';
-import { type Outcome, shardDirFor, TaskCheckpoints } from '../src/store';
+import { type Outcome, type SmallRecordFormat, shardDirFor, TaskCheckpoints } from '../src/store';
 import type { TaskContext } from '../src/task-context';
 import { AgentWorker } from '../src/worker';
 import { declareTopology, testSetup, useTestClient, waitFor } from './support/harness';
+import { tempDirs } from './support/temp-dirs';
 
 // The test's own look at the directory, not counted as the store's.
 const realReadlink = fs.readlinkSync;
@@ -29,20 +32,10 @@ const realReaddir = fs.readdirSync;
 /** The files under a store directory (its task subdirectories included), read without the probe. */
 const storeFiles = (dir: string): string[] =>
   realReaddir(dir, { recursive: true, encoding: 'utf8' }).filter((f) => !/^[0-9a-f]{2}$/.test(f));
-const dirs: string[] = [];
-
-function tempDir(): string {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'agent-loop-'));
-  dirs.push(dir);
-  return dir;
-}
+const tempDir = tempDirs('agent-loop-');
 
 afterEach(() => {
   jest.restoreAllMocks();
-});
-
-afterAll(() => {
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
 
 /** What the store did on the file system while observed. */
@@ -64,6 +57,8 @@ interface StoreProbe {
 const PROMISE_FUNCTIONS = [
   'open',
   'readFile',
+  'readlink',
+  'symlink',
   'rename',
   'unlink',
   'link',
@@ -113,7 +108,8 @@ function observeStore(dir: string, roundTripMs: number): StoreProbe {
   for (const name of PROMISE_FUNCTIONS) {
     const original = promises[name].bind(fs.promises);
     jest.spyOn(fs.promises, name).mockImplementation((async (...args: unknown[]) => {
-      const file = under(args[0]);
+      // symlink(target, path): the target is a record's JSON, the path the store's file.
+      const file = under(name === 'symlink' ? args[1] : args[0]);
       if (file === undefined) return original(...args);
       const stem = /^\.?([0-9a-f]{64})/.exec(path.basename(file))?.[1] ?? path.basename(file);
       // A directory fsync opens the directory: the store's own or one of its task subdirectories.
@@ -195,44 +191,95 @@ async function runTask(
   await store.releaseLease(id, holder, { stillLive: true });
 }
 
-test('concurrent tasks: no synchronous call on the store, their file operations overlap, their checkpoints share directory fsyncs', async () => {
-  await fc.assert(
-    fc.asyncProperty(
-      // Per task, how many checkpoints it writes.
-      fc.array(fc.integer({ min: 0, max: 2 }), { minLength: 4, maxLength: 10 }),
-      async (checkpoints) => {
-        const store = new TaskCheckpoints(tempDir());
-        await store.prepare();
-        // The subdirectory exists already (its creation's own fsync of the store is not counted).
-        fs.mkdirSync(path.join(store.dir, '00'));
-        const probe = observeStore(store.dir, 5);
-        try {
-          // Ids whose files share one subdirectory, as tasks of a busy store do: their checkpoints'
-          // directory fsyncs can then be shared.
-          const ids = checkpoints.map((_, i) => idInSubdirectory(`task-${i}`, '00'));
-          await Promise.all(ids.map((id, i) => runTask(store, probe, id, checkpoints[i] ?? 0)));
-          expect(probe.syncCalls).toEqual([]);
-          // Every task had an operation under way at the same moment (their leases).
-          expect(probe.maxTasksInFlight).toBe(ids.length);
-          const writers = checkpoints.filter((n) => n > 0).length;
-          if (writers >= 4) {
-            // Writers in step share fsyncs: fewer than one per checkpoint written.
-            const written = checkpoints.reduce((sum, n) => sum + n, 0);
-            expect(probe.dirSyncs.length).toBeLessThan(written);
+test.each<SmallRecordFormat>(['symlink', 'file'])(
+  'concurrent tasks, %s records: no synchronous call on the store, their file operations overlap, their checkpoints share directory fsyncs',
+  async (smallRecords) => {
+    await fc.assert(
+      fc.asyncProperty(
+        // Per task, how many checkpoints it writes.
+        fc.array(fc.integer({ min: 0, max: 2 }), { minLength: 4, maxLength: 10 }),
+        async (checkpoints) => {
+          const store = new TaskCheckpoints(tempDir(), { smallRecords });
+          await store.prepare();
+          // The subdirectory exists already (its creation's own fsync of the store is not counted).
+          fs.mkdirSync(path.join(store.dir, '00'));
+          const probe = observeStore(store.dir, 5);
+          try {
+            // Ids whose files share one subdirectory, as tasks of a busy store do: their checkpoints'
+            // directory fsyncs can then be shared.
+            const ids = checkpoints.map((_, i) => idInSubdirectory(`task-${i}`, '00'));
+            await Promise.all(ids.map((id, i) => runTask(store, probe, id, checkpoints[i] ?? 0)));
+            expect(probe.syncCalls).toEqual([]);
+            // Every task had an operation under way at the same moment (their leases).
+            expect(probe.maxTasksInFlight).toBe(ids.length);
+            const writers = checkpoints.filter((n) => n > 0).length;
+            if (writers >= 4) {
+              // Writers in step share fsyncs: fewer than one per checkpoint written.
+              const written = checkpoints.reduce((sum, n) => sum + n, 0);
+              expect(probe.dirSyncs.length).toBeLessThan(written);
+            }
+            for (const id of ids) {
+              expect((await store.readDone(id))?.state).toBe('published');
+              expect(await store.readLease(id)).toBeUndefined();
+            }
+            expect(storeFiles(store.dir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+          } finally {
+            jest.restoreAllMocks();
           }
-          for (const id of ids) {
-            expect((await store.readDone(id))?.state).toBe('published');
-            expect(await store.readLease(id)).toBeUndefined();
-          }
-          expect(storeFiles(store.dir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
-        } finally {
-          jest.restoreAllMocks();
-        }
-      },
-    ),
-    { numRuns: 8 },
-  );
-});
+        },
+      ),
+      { numRuns: 8 },
+    );
+  },
+);
+
+/** Requests `step` sends to the thread pool: each a hop there and back, and a round trip on NFS. */
+async function threadPoolRequests(step: () => Promise<unknown>): Promise<number> {
+  let requests = 0;
+  const hook = createHook({
+    init(_id, type) {
+      if (type === 'FSREQPROMISE' || type === 'FILEHANDLECLOSEREQ') requests += 1;
+    },
+  }).enable();
+  try {
+    await step();
+  } finally {
+    hook.disable();
+  }
+  return requests;
+}
+
+// Regular files cost what they cost before leases and markers could be symbolic links: a create is
+// open, write, close; a read open, fstat, read, close (absent: the open alone). A symbolic link is
+// one request either way. Before the ack a task waits for the lease, the lookups (at once: one
+// round trip) and the `publishing` marker: 3 + 1 + 3 = 7 round trips in a row with files, 1 + 1 +
+// 1 = 3 with symbolic links.
+test.each([
+  ['file', { lease: 3, lookups: 4, renewal: 8, publishing: 3, published: 1, redelivered: 5, release: 1 }],
+  ['symlink', { lease: 1, lookups: 4, renewal: 3, publishing: 1, published: 1, redelivered: 2, release: 1 }],
+] as const)(
+  'what one task costs with %s records, in thread-pool requests',
+  async (smallRecords, expected) => {
+    const store = new TaskCheckpoints(tempDir(), { smallRecords });
+    await store.prepare();
+    const id = 'task';
+    const holder = 'pod/1#1';
+    // The subdirectory exists already (created once per subdirectory, not per task).
+    fs.mkdirSync(path.join(store.dir, shardDirFor(id)));
+    const cost = {
+      lease: await threadPoolRequests(() => store.acquireLease(id, holder, 30_000)),
+      lookups: await threadPoolRequests(() => Promise.all([store.readDone(id), store.readCheckpoint(id)])),
+      renewal: await threadPoolRequests(() => store.renewLease(id, holder, 30_000)),
+      publishing: await threadPoolRequests(() => store.writeDone(id, 'publishing', succeeded(id), 'fp')),
+      published: await threadPoolRequests(() => store.writeDone(id, 'published', succeeded(id), 'fp')),
+      // A redelivery of the finished task: both marker names read at once, `published` found.
+      redelivered: await threadPoolRequests(() => store.readDone(id)),
+      release: await threadPoolRequests(() => store.releaseLease(id, holder, { stillLive: true })),
+    };
+    expect(cost).toEqual(expected);
+    expect((await store.readDone(id))?.state).toBe('published');
+  },
+);
 
 describe('a real worker in this process, against the real broker', () => {
   const client = useTestClient();

@@ -5,9 +5,7 @@
  * unusable", exit 69).
  */
 // The module object itself (not a namespace copy), so spies replace what the store calls.
-import fs, { mkdtempSync, rmSync } from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
+import fs from 'node:fs';
 import {
   FileLimitError,
   isFileLimitError,
@@ -17,6 +15,7 @@ import {
 } from '../src/errors';
 import { FILE_LIMIT_RETRY, retryOnFileLimit } from '../src/file-limits';
 import { TaskCheckpoints } from '../src/store';
+import { tempDirs } from './support/temp-dirs';
 
 function errno(code: string): NodeJS.ErrnoException {
   const error = new Error(`${code}: simulated, open '/x'`) as NodeJS.ErrnoException;
@@ -24,19 +23,10 @@ function errno(code: string): NodeJS.ErrnoException {
   return error;
 }
 
-const dirs: string[] = [];
-function tempDir(): string {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'agent-fd-'));
-  dirs.push(dir);
-  return dir;
-}
+const tempDir = tempDirs('agent-fd-');
 
 afterEach(() => {
   jest.restoreAllMocks();
-});
-
-afterAll(() => {
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
 
 describe('classification', () => {
@@ -141,7 +131,8 @@ describe('TaskCheckpoints under a file limit', () => {
   });
 
   test('a lease that keeps meeting EMFILE fails with FileLimitError, not StorageError', async () => {
-    const store = new TaskCheckpoints(tempDir());
+    // A regular file: a lease as a symbolic link opens no descriptor, so it never meets EMFILE.
+    const store = new TaskCheckpoints(tempDir(), { smallRecords: 'file' });
     await store.prepare();
     jest.spyOn(fs.promises, 'open').mockRejectedValue(errno('EMFILE'));
     const error = await store.acquireLease('t-2', 'me', 10_000).catch((e: unknown) => e);

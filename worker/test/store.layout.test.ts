@@ -4,8 +4,7 @@
  * directory's lock for a round trip on a network volume). A store that also holds files of the flat
  * layout (every file in the directory itself, as older workers wrote them) is read in both places.
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import * as os from 'node:os';
+import { lstatSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import fc from 'fast-check';
 import {
@@ -14,19 +13,13 @@ import {
   leaseFileFor,
   type Outcome,
   publishedFileFor,
+  type SmallRecordFormat,
   shardDirFor,
   TaskCheckpoints,
 } from '../src/store';
+import { tempDirs } from './support/temp-dirs';
 
-const dirs: string[] = [];
-function tempDir(): string {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'agent-layout-'));
-  dirs.push(dir);
-  return dir;
-}
-afterAll(() => {
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
+const tempDir = tempDirs('agent-layout-');
 
 const outcome = (id: string): Outcome => ({ result: { id, status: 'succeeded', output: 1, attempts: 1 } });
 
@@ -57,53 +50,58 @@ test("every file of a task lies in its subdirectory, the first two hex digits of
   expect(readdirSync(store.dir).every((name) => /^[0-9a-f]{2}$/.test(name))).toBe(true);
 });
 
-test('files of the flat layout are still read: done marker, checkpoint, a live lease; and removed with the checkpoint', async () => {
-  const dir = tempDir();
-  const flat = (name: string, data: unknown) => writeFileSync(path.join(dir, name), JSON.stringify(data));
-  // What a worker of the flat layout left: a published task, a task halfway with its checkpoint,
-  // and a task it is running now.
-  flat(publishedFileFor('old-done'), {
-    taskId: 'old-done',
-    state: 'published',
-    outcome: outcome('old-done'),
-    at: new Date().toISOString(),
-  });
-  const writer = new TaskCheckpoints(tempDir());
-  await writer.writeCheckpoint('old-halfway', { step: 3 });
-  // A checkpoint file as the store writes it, moved to where the flat layout kept it.
-  writeFileSync(
-    path.join(dir, checkpointFileFor('old-halfway')),
-    readFileSync(writer.checkpointPath('old-halfway')),
-  );
-  flat(leaseFileFor('old-running'), {
-    taskId: 'old-running',
-    holder: 'old-pod',
-    expiresAt: Date.now() + 60_000,
-  });
+// Flat files are regular files, whatever format the reading store writes its own records in.
+test.each<SmallRecordFormat>(['symlink', 'file'])(
+  'files of the flat layout are still read by a store writing %s records: done marker, checkpoint, a live lease; and removed with the checkpoint',
+  async (smallRecords) => {
+    const dir = tempDir();
+    const flat = (name: string, data: unknown) => writeFileSync(path.join(dir, name), JSON.stringify(data));
+    // What a worker of the flat layout left: a published task, a task halfway with its checkpoint,
+    // and a task it is running now.
+    flat(publishedFileFor('old-done'), {
+      taskId: 'old-done',
+      state: 'published',
+      outcome: outcome('old-done'),
+      at: new Date().toISOString(),
+    });
+    const writer = new TaskCheckpoints(tempDir());
+    await writer.writeCheckpoint('old-halfway', { step: 3 });
+    // A checkpoint file as the store writes it, moved to where the flat layout kept it.
+    writeFileSync(
+      path.join(dir, checkpointFileFor('old-halfway')),
+      readFileSync(writer.checkpointPath('old-halfway')),
+    );
+    flat(leaseFileFor('old-running'), {
+      taskId: 'old-running',
+      holder: 'old-pod',
+      expiresAt: Date.now() + 60_000,
+    });
 
-  const store = new TaskCheckpoints(dir);
-  await store.prepare();
-  expect(store.readsFlatLayout).toBe(true);
-  expect(await store.readDone('old-done')).toMatchObject({ taskId: 'old-done', state: 'published' });
-  expect(await store.readCheckpoint('old-halfway')).toEqual({ state: { step: 3 }, input: undefined });
-  expect(await store.acquireLease('old-running', 'new-pod', 60_000)).toMatchObject({
-    acquired: false,
-    holder: 'old-pod',
-  });
-  // The refused lease left nothing behind; a task without a flat lease is taken as usual.
-  expect(await store.readLease('old-running')).toBeUndefined();
-  expect(await store.acquireLease('old-halfway', 'new-pod', 60_000)).toEqual({ acquired: true });
-  // A new checkpoint goes to the subdirectory and wins over the flat one; finishing removes both.
-  await store.writeCheckpoint('old-halfway', { step: 4 });
-  expect((await store.readCheckpoint('old-halfway'))?.state).toEqual({ step: 4 });
-  await store.removeCheckpoint('old-halfway');
-  expect(await store.readCheckpoint('old-halfway')).toBeUndefined();
-  expect(readdirSync(dir)).not.toContain(checkpointFileFor('old-halfway'));
+    const store = new TaskCheckpoints(dir, { smallRecords });
+    await store.prepare();
+    expect(store.readsFlatLayout).toBe(true);
+    expect(await store.readDone('old-done')).toMatchObject({ taskId: 'old-done', state: 'published' });
+    expect(await store.readCheckpoint('old-halfway')).toEqual({ state: { step: 3 }, input: undefined });
+    expect(await store.acquireLease('old-running', 'new-pod', 60_000)).toMatchObject({
+      acquired: false,
+      holder: 'old-pod',
+    });
+    // The refused lease left nothing behind; a task without a flat lease is taken as usual.
+    expect(await store.readLease('old-running')).toBeUndefined();
+    expect(await store.acquireLease('old-halfway', 'new-pod', 60_000)).toEqual({ acquired: true });
+    expect(lstatSync(store.leasePath('old-halfway')).isSymbolicLink()).toBe(smallRecords === 'symlink');
+    // A new checkpoint goes to the subdirectory and wins over the flat one; finishing removes both.
+    await store.writeCheckpoint('old-halfway', { step: 4 });
+    expect((await store.readCheckpoint('old-halfway'))?.state).toEqual({ step: 4 });
+    await store.removeCheckpoint('old-halfway');
+    expect(await store.readCheckpoint('old-halfway')).toBeUndefined();
+    expect(readdirSync(dir)).not.toContain(checkpointFileFor('old-halfway'));
 
-  // A store without flat files never looks for them.
-  const fresh = new TaskCheckpoints(tempDir());
-  await fresh.prepare();
-  expect(fresh.readsFlatLayout).toBe(false);
-  writeFileSync(path.join(fresh.dir, publishedFileFor('x')), '{}');
-  expect(await fresh.readDone('x')).toBeUndefined();
-});
+    // A store without flat files never looks for them.
+    const fresh = new TaskCheckpoints(tempDir());
+    await fresh.prepare();
+    expect(fresh.readsFlatLayout).toBe(false);
+    writeFileSync(path.join(fresh.dir, publishedFileFor('x')), '{}');
+    expect(await fresh.readDone('x')).toBeUndefined();
+  },
+);

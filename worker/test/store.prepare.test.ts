@@ -2,26 +2,17 @@
  * `TaskCheckpoints.prepare()` at startup: asynchronous, bounded, and never the endless
  * `mkdir -p` that Node's recursive mkdir becomes under /proc.
  */
-import fs, { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import * as os from 'node:os';
+import fs, { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { isStorageError, StorageError } from '../src/errors';
 import { PREPARE_TIMEOUT_MS, TaskCheckpoints } from '../src/store';
+import { tempDirs } from './support/temp-dirs';
 
-const dirs: string[] = [];
-function tempDir(): string {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'agent-prepare-'));
-  dirs.push(dir);
-  return dir;
-}
+const tempDir = tempDirs('agent-prepare-');
 
 afterEach(() => {
   jest.useRealTimers();
   jest.restoreAllMocks();
-});
-
-afterAll(() => {
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
 
 test('creates missing levels and proves the directory writable, leaving nothing behind', async () => {

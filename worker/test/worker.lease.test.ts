@@ -3,48 +3,48 @@
  * another live worker holds is not run (it comes back later, attempt not spent); the lease is
  * renewed while the task runs and released at the end; an expired lease is taken over.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import * as path from 'node:path';
-import { TaskCheckpoints } from '../src/store';
+import { type SmallRecordFormat, TaskCheckpoints } from '../src/store';
 import { declareTopology, startWorker, testSetup, useTestClient, waitFor } from './support/harness';
 
 const client = useTestClient();
 
-test('a live lease held by another pod keeps the task from running until it expires; then it runs once', async () => {
-  const setup = testSetup('lease-live');
-  await declareTopology(setup);
-  const store = new TaskCheckpoints(setup.checkpointDir);
-  mkdirSync(path.dirname(store.leasePath('leased')), { recursive: true });
-  writeFileSync(
-    store.leasePath('leased'),
-    JSON.stringify({ taskId: 'leased', holder: 'other-pod/1/x', expiresAt: Date.now() + 60_000 }),
-  );
-  await client().publishTask(setup.taskQueue, 'leased', { mode: 'echo', value: 'v' });
-  const worker = startWorker(setup.env());
-  await waitFor(
-    'two deliveries refused because of the lease',
-    () =>
-      worker.lines.filter(
-        (l) => l.msg === 'task is leased by another live worker; not running it, retrying later',
-      ).length >= 2,
-  );
-  expect(worker.lines.filter((l) => l.fixture === 'called')).toHaveLength(0);
-  expect(await client().drain(setup.resultQueue)).toHaveLength(0);
-  // The other pod's lease expires (it died): the next delivery takes it over and runs the task.
-  writeFileSync(
-    store.leasePath('leased'),
-    JSON.stringify({ taskId: 'leased', holder: 'other-pod/1/x', expiresAt: Date.now() - 1 }),
-  );
-  expect(await client().waitForResults(setup.resultQueue, 1)).toEqual([
-    // Refused deliveries spent no attempt.
-    { id: 'leased', status: 'succeeded', output: { echo: 'v', attempt: 1 }, attempts: 1 },
-  ]);
-  expect(worker.lines.filter((l) => l.fixture === 'called')).toHaveLength(1);
-  await waitFor('the lease released', async () => (await store.readLease('leased')) === undefined);
-  worker.kill('SIGTERM');
-  await worker.waitForExit();
-  await client().deleteQueues(setup.taskQueue, setup.deadQueue, setup.resultQueue);
-});
+// The other pod's lease in either format: a symbolic link, or a regular file (a volume that refuses
+// symbolic links, an older worker); the worker writes its own as what its volume holds.
+test.each<SmallRecordFormat>(['symlink', 'file'])(
+  'a live lease held by another pod (as a %s) keeps the task from running until it expires; then it runs once',
+  async (smallRecords) => {
+    const setup = testSetup(`lease-live-${smallRecords}`);
+    await declareTopology(setup);
+    const store = new TaskCheckpoints(setup.checkpointDir);
+    const otherPod = new TaskCheckpoints(setup.checkpointDir, { smallRecords });
+    expect(await otherPod.acquireLease('leased', 'other-pod/1/x', 60_000)).toEqual({ acquired: true });
+    await client().publishTask(setup.taskQueue, 'leased', { mode: 'echo', value: 'v' });
+    const worker = startWorker(setup.env());
+    await waitFor(
+      'two deliveries refused because of the lease',
+      () =>
+        worker.lines.filter(
+          (l) => l.msg === 'task is leased by another live worker; not running it, retrying later',
+        ).length >= 2,
+    );
+    expect(worker.lines.filter((l) => l.fixture === 'called')).toHaveLength(0);
+    expect(await client().drain(setup.resultQueue)).toHaveLength(0);
+    // The worker says at startup what it writes: its volume (this machine's) holds symbolic links.
+    expect(worker.lines.find((l) => l.msg === 'consuming')?.smallRecords).toBe('symlink');
+    // The other pod's lease expires (it died; here its last renewal ran out a millisecond ago): the
+    // next delivery takes it over and runs the task.
+    expect(await otherPod.renewLease('leased', 'other-pod/1/x', -1)).toBe(true);
+    expect(await client().waitForResults(setup.resultQueue, 1)).toEqual([
+      // Refused deliveries spent no attempt.
+      { id: 'leased', status: 'succeeded', output: { echo: 'v', attempt: 1 }, attempts: 1 },
+    ]);
+    expect(worker.lines.filter((l) => l.fixture === 'called')).toHaveLength(1);
+    await waitFor('the lease released', async () => (await store.readLease('leased')) === undefined);
+    worker.kill('SIGTERM');
+    await worker.waitForExit();
+    await client().deleteQueues(setup.taskQueue, setup.deadQueue, setup.resultQueue);
+  },
+);
 
 test('the lease is renewed while a long task runs, and a second pod given the same task does not run it', async () => {
   const setup = testSetup('lease-renew');

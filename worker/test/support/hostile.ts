@@ -4,7 +4,7 @@
  * run log, and a fingerprint of the checkpoint directory to prove a message never touched it.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { Env, Headers, type ResultMessage, taskFileStem } from '@agent-fleet/contract';
 import type * as amqp from 'amqplib';
@@ -208,13 +208,19 @@ function storeEntries(dir: string): string[] {
 /**
  * A fingerprint of the checkpoint directory and its subdirectories: each directory's own mtime
  * (which changes when any entry is created, renamed or removed, so even a file created and removed
- * again shows) and each file's name, size, mtime and content hash.
+ * again shows) and each entry's name, size, mtime and content hash (of a lease or a done marker
+ * that is a symbolic link: its target, the record).
  */
 export function storeFingerprint(dir: string): string {
   const files = storeEntries(dir).map((name) => {
     const file = path.join(dir, name);
-    const stat = statSync(file);
-    const hash = stat.isFile() ? createHash('sha256').update(readFileSync(file)).digest('hex') : 'dir';
+    const stat = lstatSync(file);
+    const content = stat.isSymbolicLink()
+      ? readlinkSync(file)
+      : stat.isFile()
+        ? readFileSync(file)
+        : undefined;
+    const hash = content === undefined ? 'dir' : createHash('sha256').update(content).digest('hex');
     return `${name} ${stat.size} ${stat.mtimeMs} ${hash}`;
   });
   return JSON.stringify({ dirMtimeMs: statSync(dir).mtimeMs, files }, null, 1);
