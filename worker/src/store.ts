@@ -247,7 +247,7 @@ export function smallRecordFormatFor(outcome: SymlinkProbeOutcome): SmallRecordF
 
 /** Whether `dir` holds symbolic links that read back as written: the record format it calls for. */
 async function probeSmallRecordFormat(dir: string): Promise<SmallRecordFormat> {
-  const link = path.join(dir, `.probe.${WRITER_ID}.link`);
+  const link = path.join(dir, `.probe.${WRITER_ID}.${++tempCounter}.link`);
   try {
     await fs.symlink(SYMLINK_PROBE_TARGET, link);
   } catch (error) {
@@ -390,18 +390,25 @@ async function readJson(file: string): Promise<unknown | undefined> {
   return parseJson(file, text);
 }
 
-/** Whether `dir` holds a task file of the flat layout; stops at the first one. */
-async function holdsFlatLayout(dir: string): Promise<boolean> {
+/** The names of the task subdirectories ({@link shardDirFor}): `00` to `ff`. */
+const TASK_DIRECTORIES = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+const TASK_DIRECTORY = /^[0-9a-f]{2}$/;
+
+/** What CHECKPOINT_DIR holds: any task file of the flat layout, and which task subdirectories. */
+async function surveyStore(dir: string): Promise<{ flatLayout: boolean; taskDirectories: Set<string> }> {
+  const taskDirectories = new Set<string>();
+  let flatLayout = false;
   const entries = await fs.opendir(dir);
   try {
     for await (const entry of entries) {
-      if (FLAT_LAYOUT_FILE.test(entry.name)) return true;
+      if (TASK_DIRECTORY.test(entry.name)) taskDirectories.add(entry.name);
+      else if (!flatLayout && FLAT_LAYOUT_FILE.test(entry.name)) flatLayout = true;
     }
-    return false;
   } finally {
-    // The iterator closes the directory when it runs to the end or returns early; a second close throws.
+    // The iterator closes the directory when it runs to the end; a second close throws.
     await entries.close().catch(() => undefined);
   }
+  return { flatLayout, taskDirectories };
 }
 
 /** Longest wait for `TaskCheckpoints.prepare()`: a volume that does not answer must not hang the start. */
@@ -490,7 +497,8 @@ export class TaskCheckpoints {
    * Runs `write`, which creates a file of task `taskId`; when the task's subdirectory does not
    * exist yet (ENOENT), creates it, makes its entry durable (an fsync of CHECKPOINT_DIR: a
    * checkpoint must not vanish with its directory in a node crash) and runs `write` once more.
-   * Checking first would cost a round trip on every write; the miss happens once per subdirectory.
+   * Checking first would cost a round trip on every write. `prepare()` made every subdirectory, so
+   * this serves a store used before `prepare()`, or one whose subdirectories were removed since.
    */
   private async inTaskDirectory<T>(taskId: string, write: () => Promise<T>): Promise<T> {
     try {
@@ -525,7 +533,7 @@ export class TaskCheckpoints {
       if (kernel !== undefined) {
         throw new Error(`${dir} lies on ${kernel}, a kernel file system that cannot hold checkpoints`);
       }
-      const probe = path.join(dir, `.probe.${WRITER_ID}`);
+      const probe = path.join(dir, `.probe.${WRITER_ID}.${++tempCounter}`);
       const temp = `${probe}.tmp`;
       const handle = await fs.open(temp, 'wx', 0o640);
       try {
@@ -538,7 +546,9 @@ export class TaskCheckpoints {
       if (!this.recordFormatGiven) {
         this.recordFormat = await probeSmallRecordFormat(dir);
       }
-      this.flatLayout = await holdsFlatLayout(dir);
+      const survey = await surveyStore(dir);
+      this.flatLayout = survey.flatLayout;
+      await this.createTaskDirectories(survey.taskDirectories);
     };
     let timer: NodeJS.Timeout | undefined;
     // A volume that does not answer is a storage problem (retry later), not a configuration one.
@@ -555,6 +565,27 @@ export class TaskCheckpoints {
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /**
+   * Creates the task subdirectories `existing` lacks, all at once, and makes their entries durable
+   * with one fsync of CHECKPOINT_DIR. Once per volume, by its first worker (its other workers
+   * racing it find them made: EEXIST). Left to the first task of each, the creations would hold
+   * CHECKPOINT_DIR's lock and wait for its fsync one after another, and the first few hundred tasks
+   * of a new volume would run as if one at a time; measured on the benchmark's latency-injected
+   * store, `npm run bench`.
+   */
+  private async createTaskDirectories(existing: ReadonlySet<string>): Promise<void> {
+    const missing = TASK_DIRECTORIES.filter((name) => !existing.has(name));
+    if (missing.length === 0) return;
+    await Promise.all(
+      missing.map((name) =>
+        fs.mkdir(path.join(this.dir, name)).catch((error: NodeJS.ErrnoException) => {
+          if (error.code !== 'EEXIST') throw error;
+        }),
+      ),
+    );
+    await syncDirectory(this.dir);
   }
 
   checkpointPath(taskId: string): string {

@@ -201,8 +201,8 @@ test.each<SmallRecordFormat>(['symlink', 'file'])(
         async (checkpoints) => {
           const store = new TaskCheckpoints(tempDir(), { smallRecords });
           await store.prepare();
-          // The subdirectory exists already (its creation's own fsync of the store is not counted).
-          fs.mkdirSync(path.join(store.dir, '00'));
+          // prepare() made the task subdirectories: no task creates one.
+          expect(fs.existsSync(path.join(store.dir, '00'))).toBe(true);
           const probe = observeStore(store.dir, 5);
           try {
             // Ids whose files share one subdirectory, as tasks of a busy store do: their checkpoints'
@@ -264,8 +264,8 @@ test.each([
     await store.prepare();
     const id = 'task';
     const holder = 'pod/1#1';
-    // The subdirectory exists already (created once per subdirectory, not per task).
-    fs.mkdirSync(path.join(store.dir, shardDirFor(id)));
+    // prepare() made the task subdirectories (once per volume, not per task).
+    expect(fs.existsSync(path.join(store.dir, shardDirFor(id)))).toBe(true);
     const cost = {
       lease: await threadPoolRequests(() => store.acquireLease(id, holder, 30_000)),
       lookups: await threadPoolRequests(() => Promise.all([store.readDone(id), store.readCheckpoint(id)])),

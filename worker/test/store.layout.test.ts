@@ -4,7 +4,7 @@
  * directory's lock for a round trip on a network volume). A store that also holds files of the flat
  * layout (every file in the directory itself, as older workers wrote them) is read in both places.
  */
-import { lstatSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import fs, { lstatSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import fc from 'fast-check';
 import {
@@ -48,6 +48,28 @@ test("every file of a task lies in its subdirectory, the first two hex digits of
   );
   // Only subdirectories in the store itself.
   expect(readdirSync(store.dir).every((name) => /^[0-9a-f]{2}$/.test(name))).toBe(true);
+});
+
+test('prepare() makes the 256 subdirectories once: a later start, or a racing one, makes none; a store used without it makes them as needed', async () => {
+  const dir = tempDir();
+  const first = new TaskCheckpoints(dir);
+  // Two workers starting at once on a new volume.
+  await Promise.all([first.prepare(), new TaskCheckpoints(dir).prepare()]);
+  const names = readdirSync(dir).sort();
+  expect(names).toHaveLength(256);
+  expect(names[0]).toBe('00');
+  expect(names[255]).toBe('ff');
+  const mkdir = jest.spyOn(fs.promises, 'mkdir');
+  try {
+    await new TaskCheckpoints(dir).prepare();
+    expect(mkdir).not.toHaveBeenCalled();
+  } finally {
+    mkdir.mockRestore();
+  }
+  // A subdirectory removed since (a clean-up by hand) comes back with the next task's first file.
+  rmSync(path.join(dir, shardDirFor('after-clean-up')), { recursive: true });
+  expect(await first.acquireLease('after-clean-up', 'pod', 60_000)).toEqual({ acquired: true });
+  expect(lstatSync(first.leasePath('after-clean-up'))).toBeDefined();
 });
 
 // Flat files are regular files, whatever format the reading store writes its own records in.

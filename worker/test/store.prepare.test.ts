@@ -15,10 +15,12 @@ afterEach(() => {
   jest.restoreAllMocks();
 });
 
-test('creates missing levels and proves the directory writable, leaving nothing behind', async () => {
+test('creates missing levels and proves the directory writable, leaving nothing behind but the empty task subdirectories', async () => {
   const dir = path.join(tempDir(), 'a', 'b', 'c');
   await new TaskCheckpoints(dir).prepare();
-  expect(fs.readdirSync(dir)).toEqual([]);
+  const entries = fs.readdirSync(dir, { recursive: true, encoding: 'utf8' });
+  expect(entries).toHaveLength(256);
+  expect(entries.every((name) => /^[0-9a-f]{2}$/.test(name))).toBe(true);
   await new TaskCheckpoints(dir).prepare(); // again, on an existing directory
 });
 
