@@ -37,13 +37,13 @@ export const COMPONENTS = [
   'checkpoint store',
   'logging (pino)',
   'metrics (prom-client)',
-  'runtime, other code',
+  'runtime (other code)',
   'handler or baseline script',
-  'Node.js core, no caller of ours',
+  'Node.js core (no caller of ours)',
   'garbage collection',
-  'V8 and native, outside JS',
-  'waiting, a file operation in flight',
-  'waiting, no file operation in flight',
+  'V8 and native (outside JS)',
+  'waiting (a file operation in flight)',
+  'waiting (no file operation in flight)',
 ] as const;
 export type Component = (typeof COMPONENTS)[number];
 
@@ -66,9 +66,9 @@ function componentOfUrl(url: string): Component | undefined {
   if (/\/worker\/dist\/logger\.js$/.test(url)) return 'logging (pino)';
   if (/\/worker\/dist\/metrics\.js$/.test(url)) return 'metrics (prom-client)';
   if (/\/(worker|contract)\/dist\//.test(url) || /\/node_modules\/@agent-fleet\//.test(url))
-    return 'runtime, other code';
+    return 'runtime (other code)';
   if (/\/bench\//.test(url)) return 'handler or baseline script';
-  return 'runtime, other code';
+  return 'runtime (other code)';
 }
 
 const LOADER = /^node:internal\/modules\//;
@@ -110,9 +110,9 @@ export function timeByComponent(
     if (known) return known;
     const name = byId.get(id)?.callFrame.functionName;
     let found: Component | undefined;
-    if (name === '(idle)') found = 'waiting, no file operation in flight';
+    if (name === '(idle)') found = 'waiting (no file operation in flight)';
     else if (name === '(garbage collector)') found = 'garbage collection';
-    else if (name === '(program)') found = 'V8 and native, outside JS';
+    else if (name === '(program)') found = 'V8 and native (outside JS)';
     else {
       let innermost: Component | undefined;
       let inLoader = false;
@@ -131,7 +131,7 @@ export function timeByComponent(
         }
         innermost ??= component;
       }
-      found ??= innermost ?? 'Node.js core, no caller of ours';
+      found ??= innermost ?? 'Node.js core (no caller of ours)';
     }
     memo.set(id, found);
     return found;
@@ -146,9 +146,9 @@ export function timeByComponent(
     const to = Math.min(next, toUs);
     if (to <= from) continue;
     let component = componentOf(profile.samples[i]);
-    if (component === 'waiting, no file operation in flight') {
+    if (component === 'waiting (no file operation in flight)') {
       while (wait < fileWaits.length && fileWaits[wait + 1] < t) wait += 2;
-      if (wait < fileWaits.length && fileWaits[wait] <= t) component = 'waiting, a file operation in flight';
+      if (wait < fileWaits.length && fileWaits[wait] <= t) component = 'waiting (a file operation in flight)';
     }
     totals[component] += (to - from) / 1000;
   }
