@@ -390,26 +390,29 @@ async function readJson(file: string): Promise<unknown | undefined> {
   return parseJson(file, text);
 }
 
-/** The names of the task subdirectories ({@link shardDirFor}): `00` to `ff`. */
-const TASK_DIRECTORIES = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
-const TASK_DIRECTORY = /^[0-9a-f]{2}$/;
-
-/** What CHECKPOINT_DIR holds: any task file of the flat layout, and which task subdirectories. */
-async function surveyStore(dir: string): Promise<{ flatLayout: boolean; taskDirectories: Set<string> }> {
-  const taskDirectories = new Set<string>();
-  let flatLayout = false;
+/** Whether `dir` holds a task file of the flat layout; stops at the first one. */
+async function holdsFlatLayout(dir: string): Promise<boolean> {
   const entries = await fs.opendir(dir);
   try {
     for await (const entry of entries) {
-      if (TASK_DIRECTORY.test(entry.name)) taskDirectories.add(entry.name);
-      else if (!flatLayout && FLAT_LAYOUT_FILE.test(entry.name)) flatLayout = true;
+      if (FLAT_LAYOUT_FILE.test(entry.name)) return true;
     }
+    return false;
   } finally {
-    // The iterator closes the directory when it runs to the end; a second close throws.
+    // The iterator closes the directory when it runs to the end or returns early; a second close throws.
     await entries.close().catch(() => undefined);
   }
-  return { flatLayout, taskDirectories };
 }
+
+/** The names of the task subdirectories ({@link shardDirFor}): `00` to `ff`. */
+const TASK_DIRECTORIES = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
+/**
+ * Created in CHECKPOINT_DIR once its 256 task subdirectories exist and their entries are durable,
+ * so that a later start looks up this one name instead of listing the directory (which may hold
+ * any number of old markers) or asking for 256.
+ */
+export const TASK_DIRECTORIES_MADE = '.task-directories';
 
 /** Longest wait for `TaskCheckpoints.prepare()`: a volume that does not answer must not hang the start. */
 export const PREPARE_TIMEOUT_MS = 20_000;
@@ -546,9 +549,8 @@ export class TaskCheckpoints {
       if (!this.recordFormatGiven) {
         this.recordFormat = await probeSmallRecordFormat(dir);
       }
-      const survey = await surveyStore(dir);
-      this.flatLayout = survey.flatLayout;
-      await this.createTaskDirectories(survey.taskDirectories);
+      await this.makeTaskDirectories();
+      this.flatLayout = await holdsFlatLayout(dir);
     };
     let timer: NodeJS.Timeout | undefined;
     // A volume that does not answer is a storage problem (retry later), not a configuration one.
@@ -568,24 +570,31 @@ export class TaskCheckpoints {
   }
 
   /**
-   * Creates the task subdirectories `existing` lacks, all at once, and makes their entries durable
-   * with one fsync of CHECKPOINT_DIR. Once per volume, by its first worker (its other workers
-   * racing it find them made: EEXIST). Left to the first task of each, the creations would hold
-   * CHECKPOINT_DIR's lock and wait for its fsync one after another, and the first few hundred tasks
-   * of a new volume would run as if one at a time; measured on the benchmark's latency-injected
-   * store, `npm run bench`.
+   * Creates the 256 task subdirectories, all at once, makes their entries durable with one fsync of
+   * CHECKPOINT_DIR, then leaves `TASK_DIRECTORIES_MADE`: once per volume, by its first worker (its
+   * other workers racing it find them made: EEXIST), and a later start costs one lookup. Left to
+   * the first task of each, the creations would hold CHECKPOINT_DIR's lock and wait for its fsync
+   * one after another, and the first few hundred tasks of a new volume would run as if one at a
+   * time; measured on the benchmark's latency-injected store, `npm run bench`.
    */
-  private async createTaskDirectories(existing: ReadonlySet<string>): Promise<void> {
-    const missing = TASK_DIRECTORIES.filter((name) => !existing.has(name));
-    if (missing.length === 0) return;
+  private async makeTaskDirectories(): Promise<void> {
+    const made = path.join(this.dir, TASK_DIRECTORIES_MADE);
+    try {
+      await fs.stat(made);
+      return;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    }
     await Promise.all(
-      missing.map((name) =>
+      TASK_DIRECTORIES.map((name) =>
         fs.mkdir(path.join(this.dir, name)).catch((error: NodeJS.ErrnoException) => {
           if (error.code !== 'EEXIST') throw error;
         }),
       ),
     );
     await syncDirectory(this.dir);
+    // Not fsynced: lost in a node crash, it is made again (the subdirectories exist: EEXIST).
+    await fs.writeFile(made, '', { mode: 0o640 });
   }
 
   checkpointPath(taskId: string): string {

@@ -1,28 +1,24 @@
 /**
  * Loading the handler named by AGENT_HANDLER, in a real Node process (the built worker/dist/load.js;
- * jest's own module system would stand in for Node's): CommonJS through `require`, ES modules
- * through `import()`, every kind found, and a module that fails to load runs its code once only.
+ * jest's own module system would stand in for Node's): every kind of module a handler is written
+ * as, and a module that fails to load runs its code once only and is reported.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 
 const LOAD = path.join(__dirname, '..', 'dist', 'load.js');
 
 /** Loads `file` as the worker does and calls the handler with 21; what happened, as JSON. */
-function load(file: string): { output?: unknown; error?: string; loads: number; lexed: boolean } {
+function load(file: string): { output?: unknown; error?: string; loads: number } {
   const script = `
     const { loadHandler } = require(${JSON.stringify(LOAD)});
     globalThis.loads = 0;
     loadHandler(process.argv[1]).then(
       async (handler) => ({ output: await handler(21) }),
       (error) => ({ error: error.message }),
-    ).then((r) => {
-      // import() of a CommonJS file has Node's ES module loader find its exports with this lexer.
-      const lexed = process.moduleLoadList.some((m) => m.includes('cjs-module-lexer'));
-      process.stdout.write(JSON.stringify({ ...r, loads: globalThis.loads, lexed }));
-    });`;
+    ).then((r) => process.stdout.write(JSON.stringify({ ...r, loads: globalThis.loads })));`;
   return JSON.parse(
     execFileSync(process.execPath, ['-e', script, file], {
       encoding: 'utf8',
@@ -49,8 +45,8 @@ test.each([
   ['module.exports = fn', 'cjs.js', 'module.exports = async (x) => x * 2;'],
   ['exports.default = fn (compiled TypeScript)', 'ts.js', 'exports.default = async (x) => x * 2;'],
   ['a .cjs file', 'plain.cjs', 'module.exports = async (x) => x * 2;'],
-])('CommonJS, %s: loaded by require, not through the ES module loader', (_, name, code) => {
-  expect(load(writeModule(name, code))).toEqual({ output: 42, loads: 1, lexed: false });
+])('CommonJS, %s', (_, name, code) => {
+  expect(load(writeModule(name, code))).toEqual({ output: 42, loads: 1 });
 });
 
 test.each([
@@ -65,6 +61,20 @@ test.each([
   expect(load(writeModule(name, code))).toMatchObject({ output: 42, loads: 1 });
 });
 
+test('an ES module with top-level await in a package without "type" (Node detects the syntax)', () => {
+  expect(load(writeModule('detected.js', 'await 0;\nexport default async (x) => x * 2;'))).toEqual({
+    output: 42,
+    loads: 1,
+  });
+});
+
+test('a symbolic link to an ES module of a "type": "module" package, outside it', () => {
+  const target = writeModule('esm/linked.js', 'await 0;\nexport default async (x) => x * 2;');
+  const link = path.join(dir, 'link-to-esm.js');
+  symlinkSync(target, link);
+  expect(load(link)).toEqual({ output: 42, loads: 1 });
+});
+
 test('a module whose code throws while loading runs once and is reported', () => {
   const result = load(writeModule('throws.js', "throw new Error('no API key at load');"));
   expect(result.error).toMatch(/the module failed to load: .*no API key at load/);
@@ -77,7 +87,7 @@ test('a CommonJS module requiring an ES module with top-level await runs once an
     writeModule('needs-esm.js', "require('./esm/dep.js');\nmodule.exports = async (x) => x;"),
   );
   expect(result.error).toMatch(/the module failed to load/);
-  // Its own code ran once (under require), its dependency's never completed.
+  // Its own code ran once, its dependency's never completed.
   expect(result.loads).toBe(1);
 });
 

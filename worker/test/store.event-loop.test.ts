@@ -20,7 +20,13 @@ import { Env } from '@agent-fleet/contract';
 import fc from 'fast-check';
 import pino from 'pino';
 import { resolveOptions } from '../src/config';
-import { type Outcome, type SmallRecordFormat, shardDirFor, TaskCheckpoints } from '../src/store';
+import {
+  type Outcome,
+  type SmallRecordFormat,
+  shardDirFor,
+  TASK_DIRECTORIES_MADE,
+  TaskCheckpoints,
+} from '../src/store';
 import type { TaskContext } from '../src/task-context';
 import { AgentWorker } from '../src/worker';
 import { declareTopology, testSetup, useTestClient, waitFor } from './support/harness';
@@ -320,7 +326,7 @@ describe('a real worker in this process, against the real broker', () => {
     }
     const files = storeFiles(setup.checkpointDir);
     expect(files.filter((f) => f.endsWith('.published.json'))).toHaveLength(tasks);
-    expect(files.filter((f) => !f.endsWith('.published.json'))).toEqual([]);
+    expect(files.filter((f) => !f.endsWith('.published.json') && f !== TASK_DIRECTORIES_MADE)).toEqual([]);
     await client().deleteQueues(setup.taskQueue, setup.deadQueue, setup.resultQueue);
   });
 });

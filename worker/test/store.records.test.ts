@@ -24,6 +24,7 @@ import {
   type Outcome,
   type SmallRecordFormat,
   smallRecordFormatFor,
+  TASK_DIRECTORIES_MADE,
   TaskCheckpoints,
 } from '../src/store';
 import { tempDirs } from './support/temp-dirs';
@@ -86,7 +87,9 @@ describe('the record format', () => {
     await detected.prepare();
     expect(detected.smallRecords).toBe('symlink');
     // The probe link is gone: the store holds its task subdirectories only.
-    expect(readdirSync(detected.dir).filter((name) => !/^[0-9a-f]{2}$/.test(name))).toEqual([]);
+    expect(readdirSync(detected.dir).filter((name) => !/^[0-9a-f]{2}$/.test(name))).toEqual([
+      TASK_DIRECTORIES_MADE,
+    ]);
 
     const symlink = jest.spyOn(fs.promises, 'symlink');
     const forced = new TaskCheckpoints(tempDir(), { smallRecords: 'file' });
