@@ -122,6 +122,18 @@ async function workerEnv(
   };
 }
 
+/**
+ * Starts the worker of `w` once, unmeasured, and stops it when ready: that start declares its
+ * topology (quorum queue, dead-lettering) and makes its store's task subdirectories, as the first
+ * pod on a queue and a volume does; measured starts then find both, as every later pod does.
+ */
+async function primeWorker(w: { env: Record<string, string>; port: number }): Promise<void> {
+  const primer = start(process.execPath, [WORKER_BIN], w.env);
+  await until('worker ready', async () => (await httpStatus(w.port, '/readyz')) === 200);
+  primer.child.kill('SIGTERM');
+  await primer.exited;
+}
+
 async function publishTasks(channel: amqp.ConfirmChannel, queue: string, count: number): Promise<void> {
   for (let i = 0; i < count; i++) {
     channel.publish('', queue, Buffer.from(JSON.stringify({ id: `t-${i}`, input: { i } })), {
@@ -274,11 +286,7 @@ async function workerThroughput(
     { [Env.AGENT_MAX_TASKS]: String(tasks), [Env.AGENT_CONCURRENCY]: String(concurrency) },
     store.base,
   );
-  // First start declares the worker's own topology (quorum queue, dead-lettering); then stop it.
-  const primer = start(process.execPath, [WORKER_BIN], w.env);
-  await until('worker ready', async () => (await httpStatus(w.port, '/readyz')) === 200);
-  primer.child.kill('SIGTERM');
-  await primer.exited;
+  await primeWorker(w);
   await publishTasks(channel, w.queue, tasks);
   const probe = loopDelayProbe();
   const roundTrips0 = store.roundTrips?.();
@@ -468,10 +476,7 @@ export async function benchBreakdown(
       { [Env.AGENT_MAX_TASKS]: String(tasks), [Env.AGENT_CONCURRENCY]: String(prefetch) },
       checkpointBase,
     );
-    const primer = start(process.execPath, [WORKER_BIN], w.env);
-    await until('worker ready', async () => (await httpStatus(w.port, '/readyz')) === 200);
-    primer.child.kill('SIGTERM');
-    await primer.exited;
+    await primeWorker(w);
     await publishTasks(channel, w.queue, tasks);
     const workerProfile = profiled();
     const workerWindow = await resultRate(channel, w.results, tasks, async () => {
@@ -555,10 +560,7 @@ export async function benchStartup(url: string, runs: number): Promise<StartupRe
   // Both sides start against queues that exist (every pod after the first does): the baseline's
   // queue is declared above, the worker's topology by one unmeasured start here.
   const w = await workerEnv(url, 'noop.js');
-  const primer = start(process.execPath, [WORKER_BIN], w.env);
-  await until('worker ready', async () => (await httpStatus(w.port, '/readyz')) === 200);
-  primer.child.kill('SIGTERM');
-  await primer.exited;
+  await primeWorker(w);
   for (let i = 0; i < runs; i++) {
     const raw0 = performance.now();
     const raw = start(process.execPath, [join(BENCH_DIR, 'baselines', 'idle-consumer.js'), url, idleQueue]);

@@ -5,20 +5,24 @@
  * setting is read.
  */
 import { ExitCode, shardFileName, TaskSources } from '@agent-fleet/contract';
-import { type ResolvedOptions, resolveOptions } from './config';
+import type { ResolvedOptions, WorkerOptions } from './config';
 import { ConfigError, errorText, isStorageError } from './errors';
 import { HealthServer } from './http';
 import { createLogger } from './logger';
 import { cgroupMemorySource } from './memory';
 import { WorkerMetrics } from './metrics';
 import type { RunAgentOptions } from './run';
-import { listenForStopSignals, reportConfigError, serveHealth } from './run';
+import {
+  exitWith,
+  listenForStopSignals,
+  reportConfigError,
+  resolveOrReport,
+  serveHealth,
+  shutdownDeadline,
+} from './run';
 import { waitForLastScrape } from './scrape-tracker';
 import { ShardRunner } from './shard-runner';
 import type { AgentHandler } from './task-context';
-
-/** What a wait for a last scrape leaves before the shutdown deadline after a signal. */
-const SCRAPE_WAIT_RESERVE_MS = 500;
 
 /** The options of `runAgent`; the task source is always `file`. */
 export type RunShardOptions<I = unknown, O = unknown, S = unknown> = Omit<
@@ -33,31 +37,24 @@ export type RunShardOptions<I = unknown, O = unknown, S = unknown> = Omit<
  * resumes); 69 the checkpoint store failed; 78 invalid settings (a missing shard file included).
  */
 export async function runShard<I, O, S>(options: RunShardOptions<I, O, S>): Promise<number> {
-  const {
-    handler,
-    handleSignals = true,
-    exitProcess = true,
-    env = process.env,
-    memorySource,
-    ...workerOptions
-  } = options;
-  const exit = (code: number): number => {
-    if (exitProcess) {
-      process.exit(code);
-    }
-    return code;
-  };
+  const { exitProcess = true, env = process.env } = options;
+  const resolved = resolveOrReport(shardOptions(options), env, exitProcess);
+  return typeof resolved === 'number' ? exitWith(exitProcess, resolved) : runResolvedShard(resolved, options);
+}
 
-  let resolved: ResolvedOptions;
-  try {
-    resolved = resolveOptions({ ...workerOptions, taskSource: TaskSources.file }, env);
-  } catch (error) {
-    if (error instanceof ConfigError && exitProcess) {
-      reportConfigError(error, createLogger({ agentIndex: 'unknown', pod: 'unknown' }));
-      return exit(ExitCode.configError);
-    }
-    throw error;
-  }
+/** The worker settings among `options`: what is neither the handler nor about the entrypoint. */
+function shardOptions<I, O, S>(options: RunShardOptions<I, O, S>): WorkerOptions {
+  const { handler, handleSignals, exitProcess, env, memorySource, ...workerOptions } = options;
+  return { ...workerOptions, taskSource: TaskSources.file };
+}
+
+/** `runShard` with its settings resolved already (by it, or by `runAgent` finding file mode). */
+export async function runResolvedShard<I, O, S>(
+  resolved: ResolvedOptions,
+  options: RunShardOptions<I, O, S>,
+): Promise<number> {
+  const { handler, handleSignals = true, exitProcess = true, memorySource } = options;
+  const exit = (code: number): number => exitWith(exitProcess, code);
 
   const log = createLogger({ agentIndex: resolved.agentIndex, pod: resolved.podName });
   log.info(
@@ -84,18 +81,10 @@ export async function runShard<I, O, S>(options: RunShardOptions<I, O, S>): Prom
   metrics.observe(runner);
   const server = new HealthServer(metrics.registry, () => runner.ready, metrics.scrapes);
 
-  let hardDeadline: NodeJS.Timeout | undefined;
+  const startDeadline = shutdownDeadline(resolved.shutdownSeconds, metrics, log, exitProcess);
   const onSignal = (signal: NodeJS.Signals) => {
     log.info({ signal }, 'signal received; checkpointing and stopping');
-    metrics.scrapes.limit(Date.now() + resolved.shutdownSeconds * 1000 - SCRAPE_WAIT_RESERVE_MS);
-    if (exitProcess && hardDeadline === undefined) {
-      // Backstop: a handler ignoring its signal must not keep the pod past the deadline, nor exit 0.
-      hardDeadline = setTimeout(() => {
-        log.error({ shutdownSeconds: resolved.shutdownSeconds }, 'shutdown deadline passed; exiting now');
-        process.exit(ExitCode.interrupted);
-      }, resolved.shutdownSeconds * 1000);
-      hardDeadline.unref();
-    }
+    startDeadline();
     runner.stop('signal');
   };
   const stopListening = listenForStopSignals(handleSignals, onSignal);

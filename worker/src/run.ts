@@ -13,7 +13,7 @@ import { type AgentHandler, AgentWorker, DependencyUnavailableAtStartError } fro
  * What a wait for a last scrape leaves before the shutdown deadline after a signal: time to close
  * the server and exit before the backstop (exit 75) would.
  */
-const SCRAPE_WAIT_RESERVE_MS = 500;
+export const SCRAPE_WAIT_RESERVE_MS = 500;
 
 export interface RunAgentOptions<I = unknown, O = unknown, S = unknown> extends WorkerOptions {
   /** The task handler. */
@@ -58,29 +58,17 @@ export async function runAgent<I, O, S>(options: RunAgentOptions<I, O, S>): Prom
     memorySource,
     ...workerOptions
   } = options;
-  const exit = (code: number): number => {
-    if (exitProcess) {
-      process.exit(code);
-    }
-    return code;
-  };
-
-  let resolved: ResolvedOptions;
-  try {
-    resolved = resolveOptions(workerOptions, env);
-  } catch (error) {
-    if (error instanceof ConfigError && exitProcess) {
-      reportConfigError(error, createLogger({ agentIndex: 'unknown', pod: 'unknown' }));
-      return exit(ExitCode.configError);
-    }
-    throw error;
+  const exit = (code: number): number => exitWith(exitProcess, code);
+  const resolved = resolveOrReport(workerOptions, env, exitProcess);
+  if (typeof resolved === 'number') {
+    return exit(resolved);
   }
 
   if (resolved.taskSource === TaskSources.file) {
     // A batch from shard files has no broker and an entry of its own, which installs its signal
     // listeners before its first await as this one does. Loaded only when used.
-    const { runShard } = require('./run-shard') as typeof import('./run-shard');
-    return runShard(options);
+    const { runResolvedShard } = require('./run-shard') as typeof import('./run-shard');
+    return runResolvedShard(resolved, options);
   }
 
   const log = createLogger({ agentIndex: resolved.agentIndex, pod: resolved.podName });
@@ -105,7 +93,7 @@ export async function runAgent<I, O, S>(options: RunAgentOptions<I, O, S>): Prom
   metrics.observe(worker);
   const server = new HealthServer(metrics.registry, () => worker.ready, metrics.scrapes);
 
-  let hardDeadline: NodeJS.Timeout | undefined;
+  const startDeadline = shutdownDeadline(resolved.shutdownSeconds, metrics, log, exitProcess);
   let signalled = false;
   let stopBySignal: (code: number) => void = () => undefined;
   /** Settles once a signal stopped the worker, with its exit code. */
@@ -115,17 +103,7 @@ export async function runAgent<I, O, S>(options: RunAgentOptions<I, O, S>): Prom
   const onSignal = (signal: NodeJS.Signals) => {
     signalled = true;
     log.info({ signal }, 'signal received; checkpointing and requeueing in-flight work');
-    // A wait for a last scrape, now or to come, ends before the deadline: the kubelet's SIGKILL
-    // follows it by the margin, and the exit code is decided already.
-    metrics.scrapes.limit(Date.now() + resolved.shutdownSeconds * 1000 - SCRAPE_WAIT_RESERVE_MS);
-    if (exitProcess && hardDeadline === undefined) {
-      // Backstop: whatever happens, the process is gone by the deadline, and never with 0.
-      hardDeadline = setTimeout(() => {
-        log.error({ shutdownSeconds: resolved.shutdownSeconds }, 'shutdown deadline passed; exiting now');
-        process.exit(ExitCode.interrupted);
-      }, resolved.shutdownSeconds * 1000);
-      hardDeadline.unref();
-    }
+    startDeadline();
     worker
       .close('signal')
       .then(stopBySignal, (error: unknown) =>
@@ -178,6 +156,58 @@ export async function runAgent<I, O, S>(options: RunAgentOptions<I, O, S>): Prom
     log.fatal({ err: error }, 'unexpected error while starting the worker');
     throw error;
   }
+}
+
+/** Exits the process with `code` when `exitProcess`; returns `code` either way. */
+export function exitWith(exitProcess: boolean, code: number): number {
+  if (exitProcess) {
+    process.exit(code);
+  }
+  return code;
+}
+
+/**
+ * The settings of an entrypoint; invalid ones are reported and give `ExitCode.configError` when the
+ * entrypoint exits the process, and throw `ConfigError` when it does not.
+ */
+export function resolveOrReport(
+  workerOptions: WorkerOptions,
+  env: Readonly<Record<string, string | undefined>>,
+  exitProcess: boolean,
+): ResolvedOptions | number {
+  try {
+    return resolveOptions(workerOptions, env);
+  } catch (error) {
+    if (error instanceof ConfigError && exitProcess) {
+      reportConfigError(error, createLogger({ agentIndex: 'unknown', pod: 'unknown' }));
+      return ExitCode.configError;
+    }
+    throw error;
+  }
+}
+
+/**
+ * What a signal starts, once: a wait for a last scrape, now or to come, ends before the shutdown
+ * deadline (the kubelet's SIGKILL follows it by the margin, and the exit code is decided already);
+ * and, when the entrypoint exits the process, a backstop: whatever happens (a handler ignoring its
+ * signal included), the process is gone by the deadline, and never with 0.
+ */
+export function shutdownDeadline(
+  shutdownSeconds: number,
+  metrics: WorkerMetrics,
+  log: Logger,
+  exitProcess: boolean,
+): () => void {
+  let started = false;
+  return () => {
+    metrics.scrapes.limit(Date.now() + shutdownSeconds * 1000 - SCRAPE_WAIT_RESERVE_MS);
+    if (!exitProcess || started) return;
+    started = true;
+    setTimeout(() => {
+      log.error({ shutdownSeconds }, 'shutdown deadline passed; exiting now');
+      process.exit(ExitCode.interrupted);
+    }, shutdownSeconds * 1000).unref();
+  };
 }
 
 /** Calls `onSignal` on SIGTERM and SIGINT (when `enabled`); returns what removes the listeners. */

@@ -9,8 +9,8 @@ import { retryOnFileLimit } from './file-limits';
 
 /**
  * The stems of the ids of the tasks in flight, and then some: each of a task's file names hashes
- * its id, about ten times per task, and the hashing showed as a few percent of a worker's CPU per
- * task. Cleared whole when full: simpler than an LRU, and refilled by the next few deliveries.
+ * its id, about ten times per task, and one SHA-256 per task is enough. Cleared whole when full:
+ * simpler than an LRU, and refilled by the next few deliveries.
  */
 const recentStems = new Map<string, string>();
 const RECENT_STEMS = 1024;
@@ -574,8 +574,8 @@ export class TaskCheckpoints {
    * CHECKPOINT_DIR, then leaves `TASK_DIRECTORIES_MADE`: once per volume, by its first worker (its
    * other workers racing it find them made: EEXIST), and a later start costs one lookup. Left to
    * the first task of each, the creations would hold CHECKPOINT_DIR's lock and wait for its fsync
-   * one after another, and the first few hundred tasks of a new volume would run as if one at a
-   * time; measured on the benchmark's latency-injected store, `npm run bench`.
+   * one after another, and the first few hundred tasks of a new volume on network storage would
+   * run as if one at a time.
    */
   private async makeTaskDirectories(): Promise<void> {
     const made = path.join(this.dir, TASK_DIRECTORIES_MADE);
